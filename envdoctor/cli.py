@@ -1,0 +1,140 @@
+"""Command line: parses options, picks implementations, prints. The work lives elsewhere."""
+
+import os
+import sys
+
+import click
+
+from envdoctor import __version__
+
+EXIT_CODES = """\b
+Exit codes:
+  0  nothing at or above --fail-on
+  1  findings at or above --fail-on
+  2  usage error, or the environment could not be probed"""
+
+FORMAT = click.Choice(["text", "json", "markdown"])
+
+
+class _Failure(Exception):
+    """A clear, one-line error for the user (exit 2)."""
+
+
+def _emit(text: str) -> None:
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:  # e.g. `envdoctor check | head`
+        os._exit(0)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="envdoctor")
+def cli() -> None:
+    """Find the known-bad combinations in an XTuner / transformers / torch / CUDA stack.
+
+    \b
+      envdoctor check                      examine this environment
+      envdoctor check --python venv/bin/python
+      envdoctor kb list                    what envdoctor knows about
+    """
+
+
+@cli.command(epilog=EXIT_CODES)
+@click.option("--python", "python", metavar="PATH", help="Examine another interpreter (a venv's python) instead of this one. Nothing is installed into it.")
+@click.option("--driver", metavar="VERSION", help="NVIDIA driver version to check against (default: the visible one; also ENVDOCTOR_CUDA_DRIVER).")
+@click.option("--require-gpu", is_flag=True, help="Fail when no NVIDIA driver or GPU is visible (off by default, so container builds pass).")
+@click.option("--kb", "kb_dirs", multiple=True, metavar="DIR", type=click.Path(file_okay=False), help="Also load your own records from DIR (repeatable).")
+@click.option("--format", "fmt", type=FORMAT, default="text", show_default=True, help="Output format.")
+@click.option("--fail-on", type=click.Choice(["error", "warning", "info"]), default="error", show_default=True, help="Lowest severity that makes the exit code 1.")
+@click.option("--probe-timeout", type=click.FloatRange(0.1, 600), default=10.0, show_default=True, metavar="SECONDS", help="Time limit for nvidia-smi and nvcc.")
+def check(python, driver, require_gpu, kb_dirs, fmt, fail_on, probe_timeout) -> None:
+    """Probe an environment and report known problems.
+
+    Reads package metadata and files as text: never imports torch, transformers or
+    xtuner, never executes user files, never uses the network. Findings that depend on a
+    fact envdoctor could not learn are shown as "possible", with the option that supplies
+    it; they never change the exit code.
+    """
+    from envdoctor.check import CheckOptions, exit_code, run
+
+    options = CheckOptions(python=python, extra_kb=tuple(kb_dirs), driver=driver, probe_timeout=probe_timeout, require_gpu=require_gpu)
+    report = run(options)
+    code = exit_code(report, fail_on)
+    _emit(_render(report, fmt, code))
+    for problem in report.problems:
+        if problem.fatal and fmt != "text":
+            click.echo("envdoctor: %s" % problem.message, err=True)
+    sys.exit(code)
+
+
+def _render(report, fmt: str, code: int) -> str:
+    if fmt == "json":
+        from envdoctor.render import json as out
+
+        return out.render(report, code)
+    if fmt == "markdown":
+        from envdoctor.render import markdown
+
+        return markdown.render(report)
+    from envdoctor.render import style, text
+
+    return text.render(report, colour=style.use_colour())
+
+
+@cli.group()
+def kb() -> None:
+    """Inspect and validate the knowledge base."""
+
+
+@kb.command("lint", epilog="\b\nExit codes:\n  0  every record is valid\n  1  at least one record is invalid\n  2  usage error")
+@click.argument("directory", required=False, type=click.Path(file_okay=False))
+def kb_lint(directory) -> None:
+    """Validate the records in DIRECTORY (default: the shipped knowledge base)."""
+    from envdoctor.kb.load import load, shipped_dir
+
+    directory = directory or shipped_dir()
+    if not os.path.isdir(directory):
+        raise _Failure("%s: no such folder" % directory)
+    base = load([directory])
+    for error in base.errors:
+        click.echo(str(error))
+    click.echo("%d records valid, %d invalid in %s" % (len(base.records), len(base.errors), directory))
+    sys.exit(1 if base.errors else 0)
+
+
+@kb.command("list")
+@click.option("--kb", "kb_dirs", multiple=True, metavar="DIR", type=click.Path(file_okay=False), help="Also list your own records from DIR.")
+@click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
+def kb_list(kb_dirs, fmt) -> None:
+    """List every record: id, severity, affected ranges, fix, source."""
+    from envdoctor.check import load_kb
+    from envdoctor.kb import listing
+
+    base = load_kb(tuple(kb_dirs))
+    _emit(listing.render(base, fmt))
+    for error in base.errors:
+        click.echo("envdoctor: %s" % error, err=True)
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="envdoctor", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("envdoctor: aborted", err=True)
+        sys.exit(2)
+    except _Failure as exc:
+        click.echo("envdoctor: %s" % exc, err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # a bug of ours: one line, the traceback only on demand
+        if os.environ.get("ENVDOCTOR_DEBUG"):
+            raise
+        click.echo("envdoctor: internal error: %s: %s (set ENVDOCTOR_DEBUG=1 for details)" % (type(exc).__name__, exc), err=True)
+        sys.exit(2)

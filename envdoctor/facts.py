@@ -1,0 +1,108 @@
+"""Facts: the flat, typed mapping every later stage reads.
+
+A fact is known (a value, where ``None`` means *absent*, e.g. no CUDA in a CPU build of
+torch) or *unknown* (it could not be gathered; the reason travels with it). Sources only
+produce facts and problems; they never judge.
+"""
+
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, Mapping, Optional, Tuple, Union
+
+Value = Union[str, int, float, bool, None]
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """A fact that could not be gathered, and why (shown to the user as a hint)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something a source could not read. The run goes on; the report shows it."""
+
+    source: str  # e.g. "installed", "nvidia-smi", "knowledge"
+    message: str  # one line, naming the file and the problem
+    fatal: bool = False  # the requested probe as a whole failed (exit 2)
+
+
+@dataclass(frozen=True)
+class Facts:
+    values: Mapping[str, Value] = field(default_factory=dict)
+    unknown: Mapping[str, Unknown] = field(default_factory=dict)
+    # Namespaces listed here were probed completely, so a missing key means absent
+    # ("pkg." once the installed distributions were listed).
+    complete: Tuple[str, ...] = ()
+
+    def get(self, key: str) -> Union[Value, Unknown]:
+        if key in self.values:
+            return self.values[key]
+        if key in self.unknown:
+            return self.unknown[key]
+        if any(key.startswith(prefix) for prefix in self.complete):
+            return None
+        return Unknown("not probed")
+
+    def known(self, key: str) -> bool:
+        return not isinstance(self.get(key), Unknown)
+
+    def with_values(self, values: Mapping[str, Value]) -> "Facts":
+        merged = dict(self.values)
+        merged.update(values)
+        unknown = {k: v for k, v in self.unknown.items() if k not in values}
+        return Facts(merged, unknown, self.complete)
+
+    def packages(self) -> Dict[str, str]:
+        return {k[4:]: v for k, v in self.values.items() if k.startswith("pkg.") and isinstance(v, str)}
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """What one source returns: facts it knows, facts it could not learn, problems."""
+
+    values: Mapping[str, Value] = field(default_factory=dict)
+    unknown: Mapping[str, Unknown] = field(default_factory=dict)
+    problems: Tuple[Problem, ...] = ()
+    complete: Tuple[str, ...] = ()
+
+
+def merge(parts: Iterable[Gathered]) -> Tuple[Facts, Tuple[Problem, ...]]:
+    """Combine sources in order; a later known value wins over an earlier unknown."""
+    values: Dict[str, Value] = {}
+    unknown: Dict[str, Unknown] = {}
+    problems = []
+    complete = []
+    for part in parts:
+        for key, reason in part.unknown.items():
+            if key not in values:
+                unknown[key] = reason
+        for key, value in part.values.items():
+            values[key] = value
+            unknown.pop(key, None)
+        problems.extend(part.problems)
+        complete.extend(part.complete)
+    return Facts(values, unknown, tuple(complete)), tuple(problems)
+
+
+def canonical_name(name: str) -> str:
+    """PEP 503 normalisation, without importing packaging on the hot path."""
+    out = []
+    prev_sep = False
+    for ch in name.strip().lower():
+        if ch in "-_.":
+            if not prev_sep:
+                out.append("-")
+            prev_sep = True
+        else:
+            out.append(ch)
+            prev_sep = False
+    return "".join(out)
+
+
+def describe(value: Optional[Value]) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -1,0 +1,203 @@
+"""Evaluate records against facts: a finding, a *possible* finding, or nothing."""
+
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from envdoctor.facts import Facts, Unknown, describe
+from envdoctor.kb.record import CodeCheck, Condition, Range, Record
+
+CONFIRMED = "confirmed"
+POSSIBLE = "possible"
+
+# How a user supplies a fact that was not gathered (longest prefix wins).
+HINTS = (
+    ("model.", "pass --model PATH (a model folder or a hub id in the local cache)"),
+    ("train.", "pass --config FILE (the XTuner config)"),
+    ("run.gpus", "pass --gpus N"),
+    ("run.launcher", "pass --launcher deepspeed|torchrun|slurm|none"),
+    ("cuda.driver", "pass --driver VERSION, or run where the NVIDIA driver is visible"),
+    ("gpu.", "run where nvidia-smi can see the GPUs"),
+    ("torch.", "check that torch/version.py is readable"),
+    ("code.", "check that the installed package's files are readable"),
+)
+
+
+@dataclass(frozen=True)
+class Undecided:
+    key: str
+    reason: str
+    hint: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    record: Record
+    status: str  # CONFIRMED or POSSIBLE
+    because: Tuple[str, ...]  # the facts that made it fire, in words
+    undecided: Tuple[Undecided, ...] = ()  # for POSSIBLE: what would decide it
+    evidence: str = ""  # "version", "code", "version and code", or "" (no package range)
+
+    @property
+    def severity(self) -> str:
+        return self.record.severity
+
+
+def hint_for(key: str) -> str:
+    best = ""
+    answer = "supply the fact %s" % key
+    for prefix, hint in HINTS:
+        if key.startswith(prefix) and len(prefix) > len(best):
+            best, answer = prefix, hint
+    return answer
+
+
+def parse_version(text: str) -> Optional[Version]:
+    try:
+        return Version(str(text))
+    except InvalidVersion:
+        return None
+
+
+def in_specifier(version: Version, spec: str) -> bool:
+    # Local labels (2.1.2+cu121) compare as their public version; pre-releases and
+    # dev builds (0.1.22.dev0) are real installs, so they count.
+    return SpecifierSet(spec).contains(Version(version.public), prereleases=True)
+
+
+def _holds(cond: Condition, value: object) -> Optional[bool]:
+    """True / False, or None when the fact's value cannot be compared (e.g. not a version)."""
+    kind, expected = cond.kind, cond.value
+    if kind == "installed":
+        return (value is not None) == expected
+    if kind == "not":
+        return value != expected
+    if value is None:
+        return False
+    if kind == "equals":
+        return value == expected
+    if kind == "one_of":
+        return value in expected  # type: ignore[operator]
+    if kind == "version":
+        version = parse_version(str(value))
+        return None if version is None else in_specifier(version, str(expected))
+    # below / above / at_least
+    if isinstance(expected, str):
+        left, right = parse_version(str(value)), parse_version(expected)
+        if left is None or right is None:
+            return None
+    else:
+        try:
+            left, right = float(value), float(expected)  # type: ignore[arg-type,assignment]
+        except (TypeError, ValueError):
+            return None
+    if kind == "below":
+        return left < right  # type: ignore[operator]
+    if kind == "above":
+        return left > right  # type: ignore[operator]
+    return left >= right  # type: ignore[operator]
+
+
+def _ranges_hold(ranges: Sequence[Range], facts: Facts, because: List[str], undecided: List[Undecided]) -> bool:
+    """Every package named must be installed at a version inside one of its ranges."""
+    packages = []
+    for rng in ranges:
+        if rng.package not in packages:
+            packages.append(rng.package)
+    for package in packages:
+        key = "pkg." + package
+        value = facts.get(key)
+        if isinstance(value, Unknown):
+            undecided.append(Undecided(key, value.reason, "list the environment's packages"))
+            continue
+        if value is None:
+            return False
+        version = parse_version(str(value))
+        if version is None:
+            undecided.append(Undecided(key, "version %r is not understood" % value, "reinstall %s" % package))
+            continue
+        mine = [r for r in ranges if r.package == package]
+        hit = next((r for r in mine if in_specifier(version, r.specifier() or ">=0")), None)
+        if hit is None:
+            return False
+        because.append("%s %s is in %s" % (package, value, hit.specifier() or "all versions"))
+    return True
+
+
+def _code_holds(checks: Sequence[CodeCheck], facts: Facts) -> Tuple[Optional[bool], List[str]]:
+    """All code checks together: True / False, or None when the files could not be read."""
+    because = []
+    for check in checks:
+        value = facts.get(check.key)
+        if isinstance(value, Unknown) or value is None:
+            return None, []
+        if bool(value) != check.present:
+            return False, []
+        verb = "contains" if check.present else "no longer contains"
+        because.append("%s %s %r" % (check.file, verb, check.contains))
+    return True, because
+
+
+def evaluate(record: Record, facts: Facts) -> Optional[Finding]:
+    because: List[str] = []
+    undecided: List[Undecided] = []
+    evidence = ""
+
+    if record.affected or record.code:
+        version_says: Optional[bool] = None
+        version_because: List[str] = []
+        version_undecided: List[Undecided] = []
+        if record.affected:
+            version_says = _ranges_hold(record.affected, facts, version_because, version_undecided)
+            if version_undecided and version_says:
+                version_says = None
+        code_says, code_because = _code_holds(record.code, facts) if record.code else (None, [])
+        if code_says is not None:
+            # The installed code outranks the version number (source installs lie about it).
+            if not code_says:
+                return None
+            agree = version_says is True
+            evidence = "version and code" if agree else "code"
+            because.extend(version_because if agree else [])
+            because.extend(code_because)
+        elif version_says is False:
+            return None
+        elif version_says is None and record.affected:
+            undecided.extend(version_undecided)
+        else:
+            evidence = "version"
+            because.extend(version_because)
+
+    for cond in record.when:
+        value = facts.get(cond.key)
+        if isinstance(value, Unknown):
+            undecided.append(Undecided(cond.key, value.reason, hint_for(cond.key)))
+            continue
+        result = _holds(cond, value)
+        if result is None:
+            undecided.append(Undecided(cond.key, "value %r cannot be compared" % (value,), hint_for(cond.key)))
+        elif not result:
+            return None
+        else:
+            because.append(_explain(cond, value))
+
+    status = POSSIBLE if undecided else CONFIRMED
+    return Finding(record, status, tuple(because), tuple(undecided), evidence)
+
+
+def _explain(cond: Condition, value: object) -> str:
+    if cond.kind == "installed":
+        name = cond.key[4:]
+        return "%s is installed (%s)" % (name, value) if cond.value else "%s is not installed" % name
+    if cond.kind == "version":
+        return "%s %s is in %s" % (cond.key, value, cond.value)
+    return "%s = %s" % (cond.key, describe(value))  # type: ignore[arg-type]
+
+
+def evaluate_all(records: Sequence[Record], facts: Facts) -> Tuple[Finding, ...]:
+    order = {"error": 0, "warning": 1, "info": 2}
+    found = [f for f in (evaluate(r, facts) for r in records) if f is not None]
+    found.sort(key=lambda f: (f.status != CONFIRMED, order[f.severity], f.record.id))
+    return tuple(found)

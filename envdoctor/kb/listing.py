@@ -1,0 +1,71 @@
+"""The knowledge base as a list people read (kb list; knowledge/README.md is made from it)."""
+
+import json
+import os
+from typing import List
+
+from envdoctor.kb.load import KnowledgeBase
+from envdoctor.kb.record import Record
+
+
+def _affected(record: Record) -> str:
+    ranges = [r.describe() for r in record.affected]
+    ranges += [c.describe() for c in record.when]
+    return "; ".join(ranges) or "-"
+
+
+def _fixed(record: Record) -> str:
+    fixed = [("%s %s" % (r.package, r.fixed)) for r in record.affected if r.fixed]
+    return ", ".join(fixed) or (", ".join(record.remedy.requires) or "-")
+
+
+def rows(base: KnowledgeBase) -> List[dict]:
+    return [
+        {
+            "id": r.id,
+            "severity": r.severity,
+            "summary": r.summary,
+            "affected": [{"package": a.package, "introduced": a.introduced, "fixed": a.fixed, "last_affected": a.last_affected} for a in r.affected],
+            "when": [c.describe() for c in r.when],
+            "fix": r.remedy.summary,
+            "requires": list(r.remedy.requires),
+            "source": r.references[0].url,
+            "file": os.path.basename(r.path),
+        }
+        for r in sorted(base.records, key=lambda r: r.id)
+    ]
+
+
+def render(base: KnowledgeBase, fmt: str) -> str:
+    records = sorted(base.records, key=lambda r: r.id)
+    if fmt == "json":
+        return json.dumps({"schema": "envdoctor.kb/1", "records": rows(base)}, indent=2) + "\n"
+    if fmt == "markdown":
+        return markdown(records)
+    out = []
+    for r in records:
+        out.append("%-40s %-8s %s" % (r.id, r.severity, r.summary))
+        out.append("    when:   %s" % _affected(r))
+        out.append("    fixed:  %s" % _fixed(r))
+        out.append("    source: %s" % r.references[0].url)
+    out.append("%d records" % len(records))
+    return "\n".join(out) + "\n"
+
+
+def markdown(records: List[Record]) -> str:
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    out = ["| id | severity | summary | when | fixed / fix | source |", "|---|---|---|---|---|---|"]
+    for r in records:
+        out.append("| `%s` | %s | %s | %s | %s | [%s](%s) |" % (
+            r.id, r.severity, cell(r.summary), cell(_affected(r)), cell(_fixed(r)),
+            cell(_short(r.references[0].url)), r.references[0].url))
+    return "\n".join(out) + "\n"
+
+
+def _short(url: str) -> str:
+    for prefix in ("https://github.com/", "https://"):
+        if url.startswith(prefix):
+            return url[len(prefix):]
+    return url

@@ -1,0 +1,113 @@
+"""A knowledge-base record and its parts, as read from one TOML file.
+
+Conditions are data: a version specifier, a value, a list of values, or a comparison. The
+format is documented in knowledge/README.md.
+"""
+
+from dataclasses import dataclass
+from typing import Optional, Tuple, Union
+
+SEVERITIES = ("error", "warning", "info")
+Scalar = Union[str, int, float, bool]
+
+
+@dataclass(frozen=True)
+class Range:
+    """One affected version range of one package (OSV's introduced / fixed / last_affected)."""
+
+    package: str  # canonical name
+    introduced: Optional[str] = None  # first affected version (inclusive); None: all before
+    fixed: Optional[str] = None  # first good version (exclusive end)
+    last_affected: Optional[str] = None  # last affected version (inclusive end)
+
+    def specifier(self) -> str:
+        parts = []
+        if self.introduced:
+            parts.append(">=" + self.introduced)
+        if self.fixed:
+            parts.append("<" + self.fixed)
+        if self.last_affected:
+            parts.append("<=" + self.last_affected)
+        return ",".join(parts)
+
+    def describe(self) -> str:
+        spec = self.specifier()
+        return "%s %s" % (self.package, spec) if spec else "%s (all versions)" % self.package
+
+
+@dataclass(frozen=True)
+class Condition:
+    """What one fact must be. Exactly one of the fields is set (see ``kind``)."""
+
+    key: str
+    kind: str  # "equals" | "one_of" | "not" | "version" | "installed" | "below" | "above" | "at_least"
+    value: Union[Scalar, Tuple[Scalar, ...], None]
+
+    def describe(self) -> str:
+        if self.kind == "equals":
+            return "%s = %s" % (self.key, _show(self.value))
+        if self.kind == "one_of":
+            return "%s in (%s)" % (self.key, ", ".join(_show(v) for v in self.value))  # type: ignore[union-attr]
+        if self.kind == "not":
+            return "%s != %s" % (self.key, _show(self.value))
+        if self.kind == "version":
+            return "%s %s" % (self.key, self.value)
+        if self.kind == "installed":
+            return "%s %s" % (self.key[4:] if self.key.startswith("pkg.") else self.key, "installed" if self.value else "not installed")
+        symbol = {"below": "<", "above": ">", "at_least": ">="}[self.kind]
+        return "%s %s %s" % (self.key, symbol, _show(self.value))
+
+
+def _show(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Symptom:
+    pattern: str  # a regular expression over one log line
+    example: str = ""  # the exact text users see; tests check the pattern matches it
+
+
+@dataclass(frozen=True)
+class CodeCheck:
+    """Evidence read from an installed file, for when version numbers lie (source installs)."""
+
+    package: str
+    file: str  # path relative to the distribution's location, e.g. xtuner/model/...
+    contains: str  # the record holds when the file contains this text (or lacks it, see ``present``)
+    present: bool = True
+
+    @property
+    def key(self) -> str:
+        return "code.%s:%s" % (self.file, self.contains)
+
+
+@dataclass(frozen=True)
+class Remedy:
+    summary: str  # one line: what to do
+    requires: Tuple[str, ...] = ()  # requirement strings the fix needs, e.g. "xtuner>=0.1.18"
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Reference:
+    url: str
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class Record:
+    id: str
+    summary: str
+    severity: str
+    details: str
+    affected: Tuple[Range, ...]
+    when: Tuple[Condition, ...]
+    code: Tuple[CodeCheck, ...]
+    symptoms: Tuple[Symptom, ...]
+    remedy: Remedy
+    references: Tuple[Reference, ...]
+    path: str  # the file it came from
+    tags: Tuple[str, ...] = ()

@@ -1,0 +1,3 @@
+"""Renderers: a report in, text out. One module per format."""
+
+FORMATS = ("text", "json", "markdown")

@@ -1,0 +1,50 @@
+"""Machine-readable report. The schema is documented in docs/json-schema.md; bump
+SCHEMA's number on any change that could break a reader."""
+
+import json
+from typing import Any, Dict
+
+from envdoctor import __version__
+from envdoctor.check import Report
+from envdoctor.kb.evaluate import CONFIRMED, Finding
+
+SCHEMA = "envdoctor.check/1"
+
+
+def finding_dict(finding: Finding) -> Dict[str, Any]:
+    record = finding.record
+    return {
+        "id": record.id,
+        "severity": record.severity,
+        "status": finding.status,
+        "summary": record.summary,
+        "details": record.details,
+        "because": list(finding.because),
+        "evidence": finding.evidence or None,
+        "undecided": [{"fact": u.key, "reason": u.reason, "hint": u.hint} for u in finding.undecided],
+        "remedy": {"summary": record.remedy.summary, "requires": list(record.remedy.requires), "note": record.remedy.note or None},
+        "references": [{"url": r.url, "title": r.title or None} for r in record.references],
+        "record_file": record.path,
+    }
+
+
+def report_dict(report: Report, exit_code: int) -> Dict[str, Any]:
+    counts = {"error": 0, "warning": 0, "info": 0, "possible": 0}
+    for f in report.findings:
+        counts[f.severity if f.status == CONFIRMED else "possible"] += 1
+    return {
+        "schema": SCHEMA,
+        "envdoctor": __version__,
+        "target": report.target,
+        "exit_code": exit_code,
+        "facts": dict(sorted(report.facts.values.items())),
+        "unknown_facts": {k: v.reason for k, v in sorted(report.facts.unknown.items())},
+        "findings": [finding_dict(f) for f in report.findings],
+        "problems": [{"source": p.source, "message": p.message, "fatal": p.fatal} for p in report.problems],
+        "summary": counts,
+        "records_checked": len(report.kb.records),
+    }
+
+
+def render(report: Report, exit_code: int) -> str:
+    return json.dumps(report_dict(report, exit_code), indent=2) + "\n"

@@ -1,0 +1,133 @@
+"""Doctor-style text: what was found about the environment, then the findings."""
+
+from typing import Callable, List
+
+from envdoctor import __version__
+from envdoctor.check import Report
+from envdoctor.facts import Facts, Unknown, describe
+from envdoctor.kb.evaluate import CONFIRMED, Finding
+from envdoctor.render.style import Style
+
+KEY_PACKAGES = (
+    "xtuner", "transformers", "torch", "torchvision", "accelerate", "peft", "deepspeed",
+    "flash-attn", "bitsandbytes", "mmengine", "datasets", "triton", "xformers",
+)
+
+
+def _fact(facts: Facts, key: str, absent: str = "none") -> str:
+    value = facts.get(key)
+    if isinstance(value, Unknown):
+        return "unknown (%s)" % value.reason
+    return absent if value is None else describe(value)
+
+
+def _python(report: Report) -> List[str]:
+    f = report.facts
+    if not f.known("python"):
+        return []
+    return ["Python %s (%s) %s on %s %s" % (
+        _fact(f, "python"), _fact(f, "python.implementation"), _fact(f, "python.executable"),
+        _fact(f, "platform.system"), _fact(f, "platform.machine"))]
+
+
+def _packages(report: Report) -> List[str]:
+    if report.environment is None:
+        return []
+    installed = report.facts.packages()
+    lines = ["%-14s %s" % (name, installed[name]) for name in KEY_PACKAGES if name in installed]
+    missing = [name for name in ("xtuner", "transformers", "torch") if name not in installed]
+    if missing:
+        lines.append("not installed: %s" % ", ".join(missing))
+    lines.append("%d distributions in all" % len(report.environment.distributions))
+    return lines
+
+
+def _cuda(report: Report) -> List[str]:
+    f = report.facts
+    lines = []
+    if f.get("torch.version") is not None:
+        cuda = f.get("torch.cuda")
+        build = "CPU build" if cuda is None else "built for CUDA %s" % _fact(f, "torch.cuda")
+        lines.append("torch %s, %s" % (_fact(f, "torch.version"), build))
+    driver = f.get("cuda.driver")
+    if driver is None:
+        lines.append("NVIDIA driver: none visible (pass --driver VERSION to check against one)")
+    else:
+        source = f.get("cuda.driver.source")
+        lines.append("NVIDIA driver: %s%s" % (_fact(f, "cuda.driver"), " (from %s)" % source if isinstance(source, str) else ""))
+    count = f.get("gpu.count")
+    if count == 0:
+        lines.append("GPUs: none visible")
+    elif isinstance(count, int):
+        lines.append("GPUs: %d x %s, compute capability %s" % (count, _fact(f, "gpu.name"), _fact(f, "gpu.capability")))
+    else:
+        lines.append("GPUs: %s" % _fact(f, "gpu.count"))
+    lines.append("nvcc: %s" % _fact(f, "nvcc", absent="not found"))
+    return lines
+
+
+# Later sources (model, training config) add their own section here.
+SECTIONS = [("Python", _python), ("Packages", _packages), ("torch / CUDA", _cuda)]
+
+
+def _finding(style: Style, finding: Finding) -> List[str]:
+    record = finding.record
+    if finding.status == CONFIRMED:
+        mark = style(record.severity, "[%s]" % record.severity)
+    else:
+        mark = style("possible", "[possible %s]" % record.severity)
+    lines = ["%s %s  %s" % (mark, style("bold", record.id), record.summary)]
+    if finding.because:
+        lines.append("    because: %s" % "; ".join(finding.because))
+    if finding.evidence:
+        lines.append("    decided by: %s" % finding.evidence)
+    for u in finding.undecided:
+        lines.append("    undecided: %s is unknown (%s): %s" % (u.key, u.reason, u.hint))
+    lines.append("    cause: %s" % record.details.strip().split("\n\n")[0].replace("\n", " "))
+    lines.append("    fix: %s" % record.remedy.summary)
+    if record.remedy.note:
+        lines.append("         %s" % record.remedy.note.strip().replace("\n", " "))
+    lines.append("    see: %s" % record.references[0].url)
+    return lines
+
+
+def render(report: Report, colour: bool = False, sections: "List[tuple]" = None) -> str:
+    style = Style(colour)
+    out = ["envdoctor %s: %s" % (__version__, report.target), ""]
+    for title, section in sections or SECTIONS:
+        lines = section(report)
+        if lines:
+            out.append(style("bold", title))
+            out.extend("  " + line for line in lines)
+            out.append("")
+    out.append(style("bold", "Findings"))
+    if not report.findings:
+        ok = style("ok", "[ok]")
+        out.append("  %s no known problem (%d records checked)" % (ok, len(report.kb.records)))
+    for finding in report.findings:
+        out.extend("  " + line for line in _finding(style, finding))
+    if report.problems:
+        out.append("")
+        out.append(style("bold", "Could not read"))
+        for problem in report.problems:
+            out.append("  %s %s" % (style("warning" if not problem.fatal else "error", "[!]"), problem.message))
+    out.append("")
+    out.append(summary_line(report))
+    return "\n".join(out) + "\n"
+
+
+def summary_line(report: Report) -> str:
+    counts = {"error": 0, "warning": 0, "info": 0}
+    possible = 0
+    for f in report.findings:
+        if f.status == CONFIRMED:
+            counts[f.severity] += 1
+        else:
+            possible += 1
+    parts = ["%d error%s" % (counts["error"], "" if counts["error"] == 1 else "s"),
+             "%d warning%s" % (counts["warning"], "" if counts["warning"] == 1 else "s"),
+             "%d info" % counts["info"], "%d possible" % possible]
+    return "Summary: " + ", ".join(parts) + (" (probe failed)" if report.fatal else "")
+
+
+Section = Callable[[Report], List[str]]

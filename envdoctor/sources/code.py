@@ -1,0 +1,45 @@
+"""Source: installed files read as text, for records whose cause is a line of code.
+
+Version numbers lie for source installs (a git checkout installed with ``pip install -e``
+reports ``0.1.22.dev0`` whatever code it carries), so a record may ask whether an installed
+file still contains a given text. Nothing is imported.
+"""
+
+import os
+from typing import Dict, Iterable
+
+from envdoctor.facts import Gathered, Unknown
+from envdoctor.kb.record import CodeCheck
+from envdoctor.sources.environment import Environment
+
+MAX_BYTES = 4 * 1024 * 1024  # source files are small; refuse to slurp anything huge
+
+
+def gather(environment: Environment, checks: Iterable[CodeCheck]) -> Gathered:
+    values: Dict[str, object] = {}
+    unknown: Dict[str, Unknown] = {}
+    locations = {d.name: d.location for d in environment.distributions}
+    texts: Dict[str, object] = {}
+    for check in checks:
+        location = locations.get(check.package)
+        if location is None:
+            values[check.key] = None  # package absent: nothing to read
+            continue
+        path = os.path.join(location, check.file)
+        if path not in texts:
+            texts[path] = _read(path)
+        text = texts[path]
+        if isinstance(text, Unknown):
+            unknown[check.key] = text
+        else:
+            values[check.key] = check.contains in text  # type: ignore[operator]
+    return Gathered(values, unknown)
+
+
+def _read(path: str):
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_BYTES)
+    except OSError as exc:
+        return Unknown("%s: cannot read (%s)" % (path, exc.strerror or exc))
+    return data.decode("utf-8", "replace")
