@@ -40,15 +40,38 @@ def cli() -> None:
     """
 
 
+def probe_options(func):
+    """The options that say which environment to examine; shared by check, explain and fix."""
+    options = [
+        click.option("--python", "python", metavar="PATH", help="Examine another interpreter (a venv's python) instead of this one. Nothing is installed into it."),
+        click.option("--driver", metavar="VERSION", help="NVIDIA driver version to check against (default: the visible one; also ENVDOCTOR_CUDA_DRIVER)."),
+        click.option("--kb", "kb_dirs", multiple=True, metavar="DIR", type=click.Path(file_okay=False), help="Also load your own records from DIR (repeatable)."),
+        click.option("--probe-timeout", type=click.FloatRange(0.1, 600), default=10.0, show_default=True, metavar="SECONDS", help="Time limit for nvidia-smi and nvcc."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def check_options(params: dict, require_gpu: bool = False):
+    """CheckOptions from the values of probe_options."""
+    from envdoctor.check import CheckOptions
+
+    return CheckOptions(
+        python=params["python"],
+        extra_kb=tuple(params["kb_dirs"]),
+        driver=params["driver"],
+        probe_timeout=params["probe_timeout"],
+        require_gpu=require_gpu,
+    )
+
+
 @cli.command(epilog=EXIT_CODES)
-@click.option("--python", "python", metavar="PATH", help="Examine another interpreter (a venv's python) instead of this one. Nothing is installed into it.")
-@click.option("--driver", metavar="VERSION", help="NVIDIA driver version to check against (default: the visible one; also ENVDOCTOR_CUDA_DRIVER).")
+@probe_options
 @click.option("--require-gpu", is_flag=True, help="Fail when no NVIDIA driver or GPU is visible (off by default, so container builds pass).")
-@click.option("--kb", "kb_dirs", multiple=True, metavar="DIR", type=click.Path(file_okay=False), help="Also load your own records from DIR (repeatable).")
 @click.option("--format", "fmt", type=FORMAT, default="text", show_default=True, help="Output format.")
 @click.option("--fail-on", type=click.Choice(["error", "warning", "info"]), default="error", show_default=True, help="Lowest severity that makes the exit code 1.")
-@click.option("--probe-timeout", type=click.FloatRange(0.1, 600), default=10.0, show_default=True, metavar="SECONDS", help="Time limit for nvidia-smi and nvcc.")
-def check(python, driver, require_gpu, kb_dirs, fmt, fail_on, probe_timeout) -> None:
+def check(require_gpu, fmt, fail_on, **probe) -> None:
     """Probe an environment and report known problems.
 
     Reads package metadata and files as text: never imports torch, transformers or
@@ -56,10 +79,9 @@ def check(python, driver, require_gpu, kb_dirs, fmt, fail_on, probe_timeout) -> 
     fact envdoctor could not learn are shown as "possible", with the option that supplies
     it; they never change the exit code.
     """
-    from envdoctor.check import CheckOptions, exit_code, run
+    from envdoctor.check import exit_code, run
 
-    options = CheckOptions(python=python, extra_kb=tuple(kb_dirs), driver=driver, probe_timeout=probe_timeout, require_gpu=require_gpu)
-    report = run(options)
+    report = run(check_options(probe, require_gpu))
     code = exit_code(report, fail_on)
     _emit(_render(report, fmt, code))
     for problem in report.problems:

@@ -1,0 +1,84 @@
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+from builders import make_venv, make_wheel, torch_version_py
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+# Real names, versions and declared requirements of the releases the records talk about
+# (from each release's metadata), so the wheels look to pip and envdoctor like the real ones.
+XTUNER_PY = ">=3.8, <3.11"
+STACK = [
+    ("xtuner", "0.1.15", ["transformers>=4.34.0", "torch<=2.1.2"], XTUNER_PY),
+    ("xtuner", "0.1.17", ["transformers!=4.38.0,!=4.38.1,!=4.38.2,>=4.36.0", "torch<=2.1.2"], XTUNER_PY),
+    ("xtuner", "0.1.18", ["transformers!=4.38.0,!=4.38.1,!=4.38.2,>=4.36.0"], XTUNER_PY),
+    ("xtuner", "0.1.19", ["transformers!=4.38.0,!=4.38.1,!=4.38.2,>=4.36.0"], XTUNER_PY),
+    ("xtuner", "0.1.20", ["transformers!=4.38.0,!=4.38.1,!=4.38.2,>=4.36.0"], XTUNER_PY),
+    ("xtuner", "0.1.21", ["transformers!=4.38.0,!=4.38.1,!=4.38.2,>=4.36.0"], XTUNER_PY),
+    ("xtuner", "0.1.22", ["transformers!=4.38.0,!=4.38.1,!=4.38.2,>=4.36.0"], XTUNER_PY),
+    ("xtuner", "0.1.23", ["transformers!=4.38.0,!=4.38.1,!=4.38.2,>=4.36.0"], XTUNER_PY),
+    ("xtuner", "0.2.0", ["transformers==4.48.0"], ">=3.8, <3.13"),
+    ("transformers", "4.36.2", [], ">=3.8.0"),
+    ("transformers", "4.40.0", [], ">=3.8.0"),
+    ("transformers", "4.42.4", [], ">=3.8.0"),
+    ("transformers", "4.43.0", [], ">=3.8.0"),
+    ("transformers", "4.48.0", [], ">=3.9.0"),
+    ("flash-attn", "2.5.8", ["torch"], ">=3.7"),
+]
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory):
+    folder = str(tmp_path_factory.mktemp("wheelhouse"))
+    for name, version, requires, py in STACK:
+        make_wheel(folder, name, version, requires, py)
+    for version, cuda in (("2.1.2+cu121", "12.1"), ("2.4.1+cu124", "12.4"), ("2.13.0+cpu", None)):
+        make_wheel(folder, "torch", version, [], ">=3.8", files={
+            "torch/__init__.py": "raise ImportError('envdoctor must not import torch')\n",
+            "torch/version.py": torch_version_py(version, cuda),
+        })
+    return folder
+
+
+class VenvFactory:
+    """Venvs holding given wheels; one per distinct set, shared by the whole session."""
+
+    def __init__(self, root, wheelhouse):
+        self.root = root
+        self.wheelhouse = wheelhouse
+        self.made = {}
+
+    def __call__(self, *specs, python=sys.executable):
+        key = (python, tuple(sorted(specs)))
+        if key not in self.made:
+            venv = make_venv(tempfile.mkdtemp(dir=self.root), python=python)
+            if specs:
+                venv.install("--ignore-requires-python", "--find-links", self.wheelhouse, *specs)
+            self.made[key] = venv
+        return self.made[key]
+
+
+@pytest.fixture(scope="session")
+def venvs(tmp_path_factory, wheelhouse):
+    return VenvFactory(str(tmp_path_factory.mktemp("venvs")), wheelhouse)
+
+
+@pytest.fixture(scope="session")
+def index_available():
+    """Whether the package index answers (some tests install real releases from it)."""
+    if os.environ.get("ENVDOCTOR_TESTS_OFFLINE"):
+        return False
+    tmp = tempfile.mkdtemp()
+    try:
+        done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", tmp, "--no-cache-dir", "six==1.16.0"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=90)
+        return done.returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
