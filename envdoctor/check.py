@@ -39,6 +39,8 @@ class CheckOptions:
     driver: Optional[str] = None
     probe_timeout: float = 10.0
     require_gpu: bool = False
+    requirements: Optional[str] = None  # -r FILE: facts from its pins, nothing installed
+    python_version: Optional[str] = None  # with -r: the target Python (default: this one)
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class Report:
     problems: Tuple[Problem, ...]
     kb: KnowledgeBase
     target: str = ""  # which interpreter was examined, in words
+    ranges: Tuple = ()  # with -r: static.RangeVerdict for each unpinned requirement
 
     @property
     def fatal(self) -> bool:
@@ -74,6 +77,8 @@ def run(options: CheckOptions, kb: Optional[KnowledgeBase] = None) -> Report:
     parts: List[Gathered] = []
     problems: List[Problem] = [Problem("knowledge", str(e)) for e in kb.errors]
 
+    if options.requirements:
+        return _run_requirements(options, kb, problems)
     if options.python:
         inventory, problem = environment.probe_interpreter(options.python)
         target = options.python
@@ -102,3 +107,23 @@ def run(options: CheckOptions, kb: Optional[KnowledgeBase] = None) -> Report:
         findings.insert(0, Finding(NO_GPU, CONFIRMED, ("cuda.driver = none visible",)))
     return Report(facts, env, tuple(findings), tuple(problems), kb, target)
 
+
+
+def _run_requirements(options: CheckOptions, kb: KnowledgeBase, problems: List[Problem]) -> Report:
+    """check -r FILE: the pins are the environment; nothing is installed or imported."""
+    from envdoctor import static
+    from envdoctor.sources import requirements
+
+    parsed = requirements.read(options.requirements or "", options.python_version)
+    parts = [requirements.gather(parsed), gpu.gather(options.driver, options.probe_timeout)]
+    facts, gathered_problems = merge(parts)
+    problems.extend(gathered_problems)
+    facts, derived_problems = merge([Gathered(facts.values, facts.unknown, complete=facts.complete), derive.driver_facts(facts, kb.dirs[0])])
+    problems.extend(derived_problems)
+    fatal = any(p.fatal for p in problems)
+    findings = [] if fatal else list(evaluate_all(kb.records, facts))
+    if options.require_gpu and not facts.get("cuda.driver"):
+        findings.insert(0, Finding(NO_GPU, CONFIRMED, ("cuda.driver = none visible",)))
+    ranges = () if fatal else static.judge_unpinned(parsed.unpinned, facts, kb)
+    target = "%s (pins read statically, Python %s)" % (options.requirements, parsed.python)
+    return Report(facts, None, tuple(findings), tuple(problems), kb, target, ranges)

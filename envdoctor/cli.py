@@ -46,6 +46,8 @@ def probe_options(func):
         click.option("--python", "python", metavar="PATH", help="Examine another interpreter (a venv's python) instead of this one. Nothing is installed into it."),
         click.option("--driver", metavar="VERSION", help="NVIDIA driver version to check against (default: the visible one; also ENVDOCTOR_CUDA_DRIVER)."),
         click.option("--kb", "kb_dirs", multiple=True, metavar="DIR", type=click.Path(file_okay=False), help="Also load your own records from DIR (repeatable)."),
+        click.option("-r", "--requirements", "requirements", metavar="FILE", help="Check the pins of a requirements file or lockfile instead of an installed environment (nothing is installed)."),
+        click.option("--python-version", "python_version", metavar="X.Y", help="With -r: the Python the file is meant for (default: the one running envdoctor)."),
         click.option("--probe-timeout", type=click.FloatRange(0.1, 600), default=10.0, show_default=True, metavar="SECONDS", help="Time limit for nvidia-smi and nvcc."),
     ]
     for option in reversed(options):
@@ -63,7 +65,28 @@ def check_options(params: dict, require_gpu: bool = False):
         driver=params["driver"],
         probe_timeout=params["probe_timeout"],
         require_gpu=require_gpu,
+        requirements=params.get("requirements"),
+        python_version=_python_version(params),
     )
+
+
+def _python_version(params: dict):
+    version = params.get("python_version")
+    if version is None:
+        return None
+    if not params.get("requirements"):
+        raise _Failure("--python-version only applies with -r FILE")
+    if params.get("python"):
+        raise _Failure("-r FILE and --python are two different environments; give one")
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        parsed = Version(version)
+    except InvalidVersion:
+        raise _Failure("--python-version %s: not a version (expected e.g. 3.10)" % version)
+    if len(parsed.release) < 2:
+        raise _Failure("--python-version %s: give at least major.minor, e.g. 3.10" % version)
+    return version
 
 
 @cli.command(epilog=EXIT_CODES)
