@@ -41,6 +41,7 @@ class CheckOptions:
     require_gpu: bool = False
     requirements: Optional[str] = None  # -r FILE: facts from its pins, nothing installed
     python_version: Optional[str] = None  # with -r: the target Python (default: this one)
+    set_facts: Tuple[Tuple[str, object], ...] = ()  # --fact KEY=VALUE: supplied by the user, win over probes
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,23 @@ def load_kb(extra: Tuple[str, ...] = ()) -> KnowledgeBase:
 
 
 def run(options: CheckOptions, kb: Optional[KnowledgeBase] = None) -> Report:
+    report = _run(options, kb)
+    if not options.set_facts:
+        return report
+    facts = report.facts.with_values(dict(options.set_facts))
+    findings = tuple(evaluate_all(report.kb.records, facts)) if not report.fatal else report.findings
+    if options.require_gpu and not facts.get("cuda.driver"):
+        findings = (Finding(NO_GPU, CONFIRMED, ("cuda.driver = none visible",)),) + findings
+    ranges = report.ranges
+    if report.ranges:
+        from envdoctor import static
+        from envdoctor.sources.requirements import Unpinned
+
+        ranges = static.judge_unpinned([Unpinned(r.name, r.specifier, r.where) for r in report.ranges], facts, report.kb)
+    return Report(facts, report.environment, findings, report.problems, report.kb, report.target, ranges)
+
+
+def _run(options: CheckOptions, kb: Optional[KnowledgeBase] = None) -> Report:
     kb = kb or load_kb(options.extra_kb)
     parts: List[Gathered] = []
     problems: List[Problem] = [Problem("knowledge", str(e)) for e in kb.errors]

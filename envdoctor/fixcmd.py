@@ -1,0 +1,64 @@
+"""envdoctor fix: probe, plan, and optionally lock. Knows nothing of the command line."""
+
+from dataclasses import dataclass
+from typing import FrozenSet, Optional, Tuple
+
+from envdoctor import check, plan
+from envdoctor.kb.releases import load_releases
+from envdoctor.render import fix as out
+from envdoctor.render import style
+
+
+class FixError(Exception):
+    """One clear line for the user (exit 2)."""
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    index_url: Optional[str] = None
+    extra_index_url: Tuple[str, ...] = ()
+    find_links: Tuple[str, ...] = ()
+    no_index: bool = False
+    generate_hashes: bool = False
+
+
+@dataclass(frozen=True)
+class FixOptions:
+    latest: bool = False
+    allow_change: FrozenSet[str] = frozenset()
+    fmt: str = "text"
+    print_requirements: bool = False
+    write_lock: Optional[str] = None
+    force: bool = False
+    verify: bool = False
+    verify_python: Optional[str] = None
+    offline: bool = False
+    index: IndexOptions = IndexOptions()
+    timeout: float = 900.0
+
+
+def run(check_options: check.CheckOptions, options: FixOptions) -> Tuple[str, int]:
+    report = check.run(check_options)
+    fatal = [p for p in report.problems if p.fatal]
+    if fatal:
+        raise FixError(fatal[0].message)
+    releases = load_releases(report.kb.dirs[0])
+    made = plan.make_plan(report.facts, report.kb, releases, plan.PlanOptions(
+        options.latest, options.allow_change, whole_environment=report.environment is None))
+    if options.offline:
+        from envdoctor import curated
+
+        return curated.choose(report, made, options.fmt)
+    if options.print_requirements:
+        if made.status == plan.NO_PLAN:
+            return out.render_text(made, report.target, style.use_colour()), made.exit_code
+        return out.requirements_in(made), 0
+    lock_lines, lock_info = None, None
+    if options.write_lock and made.status != plan.NO_PLAN:
+        from envdoctor import lock
+
+        result = lock.write(made, report, options)
+        lock_lines, lock_info = result.lines(), result.as_dict()
+    if options.fmt == "json":
+        return out.render_json(made, report.target, lock_info), made.exit_code
+    return out.render_text(made, report.target, style.use_colour(), lock_lines), made.exit_code
