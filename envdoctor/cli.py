@@ -202,9 +202,10 @@ Exit codes:
 @click.option("--find-links", multiple=True, metavar="DIR|URL", help="Passed to pip-compile (repeatable).")
 @click.option("--no-index", is_flag=True, help="Passed to pip-compile: use only --find-links.")
 @click.option("--generate-hashes", is_flag=True, help="Passed to pip-compile.")
+@click.option("--pip-compile", "pip_compile", metavar="PATH", help="The pip-compile to run (default: the one on PATH, or ENVDOCTOR_PIP_COMPILE); it must run on the target Python.")
 @click.option("--lock-timeout", type=click.FloatRange(1, 7200), default=900, show_default=True, metavar="SECONDS", help="Time limit for pip-compile (and each --verify step).")
 def fix(latest, allow_change, fmt, print_requirements, write_lock, force, verify, verify_python, offline, index_url,
-        extra_index_url, find_links, no_index, generate_hashes, lock_timeout, **probe) -> None:
+        extra_index_url, find_links, no_index, generate_hashes, pip_compile, lock_timeout, **probe) -> None:
     """Plan the smallest change that clears every error; optionally write a lockfile.
 
     Candidate versions come from the knowledge base (release tables, record ranges and
@@ -222,7 +223,7 @@ def fix(latest, allow_change, fmt, print_requirements, write_lock, force, verify
         text, code = fixcmd.run(check_options(probe), fixcmd.FixOptions(
             latest=latest, allow_change=frozenset(allow_change), fmt=fmt, print_requirements=print_requirements,
             write_lock=write_lock, force=force, verify=verify, verify_python=verify_python, offline=offline,
-            index=index, timeout=lock_timeout))
+            index=index, timeout=lock_timeout, pip_compile=pip_compile))
     except fixcmd.FixError as exc:
         raise _Failure(str(exc))
     _emit(text)

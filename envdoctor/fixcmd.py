@@ -3,7 +3,10 @@
 from dataclasses import dataclass
 from typing import FrozenSet, Optional, Tuple
 
-from envdoctor import check, plan
+import shlex
+import sys
+
+from envdoctor import check, lock, plan
 from envdoctor.kb.releases import load_releases
 from envdoctor.render import fix as out
 from envdoctor.render import style
@@ -13,13 +16,7 @@ class FixError(Exception):
     """One clear line for the user (exit 2)."""
 
 
-@dataclass(frozen=True)
-class IndexOptions:
-    index_url: Optional[str] = None
-    extra_index_url: Tuple[str, ...] = ()
-    find_links: Tuple[str, ...] = ()
-    no_index: bool = False
-    generate_hashes: bool = False
+IndexOptions = lock.Index
 
 
 @dataclass(frozen=True)
@@ -35,6 +32,7 @@ class FixOptions:
     offline: bool = False
     index: IndexOptions = IndexOptions()
     timeout: float = 900.0
+    pip_compile: Optional[str] = None
 
 
 def run(check_options: check.CheckOptions, options: FixOptions) -> Tuple[str, int]:
@@ -55,9 +53,12 @@ def run(check_options: check.CheckOptions, options: FixOptions) -> Tuple[str, in
         return out.requirements_in(made), 0
     lock_lines, lock_info = None, None
     if options.write_lock and made.status != plan.NO_PLAN:
-        from envdoctor import lock
-
-        result = lock.write(made, report, options)
+        request = lock.LockRequest(options.write_lock, options.force, options.index, options.timeout, options.pip_compile,
+                                   options.verify, options.verify_python, "envdoctor " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+        try:
+            result = lock.write(made, report, request)
+        except lock.LockError as exc:
+            raise FixError(str(exc))
         lock_lines, lock_info = result.lines(), result.as_dict()
     if options.fmt == "json":
         return out.render_json(made, report.target, lock_info), made.exit_code
