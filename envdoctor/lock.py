@@ -188,7 +188,14 @@ def _conflict_causes(output: str) -> str:
     """pip's 'The conflict is caused by' lines, if it printed them."""
     found = re.search(r"The conflict is caused by:\n((?:\s+.+\n)+)", output)
     if not found:
-        return ""
+        # Without that text, pip's ResolutionImpossible still lists each requirement and its parent.
+        causes = []
+        for req, parent in re.findall(r"requirement=\w+\('([^']+)'\), parent=(None|\w+\('[^']+'\))", output):
+            name = re.search(r"([^/']+?)-(\d[^-']*)(?:-py|\.tar|\.zip|')", parent) if parent != "None" else None
+            cause = "%s (%s)" % (req, "from %s %s" % name.groups() if name else "requested")
+            if cause not in causes:
+                causes.append(cause)
+        return ("caused by: " + " vs ".join(causes))[:400] if causes else ""
     return "; ".join(l.strip() for l in found.group(1).splitlines() if l.strip())[:400]
 
 

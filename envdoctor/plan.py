@@ -37,6 +37,7 @@ class PlanOptions:
     latest: bool = False
     allow_change: FrozenSet[str] = frozenset()  # "torch", "python"
     whole_environment: bool = False  # -r FILE: every pin is a user requirement
+    loose: Tuple[str, ...] = ()  # -r FILE: its unpinned requirements, kept as they are
 
 
 @dataclass(frozen=True)
@@ -335,7 +336,9 @@ def make_plan(facts: Facts, kb: KnowledgeBase, releases: Sequence[Release], opti
     python = planner.python
     base = dict(records=len(kb.records), python=python)
     if not planner.errors:
-        return Plan(NOTHING_TO_DO, remaining=planner.before, requirements=_stack(planner, None), facts=facts, **base)
+        constraints = tuple(b for b in _bounds(planner, facts) if _bound_name(b) not in set(facts.packages()))
+        return Plan(NOTHING_TO_DO, remaining=planner.before, requirements=_stack(planner, None, (), constraints),
+                    constraints=constraints, facts=facts, **base)
     unresolved = tuple(f for f in planner.errors if not any(planner.allowed(p) for p in _primary_packages(f.record)))
     trial = planner.search() if len(unresolved) < len(planner.errors) else None
     rejected = tuple(Rejected(p, v, tuple(r)) for (p, v), r in sorted(planner.rejected.items(), key=lambda kv: (kv[0][0], _v(kv[0][1]) or Version("0"))))
@@ -370,7 +373,7 @@ def make_plan(facts: Facts, kb: KnowledgeBase, releases: Sequence[Release], opti
     pinned = {p for p, v in trial.assignment} | {c.package for c in plan_changes if "==" in c.requirement}
     if not options.allow_change >= {"torch"}:
         pinned.add("torch")
-    constraints = tuple(b for b in _bounds(planner, trial) if _bound_name(b) not in pinned)
+    constraints = tuple(b for b in _bounds(planner, trial.facts) if _bound_name(b) not in pinned)
     return Plan(PLAN, changes=plan_changes, requirements=_stack(planner, trial, plan_changes, constraints), constraints=constraints,
                 errors=tuple(planner.errors), remaining=after, rejected=rejected, facts=trial.facts,
                 records=len(kb.records), python=trial.python)
@@ -388,7 +391,7 @@ def _why(package: str, target: Optional[str], release: Optional[Release], trial:
     return text
 
 
-def _bounds(planner: _Planner, trial: _Trial) -> Tuple[str, ...]:
+def _bounds(planner: _Planner, facts: Facts) -> Tuple[str, ...]:
     """The knowledge base's bounds for the stack: ranges of records that would fire there."""
     out: List[str] = []
     for record in planner.kb.records:
@@ -397,8 +400,8 @@ def _bounds(planner: _Planner, trial: _Trial) -> Tuple[str, ...]:
         for rng in record.affected:
             if not rng.introduced:
                 continue
-            chosen = trial.facts.get("pkg." + rng.package)
-            probe = trial.facts.with_values({"pkg." + rng.package: rng.introduced})
+            chosen = facts.get("pkg." + rng.package)
+            probe = facts.with_values({"pkg." + rng.package: rng.introduced})
             if not any(f.record.id == record.id and f.severity == "error" for f in evaluate_all((record,), probe)):
                 continue
             now = _v(chosen) if isinstance(chosen, str) else None
@@ -435,8 +438,12 @@ def _stack(planner: _Planner, trial: Optional[_Trial], changes: Sequence[Change]
     names = sorted(installed) if planner.options.whole_environment else [n for n in _stack_names(planner) if n in installed]
     by_name = {c.package: c for c in changes}
     lines = []
-    for name in sorted(set(names) | set(by_name)):
+    loose = {canonical_name(r.name): text for r, text in ((_requirement(t), t) for t in planner.options.loose) if r}
+    for name in sorted(set(names) | set(by_name) | set(loose)):
         if name == "python":
+            continue
+        if name in loose and name not in by_name and name not in installed:
+            lines.append(loose[name])
             continue
         change = by_name.get(name)
         if change is None:
