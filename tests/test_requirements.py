@@ -111,3 +111,9 @@ def test_bad_input_is_one_line_and_exit_2(args, needle):
     assert done.returncode == 2
     assert needle in done.stdout + done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_torch_from_pypi_takes_its_cuda_from_the_runtime_pin(tmp_path):
+    # torch 2.1.2 from PyPI has no local label; its lockfile pins the CUDA runtime it needs.
+    report = check_json("-r", _write(tmp_path, "torch==2.1.2\nnvidia-cuda-runtime-cu12==12.1.105\n"))
+    assert report["facts"]["torch.cuda"] == "12.1"

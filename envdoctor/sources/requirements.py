@@ -69,6 +69,17 @@ def cuda_of_torch(version: str, indexes: Tuple[str, ...] = ()) -> Tuple[bool, Op
     return False, None
 
 
+def _cuda_of_runtime(pins: Tuple[Pin, ...]) -> Tuple[bool, Optional[str]]:
+    """A torch from PyPI has no local label, but pins the CUDA runtime it was built with
+    (nvidia-cuda-runtime-cu12==12.1.105 for torch 2.1.2), and a lockfile holds that pin."""
+    for pin in pins:
+        if re.match(r"^nvidia-cuda-runtime-cu\d+$", pin.name):
+            parts = pin.version.split(".")
+            if len(parts) >= 2 and parts[0].isdigit() and parts[1].isdigit():
+                return True, "%s.%s" % (parts[0], parts[1])
+    return False, None
+
+
 def _logical_lines(text: str) -> List[Tuple[int, str]]:
     """Join backslash continuations; drop comments. Returns (first line number, text)."""
     out: List[Tuple[int, str]] = []
@@ -214,6 +225,8 @@ def gather(parsed: RequirementsFile) -> Gathered:
     if torch is not None:
         values["torch.version"] = torch.version
         known, cuda = cuda_of_torch(torch.version, parsed.indexes)
+        if not known:
+            known, cuda = _cuda_of_runtime(parsed.pins)
         if known:
             values["torch.cuda"] = cuda
         else:
