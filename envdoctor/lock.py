@@ -134,7 +134,9 @@ def compile_requirements(program: str, lines: Sequence[str], constraints: Sequen
     if constraints:
         with open(os.path.join(work, "constraints.txt"), "w", encoding="utf-8") as handle:
             handle.write("\n".join(constraints) + "\n")
-    argv = [program, "--quiet", "--strip-extras", "--no-emit-find-links", "--output-file", "requirements.txt"]
+    # Index lines come only from the user's own options: pip's configuration on this machine
+    # (a local mirror, say) must not end up in a lockfile meant for others.
+    argv = [program, "--quiet", "--strip-extras", "--no-emit-find-links", "--no-emit-index-url", "--output-file", "requirements.txt"]
     argv += index.pip_args()
     if index.generate_hashes:
         argv.append("--generate-hashes")
@@ -151,7 +153,9 @@ def compile_requirements(program: str, lines: Sequence[str], constraints: Sequen
     except OSError as exc:
         raise LockError("pip-compile wrote no output (%s)" % exc)
     found = _PIP_COMPILE_PYTHON.search(text)
-    return Compiled(_strip_header(text), found.group(1) if found else "")
+    lines = (["--index-url %s" % index.index_url] if index.index_url else []) + ["--extra-index-url %s" % u for u in index.extra_index_url]
+    body = _strip_header(text)
+    return Compiled(("\n".join(lines) + "\n\n" if lines else "") + body, found.group(1) if found else "")
 
 
 def _strip_header(text: str) -> str:

@@ -217,3 +217,15 @@ def test_verify_stays_at_consistent_when_an_import_fails(pins, import_wheelhouse
     text = lock.read_text()
     assert "# level consistent:" in text and "# level imports" not in text
     assert "# not reached: imports: xtuner.engine (ModuleNotFoundError: No module named 'deepspeed')" in text
+
+
+def test_only_the_users_own_index_options_reach_the_lockfile(pins, wheelhouse, tmp_path):
+    lock = tmp_path / "idx.lock"
+    config = tmp_path / "pip.conf"
+    config.write_text("[global]\nextra-index-url = file:///machine/local/mirror/simple\n")
+    done = fix("-r", pins("transformers==4.40.0"), "--write-lock", str(lock), "--no-index", "--find-links", wheelhouse,
+               "--extra-index-url", "https://download.pytorch.org/whl/cu121", env={"PIP_CONFIG_FILE": str(config)})
+    assert done.returncode == 0, done.stderr
+    text = lock.read_text()
+    assert "--extra-index-url https://download.pytorch.org/whl/cu121" in text
+    assert "/machine/local/mirror" not in text and wheelhouse not in text.split("# command:")[1].split("\n", 1)[1]
