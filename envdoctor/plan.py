@@ -9,7 +9,7 @@ what would have to change instead of inventing one.
 """
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 from packaging.markers import Marker
@@ -225,6 +225,7 @@ class _Planner:
         self.errors = _errors(self.before)
         self.baseline = {f.record.id for f in self.before if f.severity == "error"}
         self.rejected: Dict[Tuple[str, str], List[str]] = {}
+        self.ignore: set = set()  # errors no package change clears: they do not reject a candidate
 
     def allowed(self, package: str) -> bool:
         return package not in FIXED_BY_DEFAULT or package in self.options.allow_change
@@ -285,7 +286,7 @@ class _Planner:
         """Why the trial fails: any confirmed error, or a possible error not already there."""
         reasons = []
         for finding in evaluate_all(self.kb.records, trial.facts):
-            if finding.severity != "error":
+            if finding.severity != "error" or finding.record.id in self.ignore:
                 continue
             if finding.status == CONFIRMED:
                 reasons.append("trips %s" % finding.record.id)
@@ -297,6 +298,8 @@ class _Planner:
     def search(self) -> Optional[_Trial]:
         packages: List[str] = []
         for finding in self.errors:
+            if finding.record.id in self.ignore:
+                continue
             for name in _primary_packages(finding.record):
                 if name not in packages and self.allowed(name):
                     packages.append(name)
@@ -340,13 +343,23 @@ def make_plan(facts: Facts, kb: KnowledgeBase, releases: Sequence[Release], opti
         return Plan(NOTHING_TO_DO, remaining=planner.before, requirements=_stack(planner, None, (), constraints),
                     constraints=constraints, facts=facts, **base)
     unresolved = tuple(f for f in planner.errors if not any(planner.allowed(p) for p in _primary_packages(f.record)))
+    planner.ignore = {f.record.id for f in unresolved}
     trial = planner.search() if len(unresolved) < len(planner.errors) else None
     rejected = tuple(Rejected(p, v, tuple(r)) for (p, v), r in sorted(planner.rejected.items(), key=lambda kv: (kv[0][0], _v(kv[0][1]) or Version("0"))))
-    if trial is None or unresolved:
+    if trial is None:
         return Plan(NO_PLAN, errors=tuple(planner.errors), rejected=rejected, unresolved=unresolved,
                     needs=tuple(_needs(facts, kb, releases, options, unresolved)), **base)
+    plan = _from_trial(planner, trial, rejected, options)
+    if unresolved:
+        # The changes clear what packages can; the rest needs the host or the base image.
+        return replace(plan, status=NO_PLAN, unresolved=unresolved, needs=tuple(_needs(facts, kb, releases, options, unresolved)))
+    return plan
+
+
+def _from_trial(planner: "_Planner", trial: _Trial, rejected: Tuple[Rejected, ...], options: PlanOptions) -> Plan:
+    python = planner.python
+    kb = planner.kb
     after = evaluate_all(kb.records, trial.facts)
-    cleared = [f.record.id for f in planner.errors]
     changes: List[Change] = []
     for package, target in trial.assignment:
         now = planner.current(package)
@@ -355,7 +368,7 @@ def make_plan(facts: Facts, kb: KnowledgeBase, releases: Sequence[Release], opti
         release = planner.table.get(package, {}).get(target or "")
         why = _why(package, target, release, trial, rejected, options)
         requirement = "%s==%s" % (package, target) if target else package
-        clears = tuple(f.record.id for f in planner.errors if package in _primary_packages(f.record))
+        clears = tuple(f.record.id for f in planner.errors if package in _primary_packages(f.record) and f.record.id not in planner.ignore)
         declares = ()
         if release is not None:
             declares = ("python%s" % release.requires_python.replace(" ", ""),) if release.requires_python else ()

@@ -157,3 +157,15 @@ def test_plan_for_an_installed_venv(venvs):
 def test_fix_usage_errors(args, needle):
     done = envdoctor("fix", *args)
     assert done.returncode == 2 and needle in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_error_no_package_clears_gives_exit_1_with_the_partial_plan(pins):
+    # An NVIDIA driver below CUDA 12's floor: the host must change; xtuner can still be fixed.
+    path = pins("xtuner==0.1.17", "transformers==4.40.0", "torch==2.1.2+cu121")
+    plan = fix_json("-r", path, "--python-version", "3.10", "--driver", "470.57.02", "--fact", "run.gpus=1", *INTERNLM2, code=1)
+    assert plan["status"] == "no-plan"
+    assert plan["unresolved"] == ["CUDA-DRIVER-TOO-OLD"]
+    assert any(n.startswith("CUDA-DRIVER-TOO-OLD: ") for n in plan["needs"])
+    assert _changes(plan)["xtuner"]["to"] == "0.1.18"
+    # Near miss: a driver new enough leaves a plain plan.
+    assert fix_json("-r", path, "--python-version", "3.10", "--driver", "535.104.05", "--fact", "run.gpus=1", *INTERNLM2)["status"] == "plan"

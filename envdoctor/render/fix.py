@@ -33,15 +33,14 @@ def render_text(plan: Plan, target: str, colour: bool = False, lock: Optional[Li
             out.extend("  %s %s: %s" % (r.package, r.version, "; ".join(r.reasons)) for r in plan.rejected)
         out.append("What would have to change:")
         out.extend("  - %s" % need for need in plan.needs)
+        if plan.changes:
+            out.append("Package changes that clear the other errors:")
+            out.extend(_changes(plan))
     else:
         count = len(plan.errors)
         out.append(style("bold", "Plan: %d change%s clear%s %d error%s" % (
             len(plan.changes), "" if len(plan.changes) == 1 else "s", "s" if len(plan.changes) == 1 else "", count, "" if count == 1 else "s")))
-        for change in plan.changes:
-            out.append("  %-9s %-14s %s -> %s" % (change.action, change.package, change.current or "(not installed)", change.describe_target()))
-            if change.clears:
-                out.append("            clears: %s" % ", ".join(change.clears))
-            out.append("            why: %s" % change.reason)
+        out.extend(_changes(plan))
         if plan.constraints:
             out.append("  bounds from the knowledge base: %s" % ", ".join(plan.constraints))
     left = [f for f in plan.remaining if f.severity != "info"]
@@ -56,6 +55,16 @@ def render_text(plan: Plan, target: str, colour: bool = False, lock: Optional[Li
     for line in lock or ():
         out.append(line)
     return "\n".join(out) + "\n"
+
+
+def _changes(plan: Plan) -> List[str]:
+    out = []
+    for change in plan.changes:
+        out.append("  %-9s %-14s %s -> %s" % (change.action, change.package, change.current or "(not installed)", change.describe_target()))
+        if change.clears:
+            out.append("            clears: %s" % ", ".join(change.clears))
+        out.append("            why: %s" % change.reason)
+    return out
 
 
 def plan_dict(plan: Plan, target: str, lock: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
