@@ -1,8 +1,6 @@
 """envdoctor fix: the plan, from pins (-r) and from real venvs, run as a subprocess."""
 
 import json
-import os
-import sys
 
 import pytest
 
@@ -123,6 +121,8 @@ def test_no_plan_on_python_311_names_the_base_image(pins, tmp_path):
     assert "No plan works in this environment" in done.stdout
     assert "use a Python 3.10 base image" in done.stdout
     assert "needs Python >=3.8, <3.11 (this is 3.11)" in done.stdout
+    lock = tmp_path / "never.lock"
+    assert envdoctor("fix", *args, "--write-lock", str(lock)).returncode == 1 and not lock.exists()
     # Allowed to change Python, the same plan goes through.
     plan = fix_json(*args, "--allow-change", "python")
     changes = _changes(plan)
