@@ -130,11 +130,11 @@ def test_no_plan_on_python_311_names_the_base_image(pins, tmp_path):
 
 
 def test_print_requirements_is_a_requirements_in(pins):
-    path = pins("xtuner==0.1.17", "transformers==4.34.0", "torch==2.1.2+cu121")
+    path = pins("xtuner[deepspeed]==0.1.17", "transformers==4.34.0", "torch==2.1.2+cu121")
     done = envdoctor("fix", "-r", path, "--python-version", "3.10", "--print-requirements", "--fact", "run.gpus=1", *INTERNLM2)
     assert done.returncode == 0
     lines = [l for l in done.stdout.splitlines() if l and not l.startswith("#")]
-    assert lines == ["torch==2.1.2+cu121", "transformers!=4.38.0,!=4.38.1,!=4.38.2,>=4.36.0", "xtuner==0.1.18"]
+    assert lines == ["torch==2.1.2+cu121", "transformers!=4.38.0,!=4.38.1,!=4.38.2,>=4.36.0", "xtuner[deepspeed]==0.1.18"]
 
 
 def test_plan_for_an_installed_venv(venvs):
