@@ -55,6 +55,12 @@ def _cuda(report: Report) -> List[str]:
     else:
         source = f.get("cuda.driver.source")
         lines.append("NVIDIA driver: %s%s" % (_fact(f, "cuda.driver"), " (from %s)" % source if isinstance(source, str) else ""))
+    toolkit, family = f.values.get("cuda.driver.toolkit_floor"), f.values.get("cuda.driver.family_floor")
+    if toolkit or family:
+        wants = ["driver >= %s" % toolkit] if toolkit else []
+        if family:
+            wants.append(">= %s with minor-version compatibility" % family)
+        lines.append("CUDA %s wants %s" % (_fact(f, "torch.cuda"), ", ".join(wants)))
     count = f.get("gpu.count")
     if count == 0:
         lines.append("GPUs: none visible")
@@ -83,12 +89,19 @@ def _finding(style: Style, finding: Finding) -> List[str]:
         lines.append("    decided by: %s" % finding.evidence)
     for u in finding.undecided:
         lines.append("    undecided: %s is unknown (%s): %s" % (u.key, u.reason, u.hint))
-    lines.append("    cause: %s" % record.details.strip().split("\n\n")[0].replace("\n", " "))
-    lines.append("    fix: %s" % record.remedy.summary)
+    lines.extend(_wrapped("    cause: ", record.details.strip().split("\n\n")[0]))
+    lines.extend(_wrapped("    fix: ", record.remedy.summary))
     if record.remedy.note:
-        lines.append("         %s" % record.remedy.note.strip().replace("\n", " "))
+        lines.extend(_wrapped("         ", record.remedy.note.strip()))
     lines.append("    see: %s" % record.references[0].url)
     return lines
+
+
+def _wrapped(head: str, text: str, width: int = 100) -> List[str]:
+    import textwrap
+
+    return textwrap.wrap(" ".join(text.split()), width=width, initial_indent=head,
+                         subsequent_indent=" " * len(head), break_on_hyphens=False)
 
 
 def render(report: Report, colour: bool = False, sections: "List[tuple]" = None) -> str:
