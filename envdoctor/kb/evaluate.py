@@ -18,6 +18,8 @@ HINTS = (
     ("train.", "pass --config FILE (the XTuner config)"),
     ("run.gpus", "pass --gpus N"),
     ("run.launcher", "pass --launcher deepspeed|torchrun|slurm|none"),
+    ("run.batch_length", "pass --config FILE and --gpus N"),
+    ("train.max_length_beyond", "pass --config FILE and --model PATH"),
     ("cuda.driver", "pass --driver VERSION, or run where the NVIDIA driver is visible"),
     ("gpu.", "run where nvidia-smi can see the GPUs"),
     ("torch.", "check that torch/version.py is readable"),
