@@ -17,7 +17,7 @@ from envdoctor.sources import remote_code
 from envdoctor.sources._files import MIB, FileProblem, decode_text, read_capped
 
 CONFIG_LIMIT = 16 * MIB  # real config.json files are a few KiB
-CODE_LIMIT = 16 * MIB  # modeling files are ~100 KiB
+CODE_LIMIT = 4 * MIB  # modeling files are ~100 KiB; ast.parse of more takes seconds
 REF_LIMIT = 4096
 
 # Every fact this source can set; all become unknown when the model cannot be read.

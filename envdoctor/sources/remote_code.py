@@ -30,7 +30,8 @@ def parse(source: str, filename: str) -> ast.Module:
     try:
         return ast.parse(source, filename)
     except SyntaxError as exc:
-        raise RemoteCodeSyntaxError("%s:%s: syntax error (%s)" % (filename, exc.lineno or "?", exc.msg))
+        where = "%s:%d" % (filename, exc.lineno) if exc.lineno else filename
+        raise RemoteCodeSyntaxError("%s: syntax error (%s)" % (where, exc.msg))
     except (ValueError, RecursionError, MemoryError) as exc:  # null bytes; absurd nesting
         raise RemoteCodeSyntaxError("%s: cannot be parsed as Python (%s)" % (filename, type(exc).__name__))
 

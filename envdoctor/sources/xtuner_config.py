@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from envdoctor.facts import Gathered, Problem, Unknown, Value
 from envdoctor.sources._files import MIB, FileProblem, decode_text, read_capped
 
-CONFIG_LIMIT = 4 * MIB
+CONFIG_LIMIT = 1 * MIB  # real XTuner configs are 5-10 KiB; parsing is linear but not free
 MAX_BASE_DEPTH = 16
 MAX_NUMBER = 10 ** 15  # folding stops at numbers no config needs
 MAX_TEXT = 4096
@@ -301,7 +301,8 @@ def _parse(text: str, path: str) -> ast.Module:
     try:
         return ast.parse(text, path)
     except SyntaxError as exc:
-        raise ConfigProblem("%s:%s: syntax error (%s)" % (path, exc.lineno or "?", exc.msg))
+        where = "%s:%d" % (path, exc.lineno) if exc.lineno else path
+        raise ConfigProblem("%s: syntax error (%s)" % (where, exc.msg))
     except (ValueError, RecursionError, MemoryError) as exc:
         raise ConfigProblem("%s: cannot be parsed as Python (%s)" % (path, type(exc).__name__))
 
