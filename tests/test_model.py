@@ -273,3 +273,11 @@ def test_modeling_file_as_a_folder(tmp_path):
     write(os.path.join(folder, "x"), "")
     gathered = model_source.gather(folder, environ={})
     assert "is a folder" in gathered.unknown["model.remote_code"].reason
+
+
+def test_text_report_says_once_why_the_model_was_not_read(tmp_path):
+    folder = make_model_folder(str(tmp_path / "m"), files={"config.json": "[1, 2]"})
+    done = envdoctor("check", "--model", folder)
+    assert done.returncode == 2
+    section = done.stdout.split("\nModel\n", 1)[1].split("\n\n", 1)[0]
+    assert section.count("not a JSON object") == 1

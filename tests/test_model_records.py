@@ -221,3 +221,15 @@ def test_bf16_model_on_a_pre_ampere_gpu(models, tmp_path, model, capability, fir
     report = run("--model", models[model], env=_fake_nvidia_smi(str(tmp_path / "bin"), capability))
     assert report["facts"]["gpu.capability"] == capability
     assert ("MODEL-BF16-PRE-AMPERE" in fired(report)) is fires
+
+
+def test_every_record_here_has_a_test_that_names_it():
+    from envdoctor.kb.load import load_file
+
+    folder = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "knowledge", "records", "model")
+    with open(__file__) as handle:
+        source = handle.read()
+    for name in sorted(os.listdir(folder)):
+        record, error = load_file(os.path.join(folder, name))
+        assert error is None and record is not None, error
+        assert source.count('"%s"' % record.id) >= 1, "%s has no test in %s" % (record.id, __file__)

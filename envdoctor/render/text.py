@@ -81,6 +81,10 @@ def _model(report: Report) -> List[str]:
     f = report.facts
     if not (f.known("model.path") or "model.type" in f.unknown):
         return []
+    failed = f.unknown.get("model.type")
+    if failed is not None and f.unknown.get("model.remote_code") == failed:
+        # The whole model could not be read: say why once, not per fact.
+        return _shown(f, (("folder", "model.path"),)) + ["not read: %s" % failed.reason]
     lines = _shown(f, (("folder", "model.path"), ("revision", "model.revision"), ("type", "model.type"),
                        ("architectures", "model.architectures"),
                        ("max_position_embeddings", "model.max_position_embeddings"),
