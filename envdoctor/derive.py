@@ -121,6 +121,17 @@ def training_facts(facts: Facts) -> Gathered:
     got, why = _known(facts, "model.rope_scaling")
     put("model.rope_scaled", None if why else got["model.rope_scaling"] is not None, why)
 
+    # What the weights are loaded as: the config's llm torch_dtype; 'auto' takes config.json's;
+    # none given leaves transformers' default, float32.
+    got, why = _known(facts, "train.torch_dtype")
+    dtype: object = None
+    if why is None:
+        dtype = got["train.torch_dtype"] or "float32"
+        if dtype == "auto":
+            got, why = _known(facts, "model.torch_dtype")
+            dtype = None if why else got["model.torch_dtype"]
+    put("run.torch_dtype", dtype, why)
+
     got, why = _known(facts, "torch.version", "torch.cuda")
     cpu: object = None
     if why is None and got["torch.version"] is not None:

@@ -145,7 +145,7 @@ def make_hub_cache(hub: str, repo_id: str, snapshots: Dict[str, Dict[str, str]],
 
 def xtuner_config(model: str = "internlm/internlm2-chat-1_8b", use_varlen_attn: bool = False, max_length: int = 2048,
                   pack_to_max_length: bool = True, sequence_parallel_size: int = 1, quantization: Optional[str] = "4bit",
-                  lora: bool = True, extra: str = "") -> str:
+                  lora: bool = True, extra: str = "", torch_dtype: str = "torch.float16") -> str:
     """An XTuner config shaped like configs/internlm/internlm2_chat_1_8b/*_qlora_alpaca_e3.py."""
     quant = ""
     if quantization is not None:
@@ -228,7 +228,7 @@ model = dict(
         type=AutoModelForCausalLM.from_pretrained,
         pretrained_model_name_or_path=pretrained_model_name_or_path,
         trust_remote_code=True,
-        torch_dtype=torch.float16,%(quant)s
+        torch_dtype=%(dtype)s,%(quant)s
     ),%(lora)s
 )
 
@@ -252,7 +252,8 @@ train_dataloader = dict(
     sampler=dict(type=DefaultSampler, shuffle=True),
     collate_fn=dict(type=default_collate_fn, use_varlen_attn=use_varlen_attn))
 ''' % {"model": model, "varlen": use_varlen_attn, "max_length": max_length, "pack": pack_to_max_length,
-       "sp": sequence_parallel_size, "extra": extra, "quant": quant, "lora": lora_text}
+       "sp": sequence_parallel_size, "extra": extra, "quant": quant, "lora": lora_text,
+       "dtype": torch_dtype}
 
 
 def write(path: str, text: str) -> str:

@@ -212,15 +212,24 @@ def _fake_nvidia_smi(folder, capability):
     return {"PATH": folder + os.pathsep + os.environ.get("PATH", "")}
 
 
-@pytest.mark.parametrize("model,capability,fires", [
-    ("new", "7.0", True),
-    ("new", "8.0", False),
-    ("fp16", "7.0", False),
+@pytest.mark.parametrize("torch_dtype,model,capability,fires", [
+    ("torch.bfloat16", "new", "7.0", True),
+    ("'auto'", "new", "7.5", True),        # auto: config.json's bfloat16
+    ("torch.bfloat16", "new", "8.0", False),
+    ("torch.float16", "new", "7.0", False),  # config.json says bfloat16, the config overrides it
+    ("'auto'", "fp16", "7.0", False),
 ])
-def test_bf16_model_on_a_pre_ampere_gpu(models, tmp_path, model, capability, fires):
-    report = run("--model", models[model], env=_fake_nvidia_smi(str(tmp_path / "bin"), capability))
+def test_bf16_on_a_pre_ampere_gpu(models, tmp_path, torch_dtype, model, capability, fires):
+    config = _config(tmp_path, model=models[model], torch_dtype=torch_dtype, quantization=None)
+    report = run("--config", config, env=_fake_nvidia_smi(str(tmp_path / "bin"), capability))
     assert report["facts"]["gpu.capability"] == capability
     assert ("MODEL-BF16-PRE-AMPERE" in fired(report)) is fires
+
+
+def test_bf16_is_possible_until_the_config_is_known(models, tmp_path):
+    report = run("--model", models["new"], env=_fake_nvidia_smi(str(tmp_path / "bin"), "7.0"))
+    possible = {f["id"]: f for f in report["findings"] if f["status"] == "possible"}
+    assert [u["fact"] for u in possible["MODEL-BF16-PRE-AMPERE"]["undecided"]] == ["run.torch_dtype"]
 
 
 def test_every_record_here_has_a_test_that_names_it():

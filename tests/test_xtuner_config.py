@@ -41,6 +41,7 @@ def test_settings_of_a_qlora_config(tmp_path):
     assert values["train.prompt_template"] == "PROMPT_TEMPLATE.internlm2_chat"
     assert values["train.quantization"] == "4bit"
     assert values["train.lora"] is True
+    assert values["train.torch_dtype"] == "float16"
     assert not unknown
 
 

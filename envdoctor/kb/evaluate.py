@@ -20,6 +20,7 @@ HINTS = (
     ("run.launcher", "pass --launcher deepspeed|torchrun|slurm|none"),
     ("run.batch_length", "pass --config FILE and --gpus N"),
     ("train.max_length_beyond", "pass --config FILE and --model PATH"),
+    ("run.torch_dtype", "pass --config FILE (and --model where its torch_dtype is 'auto')"),
     ("cuda.driver", "pass --driver VERSION, or run where the NVIDIA driver is visible"),
     ("gpu.", "run where nvidia-smi can see the GPUs"),
     ("torch.", "check that torch/version.py is readable"),

@@ -29,7 +29,7 @@ BOOL_FACTS = ("use_varlen_attn", "pack_to_max_length")
 # sequence_parallel_size with default 1; SupervisedFinetune's use_varlen_attn defaults to False).
 DEFAULTS = {"sequence_parallel_size": 1, "use_varlen_attn": False}
 KEYS = tuple("train." + k for k in INT_FACTS + BOOL_FACTS + (
-    "prompt_template", "quantization", "lora", "pretrained_model_name_or_path"))
+    "prompt_template", "quantization", "lora", "pretrained_model_name_or_path", "torch_dtype"))
 
 
 class ConfigProblem(Exception):
@@ -377,7 +377,23 @@ def gather(path: str) -> Gathered:
     quantization, lora = _model_facts(model)
     put("quantization", quantization)
     put("lora", lora)
+    put("torch_dtype", _torch_dtype(model))
     return Gathered(values, unknown)
+
+
+def _torch_dtype(model: Optional[Binding]) -> object:
+    """The llm's torch_dtype as a name: torch.float16 -> float16; 'auto' stays 'auto'."""
+    if model is None or not isinstance(model.value, dict):
+        return Unknown("the config has no model = dict(...)" if model is None else "unresolved expression: %s" % model.source)
+    llm = model.value.get("llm")
+    if not isinstance(llm, dict):
+        return Unknown("unresolved expression: llm=%s" % _describe(llm)) if llm is not None else None
+    dtype = llm.get("torch_dtype")
+    if isinstance(dtype, Ref) and dtype.name.startswith("torch."):
+        return dtype.name[len("torch."):]
+    if isinstance(dtype, str) or dtype is None:
+        return dtype
+    return Unknown("unresolved expression: torch_dtype=%s" % _describe(dtype))
 
 
 def _typed(env: Dict[str, Binding], name: str, kind: type, described: str) -> object:
