@@ -3,15 +3,17 @@
 Knows nothing of the command line; ``cli.py`` builds the options and picks a renderer.
 """
 
+import os
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
 from envdoctor import derive
-from envdoctor.facts import Facts, Gathered, Problem, merge
+from envdoctor.facts import Facts, Gathered, Problem, Unknown, merge
 from envdoctor.kb.evaluate import CONFIRMED, Finding, evaluate_all
 from envdoctor.kb.load import KnowledgeBase, load, shipped_dir
 from envdoctor.kb.record import Record, Reference, Remedy
-from envdoctor.sources import code, environment, gpu
+from envdoctor.sources import code, environment, gpu, model, xtuner_config
+from envdoctor.sources import run as run_facts
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 
@@ -39,6 +41,11 @@ class CheckOptions:
     driver: Optional[str] = None
     probe_timeout: float = 10.0
     require_gpu: bool = False
+    model: Optional[str] = None  # a model folder or a hub id in the local cache
+    revision: Optional[str] = None  # a hub-cache revision (branch, tag or commit)
+    config: Optional[str] = None  # an XTuner config, read with ast
+    gpus: Optional[int] = None
+    launcher: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,28 @@ def load_kb(extra: Tuple[str, ...] = ()) -> KnowledgeBase:
     return load((shipped_dir(),) + tuple(extra))
 
 
+def training_sources(options: CheckOptions) -> List[Gathered]:
+    """The model, the XTuner config and the launch. ``--config`` alone implies the model
+    its pretrained_model_name_or_path names; that one is not fatal when missing."""
+    parts: List[Gathered] = []
+    spec, fatal = options.model, True
+    if options.config:
+        config = xtuner_config.gather(options.config)
+        parts.append(config)
+        if spec is None:
+            named = config.values.get("train.pretrained_model_name_or_path")
+            if isinstance(named, str):
+                spec, fatal = named, False
+            else:
+                why = config.unknown.get("train.pretrained_model_name_or_path")
+                reason = "the config names no model (%s); pass --model" % (why.reason if why else "no pretrained_model_name_or_path")
+                parts.append(Gathered(unknown={k: Unknown(reason) for k in model.KEYS}))
+    if spec:
+        parts.append(model.gather(spec, options.revision, fatal=fatal))
+    parts.append(run_facts.gather(options.gpus, options.launcher, os.environ))
+    return parts
+
+
 def run(options: CheckOptions, kb: Optional[KnowledgeBase] = None) -> Report:
     kb = kb or load_kb(options.extra_kb)
     parts: List[Gathered] = []
@@ -91,11 +120,13 @@ def run(options: CheckOptions, kb: Optional[KnowledgeBase] = None) -> Report:
         if checks:
             parts.append(code.gather(env, checks))
     parts.append(gpu.gather(options.driver, options.probe_timeout))
+    parts.extend(training_sources(options))
 
     facts, gathered_problems = merge(parts)
     problems.extend(gathered_problems)
     facts, derived_problems = merge([Gathered(facts.values, facts.unknown, complete=facts.complete), derive.driver_facts(facts, kb.tables)])
     problems.extend(derived_problems)
+    facts, _ = merge([Gathered(facts.values, facts.unknown, complete=facts.complete), derive.training_facts(facts)])
 
     findings = list(evaluate_all(kb.records, facts)) if env is not None else []
     if options.require_gpu and not facts.get("cuda.driver"):

@@ -47,6 +47,11 @@ def probe_options(func):
         click.option("--driver", metavar="VERSION", help="NVIDIA driver version to check against (default: the visible one; also ENVDOCTOR_CUDA_DRIVER)."),
         click.option("--kb", "kb_dirs", multiple=True, metavar="DIR", type=click.Path(file_okay=False), help="Also load your own records from DIR (repeatable)."),
         click.option("--probe-timeout", type=click.FloatRange(0.1, 600), default=10.0, show_default=True, metavar="SECONDS", help="Time limit for nvidia-smi and nvcc."),
+        click.option("--model", metavar="PATH_OR_ID", help="The model: a folder with config.json, or a hub id found in the local Hugging Face cache (never downloaded)."),
+        click.option("--revision", metavar="REV", help="With a hub id: the cached branch, tag or commit (default: main, else the newest snapshot)."),
+        click.option("--config", "config", metavar="FILE.py", type=click.Path(dir_okay=False), help="The XTuner config, read without running it. Implies --model from its pretrained_model_name_or_path."),
+        click.option("--gpus", type=click.IntRange(1, 100000), metavar="N", help="GPUs the training runs on (default: WORLD_SIZE, NPROC_PER_NODE or SLURM_NTASKS)."),
+        click.option("--launcher", type=click.Choice(["deepspeed", "torchrun", "slurm", "none"]), help="How training is launched; 'deepspeed' for xtuner train --deepspeed (default: from the environment)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -63,6 +68,11 @@ def check_options(params: dict, require_gpu: bool = False):
         driver=params["driver"],
         probe_timeout=params["probe_timeout"],
         require_gpu=require_gpu,
+        model=params.get("model"),
+        revision=params.get("revision"),
+        config=params.get("config"),
+        gpus=params.get("gpus"),
+        launcher=params.get("launcher"),
     )
 
 

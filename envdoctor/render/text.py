@@ -72,8 +72,57 @@ def _cuda(report: Report) -> List[str]:
     return lines
 
 
-# Later sources (model, training config) add their own section here.
-SECTIONS = [("Python", _python), ("Packages", _packages), ("torch / CUDA", _cuda)]
+def _shown(facts: Facts, keys) -> List[str]:
+    """One line per fact that was asked for: known, or unknown with its reason."""
+    lines = []
+    for label, key in keys:
+        value = facts.get(key)
+        if isinstance(value, Unknown) and value.reason == "not probed":
+            continue
+        lines.append("%-24s %s" % (label, _fact(facts, key)))
+    return lines
+
+
+def _model(report: Report) -> List[str]:
+    f = report.facts
+    if not (f.known("model.path") or "model.type" in f.unknown):
+        return []
+    failed = f.unknown.get("model.type")
+    if failed is not None and f.unknown.get("model.remote_code") == failed:
+        # The whole model could not be read: say why once, not per fact.
+        return _shown(f, (("folder", "model.path"),)) + ["not read: %s" % failed.reason]
+    lines = _shown(f, (("folder", "model.path"), ("revision", "model.revision"), ("type", "model.type"),
+                       ("architectures", "model.architectures"),
+                       ("max_position_embeddings", "model.max_position_embeddings"),
+                       ("rope_scaling", "model.rope_scaling"), ("torch_dtype", "model.torch_dtype"),
+                       ("attn_implementation", "model.attn_implementation"),
+                       ("written by transformers", "model.transformers_version")))
+    code = f.get("model.remote_code")
+    if code is None:
+        lines.append("%-24s none (no auto_map)" % "remote code")
+    else:
+        digest = f.get("model.remote_code.sha256")
+        suffix = ", sha256 %s" % digest[:12] if isinstance(digest, str) else ""
+        lines.append("%-24s %s%s" % ("remote code", _fact(f, "model.remote_code"), suffix))
+    return lines
+
+
+def _training(report: Report) -> List[str]:
+    f = report.facts
+    lines = _shown(f, (("config", "train.config"), ("model", "train.pretrained_model_name_or_path"),
+                       ("max_length", "train.max_length"), ("pack_to_max_length", "train.pack_to_max_length"),
+                       ("use_varlen_attn", "train.use_varlen_attn"),
+                       ("sequence_parallel_size", "train.sequence_parallel_size"),
+                       ("batch_size", "train.batch_size"), ("accumulative_counts", "train.accumulative_counts"),
+                       ("prompt_template", "train.prompt_template"), ("quantization", "train.quantization"),
+                       ("lora", "train.lora")))
+    if not lines:
+        return []
+    return lines + _shown(f, (("gpus", "run.gpus"), ("launcher", "run.launcher")))
+
+
+SECTIONS = [("Python", _python), ("Packages", _packages), ("torch / CUDA", _cuda),
+            ("Model", _model), ("Training config", _training)]
 
 
 def _finding(style: Style, finding: Finding) -> List[str]:
