@@ -6,7 +6,6 @@ confirmed, possible (with the fact that decides it) or not firing here.
 """
 
 import gzip
-import io
 import os
 import sys
 import zlib
@@ -88,25 +87,22 @@ class Explanation:
 # -- reading ---------------------------------------------------------------------------------
 
 
-class _Rewound(io.RawIOBase):
-    """A stream whose first bytes were already read (to sniff the format), put back in front."""
+class _Rewound:
+    """A stream whose first bytes were read (to sniff the format) and are handed out again.
+    No buffering layer: the scan reads large chunks, and every layer would copy them."""
 
     def __init__(self, head: bytes, rest: BinaryIO) -> None:
         self.head = head
         self.rest = rest
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def read(self, size: int = -1) -> bytes:
         if self.head:
-            n = min(len(buffer), len(self.head))
-            buffer[:n] = self.head[:n]
-            self.head = self.head[n:]
-            return n
-        data = self.rest.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
+            head, self.head = self.head, b""
+            return head
+        return self.rest.read(size)
+
+    def close(self) -> None:
+        self.rest.close()
 
 
 def _name(log: str) -> str:
@@ -125,7 +121,7 @@ def open_log(log: str) -> BinaryIO:
         if os.path.isdir(log):
             raise LogError("%s: is a folder, not a log file" % log)
         try:
-            raw = open(log, "rb")
+            raw = open(log, "rb", buffering=0)
         except OSError as exc:
             raise LogError("%s: cannot read (%s)" % (log, exc.strerror or exc))
     head = b""
@@ -134,9 +130,9 @@ def open_log(log: str) -> BinaryIO:
         if not more:
             break
         head += more
-    stream = io.BufferedReader(_Rewound(head, raw), buffer_size=1 << 16)  # type: ignore[arg-type]
+    stream = _Rewound(head, raw)
     if head == GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[return-value]
+        return gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[arg-type,return-value]
     return stream  # type: ignore[return-value]
 
 
@@ -220,7 +216,7 @@ def explain(log: str, options: CheckOptions, examine: bool = True, keep: int = K
     kb = load_kb(options.extra_kb)
     problems = [Problem("knowledge", str(e)) for e in kb.errors]
     scanner = Scanner(symptom_patterns(kb), keep)
-    progress = Progress()
+    progress = Progress(scanner)
     complete = True
     stream = open_log(log)
     try:

@@ -3,11 +3,13 @@
 A pattern is a regular expression over one log line. The scan reads the log in large binary
 chunks and never holds more than a chunk and one bounded line. Lines break at ``\\n`` and also at
 a lone ``\\r`` (progress bars redraw themselves with it); line numbers count ``\\n`` only, as
-``grep -n`` and editors do. ANSI colour codes are removed before matching.
+``grep -n`` and editors do. ANSI colour codes are removed before a line is matched.
 
 Speed: most lines of a training log match nothing. Each pattern's required literal (a text every
 match must contain, e.g. ``kv_seq_len``) is looked for in the raw bytes with ``bytes.find``;
-only the lines holding one are decoded and matched with the full pattern. Patterns without such a
+only the lines holding one are cleaned of colour codes, decoded and matched with the full
+pattern. (So a colour code *inside* that literal, as in syntax-highlighted source, hides it;
+stripping every code from every line first would cost more than all the rest of the scan.) Patterns without such a
 literal are matched over the decoded chunk with one alternation, once per chunk.
 """
 
@@ -151,33 +153,36 @@ class Scanner:
         self.last_line = [0] * len(self.patterns)
         self.line = 1  # the number of the line the next block starts in
 
-    def feed(self, block: bytes) -> None:
-        if b"\x1b" in block:
-            block = _ANSI.sub(b"", block)
-        found = self._by_literals(block)
+    def feed(self, block: bytes, lo: int = 0, hi: Optional[int] = None) -> None:
+        """Scan ``block[lo:hi]``, which ends at a line break (or is a piece of a long line).
+        Bounds instead of a slice: copying every chunk would cost more than searching it."""
+        hi = len(block) if hi is None else hi
+        found = self._by_literals(block, lo, hi)
         if self.unfiltered:
-            found.extend(self._by_regex(block))
+            part = block[lo:hi]
+            found.extend(self._by_regex(_ANSI.sub(b"", part) if b"\x1b" in part else part))
         found.sort(key=lambda item: item[0])
         for number, pattern, text in found:
             self._record(number, pattern, text)
-        self.line += block.count(b"\n")
+        self.line += block.count(b"\n", lo, hi)
 
-    def _by_literals(self, block: bytes) -> List[Tuple[int, _Pattern, str]]:
+    def _by_literals(self, block: bytes, lo: int, hi: int) -> List[Tuple[int, _Pattern, str]]:
         segments: Dict[int, Tuple[int, List[_Pattern]]] = {}
         for literal, patterns in self.by_literal.items():
-            pos = block.find(literal)
+            pos = block.find(literal, lo, hi)
             while pos != -1:
-                start, end = _segment(block, pos)
+                start, end = _segment(block, pos, lo, hi)
                 entry = segments.setdefault(start, (end, []))
                 entry[1].extend(p for p in patterns if p not in entry[1])
-                pos = block.find(literal, end + 1)
+                pos = block.find(literal, end + 1, hi)
         found = []
-        counted, line = 0, self.line
+        counted, line = lo, self.line
         for start in sorted(segments):
             end, patterns = segments[start]
             line += block.count(b"\n", counted, start)
             counted = start
-            text = block[start:end].decode("utf-8", "replace")
+            raw = block[start:end]
+            text = (_ANSI.sub(b"", raw) if b"\x1b" in raw else raw).decode("utf-8", "replace")
             for p in patterns:
                 match = p.regex.search(text)
                 if match:
@@ -226,12 +231,12 @@ class Scanner:
         return tuple(Hit(p.text, tuple(self.kept[p.index]), self.counts[p.index]) for p in self.patterns if self.counts[p.index])
 
 
-def _segment(block: bytes, pos: int) -> Tuple[int, int]:
+def _segment(block: bytes, pos: int, lo: int, hi: int) -> Tuple[int, int]:
     """The bounds of the line around ``pos``: between "\\n" or "\\r" on either side."""
-    start = block.rfind(b"\n", 0, pos) + 1
+    start = block.rfind(b"\n", lo, pos) + 1 or lo
     start = max(start, block.rfind(b"\r", start, pos) + 1)
-    end = block.find(b"\n", pos)
-    end = len(block) if end == -1 else end
+    end = block.find(b"\n", pos, hi)
+    end = hi if end == -1 else end
     cr = block.find(b"\r", pos, end)
     return start, (end if cr == -1 else cr)
 
@@ -240,7 +245,7 @@ def scan(stream: BinaryIO, patterns: Sequence[str], keep: int = 5) -> Scan:
     """Read ``stream`` to its end and report the matching lines. Read errors propagate; to keep
     what was found before one, use ``scan_into`` with your own Scanner and Progress."""
     scanner = Scanner(patterns, keep)
-    progress = Progress()
+    progress = Progress(scanner)
     scan_into(stream, scanner, progress)
     return Scan(scanner.hits(), progress.lines, progress.size, progress.binary)
 
@@ -248,19 +253,24 @@ def scan(stream: BinaryIO, patterns: Sequence[str], keep: int = 5) -> Scan:
 class Progress:
     """How far a scan got; kept outside the loop so a read error can still report it."""
 
-    def __init__(self) -> None:
+    def __init__(self, scanner: Scanner) -> None:
+        self.scanner = scanner
         self.size = 0
-        self.newlines = 0
         self.ends_in_newline = True
         self.binary = False
 
     @property
     def lines(self) -> int:
-        return self.newlines + (0 if self.ends_in_newline else 1)
+        return self.scanner.line - 1 + (0 if self.ends_in_newline else 1)
+
+
+def _first_break(data: bytes) -> int:
+    nl, cr = data.find(b"\n"), data.find(b"\r")
+    return nl if cr == -1 else cr if nl == -1 else min(nl, cr)
 
 
 def scan_into(stream: BinaryIO, scanner: Scanner, progress: Progress) -> None:
-    pending = b""
+    pending = b""  # the start of a line whose end was not read yet
     while True:
         chunk = stream.read(CHUNK)
         if not chunk:
@@ -268,18 +278,18 @@ def scan_into(stream: BinaryIO, scanner: Scanner, progress: Progress) -> None:
         if progress.size == 0 and b"\x00" in chunk[:8192]:
             progress.binary = True
         progress.size += len(chunk)
-        progress.newlines += chunk.count(b"\n")
         progress.ends_in_newline = chunk.endswith(b"\n")
-        data = pending + chunk if pending else chunk
-        cut = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
-        if cut:
-            scanner.feed(data[:cut])
-            pending = data[cut:]
+        first = _first_break(chunk)
+        if first == -1:
+            pending += chunk
         else:
-            pending = data
-        del data, chunk
+            last = max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
+            scanner.feed(pending + chunk[: first + 1])  # finish the pending line: small
+            scanner.feed(chunk, first + 1, last + 1)
+            pending = chunk[last + 1:]
+        del chunk
         while len(pending) > MAX_LINE:  # no line break in sight: scan it in overlapping pieces
-            scanner.feed(pending[:MAX_LINE])
+            scanner.feed(pending, 0, MAX_LINE)
             pending = pending[MAX_LINE - OVERLAP:]
     if pending:
         scanner.feed(pending)
