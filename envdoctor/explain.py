@@ -98,7 +98,7 @@ class _Rewound:
     def read(self, size: int = -1) -> bytes:
         if self.head:
             head, self.head = self.head, b""
-            return head
+            return head + self.rest.read(max(0, size - len(head))) if size > 0 else head + self.rest.read()
         return self.rest.read(size)
 
     def close(self) -> None:
