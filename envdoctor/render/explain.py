@@ -98,8 +98,8 @@ def _headline(expl: Explanation) -> str:
         found = "no known issue"
     else:
         found = "symptoms of %d known issue%s" % (n, "" if n == 1 else "s")
-    return "envdoctor explain %s: %s in %s lines (%d records with symptoms searched)" % (
-        _log_name(expl), found, format(expl.lines, ","), expl.records_searched)
+    return "envdoctor explain %s: %s in %s line%s (%d records with symptoms searched)" % (
+        _log_name(expl), found, format(expl.lines, ","), "" if expl.lines == 1 else "s", expl.records_searched)
 
 
 def render_text(expl: Explanation, colour: bool = False) -> str:
