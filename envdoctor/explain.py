@@ -109,8 +109,9 @@ def _name(log: str) -> str:
     return "standard input" if log == "-" else log
 
 
-def open_log(log: str) -> BinaryIO:
-    """A binary stream of the log's text, decompressed when it is gzip (by its magic bytes)."""
+def open_log(log: str) -> Tuple[BinaryIO, BinaryIO]:
+    """A binary stream of the log's text, decompressed when it is gzip (by its magic bytes),
+    and the file under it (for the caller to close: GzipFile leaves it open)."""
     if log == "-":
         if sys.stdin is None:
             raise LogError("no standard input to read the log from")
@@ -132,8 +133,8 @@ def open_log(log: str) -> BinaryIO:
         head += more
     stream = _Rewound(head, raw)
     if head == GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[arg-type,return-value]
-    return stream  # type: ignore[return-value]
+        return gzip.GzipFile(fileobj=stream, mode="rb"), raw  # type: ignore[arg-type,return-value]
+    return stream, raw  # type: ignore[return-value]
 
 
 def _read_error(log: str, exc: BaseException, progress: Progress) -> str:
@@ -218,7 +219,7 @@ def explain(log: str, options: CheckOptions, examine: bool = True, keep: int = K
     scanner = Scanner(symptom_patterns(kb), keep)
     progress = Progress(scanner)
     complete = True
-    stream = open_log(log)
+    stream, raw = open_log(log)
     try:
         scan_into(stream, scanner, progress)
     except (OSError, EOFError, zlib.error) as exc:
@@ -226,7 +227,7 @@ def explain(log: str, options: CheckOptions, examine: bool = True, keep: int = K
         problems.append(Problem("log", _read_error(log, exc, progress)))
     finally:
         if log != "-":
-            stream.close()
+            raw.close()
     if progress.size == 0 and complete:
         problems.append(Problem("log", "%s: empty, nothing to explain" % _name(log)))
     elif progress.binary:

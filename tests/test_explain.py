@@ -152,6 +152,10 @@ def test_position_ids_on_xtuner_0117_points_at_the_collate_cause(venvs, assertio
     assert match["verdict"] == "decide"
     assert "XTUNER-POSITION-IDS-COLLATE" in match["conclusion"] and "model.type" in match["conclusion"]
     assert report["exit_code"] == 1
+    markdown = envdoctor("explain", log, "--python", venvs("xtuner==0.1.17", "transformers==4.40.0").python, "--format", "markdown")
+    assert markdown.returncode == 1
+    assert "- **may apply** `XTUNER-POSITION-IDS-COLLATE`" in markdown.stdout
+    assert "- **not here** `XTUNER-POSITION-IDS-SP-PADDING`" in markdown.stdout
 
 
 def test_position_ids_on_xtuner_0120_says_the_assertion_remains(venvs, assertion_log):
