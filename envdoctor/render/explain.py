@@ -40,13 +40,15 @@ def _conclusion(diag: Diagnosis) -> str:
         return "Cause here: %s." % " and ".join(ids)
     if verdict == DECIDE:
         keys: List[str] = []
+        hints: List[str] = []
         for cand in diag.with_status(POSSIBLE):
             for u in cand.finding.undecided:  # type: ignore[union-attr]
-                hint = "%s (%s)" % (u.key, u.hint)
-                if hint not in keys:
-                    keys.append(hint)
+                if u.key not in keys:
+                    keys.append(u.key)
+                if u.hint not in hints:
+                    hints.append(u.hint)
         ids = [c.record.id for c in diag.with_status(POSSIBLE)]
-        return "Could be %s; what decides it: %s." % (" or ".join(ids), "; ".join(keys))
+        return "Could be %s; it turns on %s: %s." % (" or ".join(ids), " and ".join(keys), "; ".join(hints))
     if verdict == NONE_APPLIES:
         return ("None of the known causes holds in the environment examined. If the log comes from "
                 "another environment, run envdoctor explain there (or pass --python).")
