@@ -36,6 +36,7 @@ def cli() -> None:
     \b
       envdoctor check                      examine this environment
       envdoctor check --python venv/bin/python
+      envdoctor explain train.log          which known issue a log or traceback shows
       envdoctor kb list                    what envdoctor knows about
     """
 
