@@ -36,6 +36,7 @@ def cli() -> None:
     \b
       envdoctor check                      examine this environment
       envdoctor check --python venv/bin/python
+      envdoctor explain train.log          which known issue a log or traceback shows
       envdoctor kb list                    what envdoctor knows about
     """
 
@@ -170,3 +171,44 @@ def main() -> None:
             raise
         click.echo("envdoctor: internal error: %s: %s (set ENVDOCTOR_DEBUG=1 for details)" % (type(exc).__name__, exc), err=True)
         sys.exit(2)
+
+
+EXPLAIN_EXIT_CODES = """\b
+Exit codes:
+  0  no known issue's symptom in the log
+  1  a known issue's symptom found
+  2  the log could not be read (or only in part, with nothing found), or the environment could not be probed"""
+
+
+@cli.command(epilog=EXPLAIN_EXIT_CODES)
+@click.argument("log", required=False, default="-", metavar="[LOG|-]")
+@probe_options
+@click.option("--log-only", is_flag=True, help="Only match the log; examine no environment (the log comes from another machine).")
+@click.option("--format", "fmt", type=FORMAT, default="text", show_default=True, help="Output format.")
+def explain(log, log_only, fmt, **probe) -> None:
+    """Find known issues in a training log or traceback (a file, .gz too, or - for standard input).
+
+    For each known issue whose symptom appears: the matching lines with their numbers, the
+    cause, whether the environment at hand (this interpreter, or --python) has it, and the
+    fix. Where several known issues share a symptom, the environment's facts say which one
+    applies, or which fact would decide it. The log is streamed: any size, little memory.
+    """
+    from envdoctor.explain import LogError, explain as explain_log
+    from envdoctor.render import explain as out
+
+    try:
+        result = explain_log(log, check_options(probe), examine=not log_only)
+    except LogError as exc:
+        raise _Failure(str(exc))
+    if fmt == "json":
+        _emit(out.render_json(result))
+    elif fmt == "markdown":
+        _emit(out.render_markdown(result))
+    else:
+        from envdoctor.render import style
+
+        _emit(out.render_text(result, colour=style.use_colour()))
+    if fmt != "text":
+        for problem in result.problems:
+            click.echo("envdoctor: %s" % problem.message, err=True)
+    sys.exit(result.exit_code)
