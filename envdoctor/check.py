@@ -8,6 +8,7 @@ from typing import List, Optional, Tuple
 
 from envdoctor import derive
 from envdoctor.facts import Facts, Gathered, Problem, merge
+from envdoctor.kb import declared
 from envdoctor.kb.evaluate import CONFIRMED, Finding, evaluate_all
 from envdoctor.kb.load import KnowledgeBase, load, shipped_dir
 from envdoctor.kb.record import Record, Reference, Remedy
@@ -96,6 +97,8 @@ def run(options: CheckOptions, kb: Optional[KnowledgeBase] = None) -> Report:
     problems.extend(gathered_problems)
     facts, derived_problems = merge([Gathered(facts.values, facts.unknown, complete=facts.complete), derive.driver_facts(facts, kb.dirs[0])])
     problems.extend(derived_problems)
+    facts, declared_problems = merge([Gathered(facts.values, facts.unknown, complete=facts.complete), declared.derive(facts, kb.dirs[0])])
+    problems.extend(declared_problems)
 
     findings = list(evaluate_all(kb.records, facts)) if env is not None else []
     if options.require_gpu and not facts.get("cuda.driver"):

@@ -22,6 +22,7 @@ HINTS = (
     ("gpu.", "run where nvidia-smi can see the GPUs"),
     ("torch.", "check that torch/version.py is readable"),
     ("code.", "check that the installed package's files are readable"),
+    ("flash_attn.matches_torch", "no metadata says which torch flash-attn was built for: run python -c 'import flash_attn_2_cuda' in that environment; an 'undefined symbol' error means it was built for another torch"),
 )
 
 
@@ -181,13 +182,17 @@ def evaluate(record: Record, facts: Facts) -> Optional[Finding]:
         elif not result:
             return None
         else:
-            because.append(_explain(cond, value))
+            because.append(_explain(cond, value, facts))
 
     status = POSSIBLE if undecided else CONFIRMED
     return Finding(record, status, tuple(because), tuple(undecided), evidence)
 
 
-def _explain(cond: Condition, value: object) -> str:
+def _explain(cond: Condition, value: object, facts: Facts) -> str:
+    # A derived fact may carry its reason in words as "<key>.why" (e.g. which requirement broke).
+    why = facts.get(cond.key + ".why")
+    if isinstance(why, str) and why:
+        return why
     if cond.kind == "installed":
         name = cond.key[4:]
         return "%s is installed (%s)" % (name, value) if cond.value else "%s is not installed" % name
