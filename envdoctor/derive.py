@@ -67,13 +67,3 @@ def driver_facts(facts: Facts, kb_dir: str) -> Gathered:
             values[key] = driver_v >= Version(floor)
     return Gathered(values, unknown)
 
-
-def torch_build_facts(facts: Facts) -> Gathered:
-    """torch.cpu_build: torch is installed and built without CUDA or ROCm (a +cpu wheel)."""
-    version, cuda = facts.get("torch.version"), facts.get("torch.cuda")
-    if isinstance(version, Unknown) or isinstance(cuda, Unknown):
-        reason = version.reason if isinstance(version, Unknown) else cuda.reason  # type: ignore[union-attr]
-        return Gathered(unknown={"torch.cpu_build": Unknown(reason)})
-    if version is None:
-        return Gathered(values={"torch.cpu_build": None})
-    return Gathered(values={"torch.cpu_build": cuda is None and "rocm" not in str(version)})

@@ -9,7 +9,6 @@ Each bool has a ``.why`` text that the finding shows. None when there is nothing
 
 from typing import Dict, Optional
 
-from envdoctor import derive as _derive
 from envdoctor.facts import Facts, Gathered, Problem, Unknown
 from envdoctor.kb import releases
 
@@ -82,8 +81,8 @@ def torch_python_facts(facts: Facts, kb_dir: str) -> Gathered:
 
 
 def derive(facts: Facts, kb_dir: str) -> Gathered:
-    """All declared-range facts, and the torch build kind, at once (for check.py)."""
-    parts = [xtuner_facts(facts, kb_dir), torch_python_facts(facts, kb_dir), _derive.torch_build_facts(facts)]
+    """All declared-range facts at once (for check.py)."""
+    parts = [xtuner_facts(facts, kb_dir), torch_python_facts(facts, kb_dir)]
     values: Dict[str, object] = {}
     unknown: Dict[str, Unknown] = {}
     problems = []
