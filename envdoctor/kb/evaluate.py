@@ -128,17 +128,23 @@ def _ranges_hold(ranges: Sequence[Range], facts: Facts, because: List[str], unde
 
 
 def _code_holds(checks: Sequence[CodeCheck], facts: Facts) -> Tuple[Optional[bool], List[str]]:
-    """All code checks together: True / False, or None when the files could not be read."""
+    """All code checks together: True / False, or None when the files could not be read.
+
+    One failing check decides False even when another file was unreadable."""
     because = []
+    unread = False
     for check in checks:
         value = facts.get(check.key)
         if isinstance(value, Unknown) or value is None:
-            return None, []
+            if check.if_missing == "no" and facts.get(check.file_key) is False:
+                return False, []  # the record's code cannot be in a file that is not there
+            unread = True
+            continue
         if bool(value) != check.present:
             return False, []
         verb = "contains" if check.present else "no longer contains"
         because.append("%s %s %r" % (check.file, verb, check.contains))
-    return True, because
+    return (None, []) if unread else (True, because)
 
 
 def _package_evidence(record: Record, facts: Facts, because: List[str], undecided: List[Undecided]) -> Optional[str]:
