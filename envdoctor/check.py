@@ -9,6 +9,7 @@ from typing import List, Optional, Tuple
 
 from envdoctor import derive
 from envdoctor.facts import Facts, Gathered, Problem, Unknown, merge
+from envdoctor.kb import declared
 from envdoctor.kb.evaluate import CONFIRMED, Finding, evaluate_all
 from envdoctor.kb.load import KnowledgeBase, load, shipped_dir
 from envdoctor.kb.record import Record, Reference, Remedy
@@ -127,6 +128,8 @@ def run(options: CheckOptions, kb: Optional[KnowledgeBase] = None) -> Report:
     facts, derived_problems = merge([Gathered(facts.values, facts.unknown, complete=facts.complete), derive.driver_facts(facts, kb.tables)])
     problems.extend(derived_problems)
     facts, _ = merge([Gathered(facts.values, facts.unknown, complete=facts.complete), derive.training_facts(facts)])
+    facts, declared_problems = merge([Gathered(facts.values, facts.unknown, complete=facts.complete), declared.derive(facts, kb.dirs[0])])
+    problems.extend(declared_problems)
 
     findings = list(evaluate_all(kb.records, facts)) if env is not None else []
     if options.require_gpu and not facts.get("cuda.driver"):

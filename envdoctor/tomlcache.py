@@ -75,6 +75,17 @@ class TomlCache:
             pass  # a read-only home: run without the cache
 
 
+_SHARED: Optional[TomlCache] = None
+
+
+def shared() -> TomlCache:
+    """One cache per process, so every loader of knowledge files shares one read of it."""
+    global _SHARED
+    if _SHARED is None or _SHARED.path != cache_file():
+        _SHARED = TomlCache()
+    return _SHARED
+
+
 def _parse(data: bytes) -> dict:
     if sys.version_info >= (3, 11):
         import tomllib

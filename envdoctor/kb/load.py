@@ -9,7 +9,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from envdoctor.facts import canonical_name
-from envdoctor.tomlcache import TOMLError, TomlCache
+from envdoctor.tomlcache import TOMLError, TomlCache, shared
 from envdoctor.kb.record import (
     SEVERITIES,
     CodeCheck,
@@ -221,15 +221,18 @@ def _code(data: dict) -> Tuple[CodeCheck, ...]:
     out = []
     for i, item in enumerate(items):
         field = "code[%d]" % i
-        if not isinstance(item, dict) or set(item) - {"package", "file", "contains", "present"}:
-            raise _Invalid(field, "fields are package, file, contains, present")
+        if not isinstance(item, dict) or set(item) - {"package", "file", "contains", "present", "if_missing"}:
+            raise _Invalid(field, "fields are package, file, contains, present, if_missing")
         for name in ("package", "file", "contains"):
             if not isinstance(item.get(name), str) or not item[name]:
                 raise _Invalid("%s.%s" % (field, name), "missing")
         present = item.get("present", True)
         if not isinstance(present, bool):
             raise _Invalid(field + ".present", "must be true or false")
-        out.append(CodeCheck(canonical_name(item["package"]), item["file"], item["contains"], present))
+        if_missing = item.get("if_missing", "unknown")
+        if if_missing not in ("unknown", "no"):
+            raise _Invalid(field + ".if_missing", "must be \"unknown\" (the version decides) or \"no\" (a missing file fails the check)")
+        out.append(CodeCheck(canonical_name(item["package"]), item["file"], item["contains"], present, if_missing))
     return tuple(out)
 
 
@@ -371,7 +374,7 @@ def _tables(directory: str, cache: TomlCache, tables: Dict[str, dict], errors: L
 
 
 def load(dirs: Sequence[str], cache: Optional[TomlCache] = None) -> KnowledgeBase:
-    cache = cache or TomlCache()
+    cache = cache or shared()
     records: List[Record] = []
     errors: List[RecordError] = []
     tables: Dict[str, dict] = {}
