@@ -47,6 +47,9 @@ class CheckOptions:
     config: Optional[str] = None  # an XTuner config, read with ast
     gpus: Optional[int] = None
     launcher: Optional[str] = None
+    requirements: Optional[str] = None  # -r FILE: facts from its pins, nothing installed
+    python_version: Optional[str] = None  # with -r: the target Python (default: this one)
+    set_facts: Tuple[Tuple[str, object], ...] = ()  # --fact KEY=VALUE: supplied by the user, win over probes
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class Report:
     problems: Tuple[Problem, ...]
     kb: KnowledgeBase
     target: str = ""  # which interpreter was examined, in words
+    ranges: Tuple = ()  # with -r: static.RangeVerdict for each unpinned requirement
 
     @property
     def fatal(self) -> bool:
@@ -100,10 +104,29 @@ def training_sources(options: CheckOptions) -> List[Gathered]:
 
 
 def run(options: CheckOptions, kb: Optional[KnowledgeBase] = None) -> Report:
+    report = _run(options, kb)
+    if not options.set_facts:
+        return report
+    facts = report.facts.with_values(dict(options.set_facts))
+    findings = tuple(evaluate_all(report.kb.records, facts)) if not report.fatal else report.findings
+    if options.require_gpu and not facts.get("cuda.driver"):
+        findings = (Finding(NO_GPU, CONFIRMED, ("cuda.driver = none visible",)),) + findings
+    ranges = report.ranges
+    if report.ranges:
+        from envdoctor import static
+        from envdoctor.sources.requirements import Unpinned
+
+        ranges = static.judge_unpinned([Unpinned(r.name, r.specifier, r.where) for r in report.ranges], facts, report.kb)
+    return Report(facts, report.environment, findings, report.problems, report.kb, report.target, ranges)
+
+
+def _run(options: CheckOptions, kb: Optional[KnowledgeBase] = None) -> Report:
     kb = kb or load_kb(options.extra_kb)
     parts: List[Gathered] = []
     problems: List[Problem] = [Problem("knowledge", str(e)) for e in kb.errors]
 
+    if options.requirements:
+        return _run_requirements(options, kb, problems)
     if options.python:
         inventory, problem = environment.probe_interpreter(options.python)
         target = options.python
@@ -136,3 +159,23 @@ def run(options: CheckOptions, kb: Optional[KnowledgeBase] = None) -> Report:
         findings.insert(0, Finding(NO_GPU, CONFIRMED, ("cuda.driver = none visible",)))
     return Report(facts, env, tuple(findings), tuple(problems), kb, target)
 
+
+
+def _run_requirements(options: CheckOptions, kb: KnowledgeBase, problems: List[Problem]) -> Report:
+    """check -r FILE: the pins are the environment; nothing is installed or imported."""
+    from envdoctor import static
+    from envdoctor.sources import requirements
+
+    parsed = requirements.read(options.requirements or "", options.python_version)
+    parts = [requirements.gather(parsed), gpu.gather(options.driver, options.probe_timeout)]
+    facts, gathered_problems = merge(parts)
+    problems.extend(gathered_problems)
+    facts, derived_problems = merge([Gathered(facts.values, facts.unknown, complete=facts.complete), derive.driver_facts(facts, kb.dirs[0])])
+    problems.extend(derived_problems)
+    fatal = any(p.fatal for p in problems)
+    findings = [] if fatal else list(evaluate_all(kb.records, facts))
+    if options.require_gpu and not facts.get("cuda.driver"):
+        findings.insert(0, Finding(NO_GPU, CONFIRMED, ("cuda.driver = none visible",)))
+    ranges = () if fatal else static.judge_unpinned(parsed.unpinned, facts, kb)
+    target = "%s (pins read statically, Python %s)" % (options.requirements, parsed.python)
+    return Report(facts, None, tuple(findings), tuple(problems), kb, target, ranges)

@@ -183,3 +183,11 @@ def torch_python_row(rows: Sequence[TorchPython], torch_version: str) -> Optiona
         return None
     minor = "%d.%d" % (version.major, version.minor)
     return next((row for row in rows if row.minor == minor), None)
+
+
+def by_package(releases: Sequence[Release]) -> Dict[str, Dict[str, Release]]:
+    """package -> version -> release, for the planner's look-ups."""
+    out: Dict[str, Dict[str, Release]] = {}
+    for release in releases:
+        out.setdefault(release.package, {})[release.version] = release
+    return out

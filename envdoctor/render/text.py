@@ -123,6 +123,19 @@ def _training(report: Report) -> List[str]:
 
 SECTIONS = [("Python", _python), ("Packages", _packages), ("torch / CUDA", _cuda),
             ("Model", _model), ("Training config", _training)]
+def _requirements(report: Report) -> List[str]:
+    """With -r: the pins of interest, and what each unpinned range allows."""
+    if report.environment is not None or "pins read statically" not in report.target:
+        return []
+    pinned = report.facts.packages()
+    lines = ["%-14s %s" % (name, pinned[name]) for name in KEY_PACKAGES if name in pinned]
+    lines.append("%d pinned in all" % len(pinned))
+    lines.extend("unpinned: " + verdict.describe() for verdict in report.ranges)
+    return lines
+
+
+# Later sources (model, training config) add their own section here.
+SECTIONS = [("Python", _python), ("Packages", _packages), ("Requirements", _requirements), ("torch / CUDA", _cuda)]
 
 
 def _finding(style: Style, finding: Finding) -> List[str]:
