@@ -184,7 +184,7 @@ def unmet_conditions(record: Record, facts: Facts) -> Tuple[str, ...]:
 def _candidates(records: Sequence[Record], report: Optional[Report]) -> Tuple[Candidate, ...]:
     order = {CONFIRMED: 0, POSSIBLE: 1, NOT_FIRING: 2, NOT_EXAMINED: 3}
     out = []
-    findings = {f.record.id: f for f in report.findings} if report is not None and report.environment is not None else None
+    findings = {f.record.id: f for f in report.findings} if report is not None and not report.fatal else None
     for record in records:
         if findings is None:
             out.append(Candidate(record, NOT_EXAMINED))

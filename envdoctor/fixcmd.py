@@ -42,7 +42,7 @@ def run(check_options: check.CheckOptions, options: FixOptions) -> Tuple[str, in
         raise FixError(fatal[0].message)
     releases = load_releases(report.kb.dirs[0])
     made = plan.make_plan(report.facts, report.kb, releases, plan.PlanOptions(
-        options.latest, options.allow_change, whole_environment=report.environment is None,
+        options.latest, options.allow_change, whole_environment=report.static,
         loose=tuple(r.name + r.specifier for r in report.ranges)))
     if options.offline:
         from envdoctor import curated

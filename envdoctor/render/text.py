@@ -121,11 +121,10 @@ def _training(report: Report) -> List[str]:
     return lines + _shown(f, (("gpus", "run.gpus"), ("launcher", "run.launcher")))
 
 
-SECTIONS = [("Python", _python), ("Packages", _packages), ("torch / CUDA", _cuda),
-            ("Model", _model), ("Training config", _training)]
+
 def _requirements(report: Report) -> List[str]:
     """With -r: the pins of interest, and what each unpinned range allows."""
-    if report.environment is not None or "pins read statically" not in report.target:
+    if not report.static:
         return []
     pinned = report.facts.packages()
     lines = ["%-14s %s" % (name, pinned[name]) for name in KEY_PACKAGES if name in pinned]
@@ -135,7 +134,9 @@ def _requirements(report: Report) -> List[str]:
 
 
 # Later sources (model, training config) add their own section here.
-SECTIONS = [("Python", _python), ("Packages", _packages), ("Requirements", _requirements), ("torch / CUDA", _cuda)]
+# Each section returns its lines, or none when it has nothing to say about this report.
+SECTIONS = [("Python", _python), ("Packages", _packages), ("Requirements", _requirements), ("torch / CUDA", _cuda),
+            ("Model", _model), ("Training config", _training)]
 
 
 def _finding(style: Style, finding: Finding) -> List[str]:
