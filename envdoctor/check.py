@@ -94,7 +94,7 @@ def run(options: CheckOptions, kb: Optional[KnowledgeBase] = None) -> Report:
 
     facts, gathered_problems = merge(parts)
     problems.extend(gathered_problems)
-    facts, derived_problems = merge([Gathered(facts.values, facts.unknown, complete=facts.complete), derive.driver_facts(facts, kb.dirs[0])])
+    facts, derived_problems = merge([Gathered(facts.values, facts.unknown, complete=facts.complete), derive.driver_facts(facts, kb.tables)])
     problems.extend(derived_problems)
 
     findings = list(evaluate_all(kb.records, facts)) if env is not None else []

@@ -4,24 +4,15 @@ Kept apart from the sources (which only read the machine) and from the records (
 only compare): e.g. whether the NVIDIA driver is new enough for torch's CUDA build.
 """
 
-import os
-import sys
-from typing import Dict, Optional, Tuple
+from typing import Dict, Mapping, Optional, Tuple
 
 from packaging.version import InvalidVersion, Version
 
 from envdoctor.facts import Facts, Gathered, Unknown
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
-
-def load_driver_table(kb_dir: str) -> Tuple[Dict[str, str], Dict[int, str]]:
-    path = os.path.join(kb_dir, "tables", "cuda-driver.toml")
-    with open(path, "rb") as handle:
-        data = tomllib.load(handle)
+def driver_table(tables: Mapping[str, dict]) -> Tuple[Dict[str, str], Dict[int, str]]:
+    data = tables.get("cuda-driver", {})
     toolkit = {row["cuda"]: row["minimum"] for row in data.get("toolkit", [])}
     family = {int(row["major"]): row["minimum"] for row in data.get("family", [])}
     return toolkit, family
@@ -34,7 +25,7 @@ def _v(text: object) -> Optional[Version]:
         return None
 
 
-def driver_facts(facts: Facts, kb_dir: str) -> Gathered:
+def driver_facts(facts: Facts, tables: Mapping[str, dict]) -> Gathered:
     cuda = facts.get("torch.cuda")
     driver = facts.get("cuda.driver")
     keys = ("cuda.driver.meets_toolkit", "cuda.driver.meets_family")
@@ -42,7 +33,7 @@ def driver_facts(facts: Facts, kb_dir: str) -> Gathered:
         return Gathered(unknown={k: cuda for k in keys})
     if cuda is None:  # no torch, or a CPU build: no driver needed
         return Gathered(values={k: None for k in keys})
-    toolkit, family = load_driver_table(kb_dir)
+    toolkit, family = driver_table(tables)
     cuda_v = _v(cuda)
     if cuda_v is None:
         return Gathered(unknown={k: Unknown("torch.cuda %r is not a version" % cuda) for k in keys})

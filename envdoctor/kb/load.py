@@ -2,14 +2,14 @@
 
 import os
 import re
-import sys
-from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from envdoctor.facts import canonical_name
+from envdoctor.tomlcache import TOMLError, TomlCache
 from envdoctor.kb.record import (
     SEVERITIES,
     CodeCheck,
@@ -20,11 +20,6 @@ from envdoctor.kb.record import (
     Remedy,
     Symptom,
 )
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.8-3.10
-    import tomli as tomllib
 
 TOP_FIELDS = {"id", "summary", "severity", "details", "affected", "when", "code", "symptoms", "remedy", "references", "tags"}
 REQUIRED = ("id", "summary", "severity", "details", "remedy", "references")
@@ -50,6 +45,7 @@ class KnowledgeBase:
     records: Tuple[Record, ...]
     errors: Tuple[RecordError, ...]
     dirs: Tuple[str, ...]
+    tables: Mapping[str, dict] = field(default_factory=dict)  # knowledge/tables/NAME.toml, by NAME
 
     def by_id(self, record_id: str) -> Optional[Record]:
         for record in self.records:
@@ -333,16 +329,13 @@ def parse_record(data: dict, path: str) -> Record:
     )
 
 
-def load_file(path: str) -> Tuple[Optional[Record], Optional[RecordError]]:
+def load_file(path: str, cache: Optional[TomlCache] = None) -> Tuple[Optional[Record], Optional[RecordError]]:
     try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
+        data = (cache or TomlCache(path="")).load(path)
     except OSError as exc:
         return None, RecordError(path, "", "cannot read (%s)" % (exc.strerror or exc))
-    except tomllib.TOMLDecodeError as exc:
-        return None, RecordError(path, "", "not valid TOML: %s" % exc)
-    except UnicodeDecodeError:
-        return None, RecordError(path, "", "not valid UTF-8")
+    except TOMLError as exc:
+        return None, RecordError(path, "", str(exc))
     try:
         return parse_record(data, path), None
     except _Invalid as exc:
@@ -361,16 +354,35 @@ def record_files(directory: str) -> List[str]:
     return found
 
 
-def load(dirs: Sequence[str]) -> KnowledgeBase:
+def _tables(directory: str, cache: TomlCache, tables: Dict[str, dict], errors: List[RecordError]) -> None:
+    folder = os.path.join(directory, "tables")
+    if not os.path.isdir(folder):
+        return
+    for name in sorted(os.listdir(folder)):
+        if not name.endswith(".toml"):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            tables[name[:-5]] = cache.load(path)
+        except OSError as exc:
+            errors.append(RecordError(path, "", "cannot read (%s)" % (exc.strerror or exc)))
+        except TOMLError as exc:
+            errors.append(RecordError(path, "", str(exc)))
+
+
+def load(dirs: Sequence[str], cache: Optional[TomlCache] = None) -> KnowledgeBase:
+    cache = cache or TomlCache()
     records: List[Record] = []
     errors: List[RecordError] = []
+    tables: Dict[str, dict] = {}
     seen: Dict[str, str] = {}
     for directory in dirs:
         if not os.path.isdir(directory):
             errors.append(RecordError(directory, "", "knowledge-base folder not found"))
             continue
+        _tables(directory, cache, tables, errors)
         for path in record_files(directory):
-            record, error = load_file(path)
+            record, error = load_file(path, cache)
             if error:
                 errors.append(error)
                 continue
@@ -380,4 +392,5 @@ def load(dirs: Sequence[str]) -> KnowledgeBase:
                 continue
             seen[record.id] = path
             records.append(record)
-    return KnowledgeBase(tuple(records), tuple(errors), tuple(dirs))
+    cache.save()
+    return KnowledgeBase(tuple(records), tuple(errors), tuple(dirs), tables)
