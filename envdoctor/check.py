@@ -13,7 +13,7 @@ from envdoctor.kb import declared
 from envdoctor.kb.evaluate import CONFIRMED, Finding, evaluate_all
 from envdoctor.kb.load import KnowledgeBase, load, shipped_dir
 from envdoctor.kb.record import Record, Reference, Remedy
-from envdoctor.sources import code, environment, gpu, model, xtuner_config
+from envdoctor.sources import code, environment, gpu
 from envdoctor.sources import run as run_facts
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
@@ -87,6 +87,8 @@ def training_sources(options: CheckOptions) -> List[Gathered]:
     its pretrained_model_name_or_path names; that one is not fatal when missing."""
     parts: List[Gathered] = []
     spec, fatal = options.model, True
+    if options.model or options.config:  # imported only when asked for: they bring in ast
+        from envdoctor.sources import model, xtuner_config
     if options.config:
         config = xtuner_config.gather(options.config)
         parts.append(config)

@@ -10,8 +10,7 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
-from typing import Dict, Optional
+from typing import Dict, Optional, Set, Tuple
 
 CACHE_ENV = "ENVDOCTOR_CACHE_DIR"
 
@@ -36,39 +35,57 @@ class TomlCache:
     def __init__(self, path: Optional[str] = None) -> None:
         self.path = path if path is not None else cache_file()
         self.entries: Dict[str, dict] = {}
+        # Digests of files that a loader fully validated once: it may skip its costly checks
+        # (compiling patterns, parsing requirements) when it sees the same bytes again.
+        self.valid: Set[str] = set()
         self.dirty = False
         if self.path:
             try:
                 with open(self.path, "rb") as handle:
                     loaded = json.loads(handle.read())
-                if isinstance(loaded, dict):
-                    self.entries = loaded
-            except (OSError, ValueError):
+                if isinstance(loaded, dict) and isinstance(loaded.get("toml"), dict):
+                    self.entries = loaded["toml"]
+                    self.valid = set(loaded.get("valid", ()))
+            except (OSError, ValueError, TypeError):
                 pass
 
     def load(self, path: str) -> dict:
         """Parse one file (raises OSError when unreadable, TOMLError when invalid)."""
+        return self.parsed(path)[0]
+
+    def parsed(self, path: str) -> Tuple[dict, str]:
+        """The parsed file and the sha256 of its bytes."""
         with open(path, "rb") as handle:
             data = handle.read()
         digest = hashlib.sha256(data).hexdigest()
         hit = self.entries.get(digest)
         if isinstance(hit, dict):
-            return hit
+            return hit, digest
         parsed = _parse(data)
         if _json_safe(parsed):
             self.entries[digest] = parsed
             self.dirty = True
-        return parsed
+        return parsed, digest
+
+    def is_valid(self, digest: str) -> bool:
+        return digest in self.valid and digest in self.entries
+
+    def mark_valid(self, digest: str) -> None:
+        if digest in self.entries and digest not in self.valid:
+            self.valid.add(digest)
+            self.dirty = True
 
     def save(self) -> None:
         if not (self.dirty and self.path):
             return
+        import tempfile  # only when there is something to write
+
         try:
             folder = os.path.dirname(self.path)
             os.makedirs(folder, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=folder, prefix=".toml-cache-")
             with os.fdopen(fd, "w") as handle:
-                json.dump(self.entries, handle)
+                json.dump({"toml": self.entries, "valid": sorted(self.valid)}, handle)
             os.replace(tmp, self.path)
             self.dirty = False
         except OSError:

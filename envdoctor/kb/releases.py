@@ -8,7 +8,6 @@ import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
@@ -66,6 +65,8 @@ def _read_toml(path: str) -> dict:
 
 
 def _strings(value: object, where: str) -> Tuple[str, ...]:
+    from packaging.requirements import InvalidRequirement, Requirement  # only when a table is used: costly to import
+
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise TableError("%s: must be a list of strings" % where)
     for text in value:
@@ -140,6 +141,8 @@ def violations(release: Release, installed: Mapping[str, str], python: str = "")
     """Installed packages outside the release's declared ranges, its extras' included (an
     installed deepspeed must fit the deepspeed extra). A package that is not installed is no
     violation here: that is an incomplete install, which pip check reports."""
+    from packaging.requirements import Requirement  # only when a table is used: costly to import
+
     found: List[Violation] = []
     for text in _declared(release):
         req = Requirement(text)
