@@ -36,6 +36,7 @@ def cli() -> None:
     \b
       envdoctor check                      examine this environment
       envdoctor check --python venv/bin/python
+      envdoctor explain train.log          which known issue a log or traceback shows
       envdoctor kb list                    what envdoctor knows about
     """
 
@@ -50,6 +51,11 @@ def probe_options(func):
         click.option("--python-version", "python_version", metavar="X.Y", help="With -r: the Python the file is meant for (default: the one running envdoctor)."),
         click.option("--fact", "set_facts", multiple=True, metavar="KEY=VALUE", help="Supply or override a fact (docs/facts.md), e.g. --fact model.type=internlm2 --fact run.gpus=8 (repeatable)."),
         click.option("--probe-timeout", type=click.FloatRange(0.1, 600), default=10.0, show_default=True, metavar="SECONDS", help="Time limit for nvidia-smi and nvcc."),
+        click.option("--model", metavar="PATH_OR_ID", help="The model: a folder with config.json, or a hub id found in the local Hugging Face cache (never downloaded)."),
+        click.option("--revision", metavar="REV", help="With a hub id: the cached branch, tag or commit (default: main, else the newest snapshot)."),
+        click.option("--config", "config", metavar="FILE.py", type=click.Path(dir_okay=False), help="The XTuner config, read without running it. Implies --model from its pretrained_model_name_or_path."),
+        click.option("--gpus", type=click.IntRange(1, 100000), metavar="N", help="GPUs the training runs on (default: WORLD_SIZE, NPROC_PER_NODE or SLURM_NTASKS)."),
+        click.option("--launcher", type=click.Choice(["deepspeed", "torchrun", "slurm", "none"]), help="How training is launched; 'deepspeed' for xtuner train --deepspeed (default: from the environment)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -66,6 +72,11 @@ def check_options(params: dict, require_gpu: bool = False):
         driver=params["driver"],
         probe_timeout=params["probe_timeout"],
         require_gpu=require_gpu,
+        model=params.get("model"),
+        revision=params.get("revision"),
+        config=params.get("config"),
+        gpus=params.get("gpus"),
+        launcher=params.get("launcher"),
         requirements=params.get("requirements"),
         python_version=_python_version(params),
         set_facts=_set_facts(params.get("set_facts") or ()),
@@ -251,3 +262,44 @@ def main() -> None:
             raise
         click.echo("envdoctor: internal error: %s: %s (set ENVDOCTOR_DEBUG=1 for details)" % (type(exc).__name__, exc), err=True)
         sys.exit(2)
+
+
+EXPLAIN_EXIT_CODES = """\b
+Exit codes:
+  0  no known issue's symptom in the log
+  1  a known issue's symptom found
+  2  the log could not be read (or only in part, with nothing found), or the environment could not be probed"""
+
+
+@cli.command(epilog=EXPLAIN_EXIT_CODES)
+@click.argument("log", required=False, default="-", metavar="[LOG|-]")
+@probe_options
+@click.option("--log-only", is_flag=True, help="Only match the log; examine no environment (the log comes from another machine).")
+@click.option("--format", "fmt", type=FORMAT, default="text", show_default=True, help="Output format.")
+def explain(log, log_only, fmt, **probe) -> None:
+    """Find known issues in a training log or traceback (a file, .gz too, or - for standard input).
+
+    For each known issue whose symptom appears: the matching lines with their numbers, the
+    cause, whether the environment at hand (this interpreter, or --python) has it, and the
+    fix. Where several known issues share a symptom, the environment's facts say which one
+    applies, or which fact would decide it. The log is streamed: any size, little memory.
+    """
+    from envdoctor.explain import LogError, explain as explain_log
+    from envdoctor.render import explain as out
+
+    try:
+        result = explain_log(log, check_options(probe), examine=not log_only)
+    except LogError as exc:
+        raise _Failure(str(exc))
+    if fmt == "json":
+        _emit(out.render_json(result))
+    elif fmt == "markdown":
+        _emit(out.render_markdown(result))
+    else:
+        from envdoctor.render import style
+
+        _emit(out.render_text(result, colour=style.use_colour()))
+    if fmt != "text":
+        for problem in result.problems:
+            click.echo("envdoctor: %s" % problem.message, err=True)
+    sys.exit(result.exit_code)

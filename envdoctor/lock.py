@@ -220,10 +220,9 @@ def static_check(text: str, report: Report, python: str, work: str) -> Tuple[Lis
     values = dict(kept)
     values.update(pinned.values)
     unknown.update(pinned.unknown)
-    from envdoctor import derive
-    facts = Facts(values, unknown, ("pkg.",))
-    drv = derive.driver_facts(facts, report.kb.dirs[0])
-    facts = Facts(dict(values, **drv.values), dict(unknown, **drv.unknown), ("pkg.",))
+    from envdoctor.check import derive_all
+
+    facts, _ = derive_all(Facts(values, unknown, ("pkg.",)), report.kb)
     findings = evaluate_all(report.kb.records, facts)
     errors = [f.record.id for f in findings if f.severity == "error" and f.status == CONFIRMED]
     possible = [f.record.id for f in findings if f.severity == "error" and f.status != CONFIRMED]

@@ -7,8 +7,11 @@ import tempfile
 import pytest
 
 from builders import make_venv, make_wheel, torch_version_py
+from xtuner_code import xtuner_files
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# Keep the tests' parsed-TOML cache away from the user's own.
+os.environ.setdefault("ENVDOCTOR_CACHE_DIR", tempfile.mkdtemp(prefix="envdoctor-test-cache-"))
 
 # Real names, versions and declared requirements of the releases the records talk about
 # (from each release's metadata), so the wheels look to pip and envdoctor like the real ones.
@@ -36,7 +39,9 @@ STACK = [
 def wheelhouse(tmp_path_factory):
     folder = str(tmp_path_factory.mktemp("wheelhouse"))
     for name, version, requires, py in STACK:
-        make_wheel(folder, name, version, requires, py)
+        # XTuner wheels carry the lines of their release's code that records read.
+        files = xtuner_files(version) if name == "xtuner" else None
+        make_wheel(folder, name, version, requires, py, files=files)
     for version, cuda in (("2.1.2+cu121", "12.1"), ("2.4.1+cu124", "12.4"), ("2.13.0+cpu", None)):
         make_wheel(folder, "torch", version, [], ">=3.8", files={
             "torch/__init__.py": "raise ImportError('envdoctor must not import torch')\n",

@@ -76,7 +76,10 @@ def test_unpinned_range_reports_the_affected_versions_it_allows(tmp_path):
     assert "pkg.xtuner" in report["unknown_facts"]
     # Near miss: a floor above every affected release is clear.
     clear = check_json("-r", _write(tmp_path, "xtuner>=0.1.22\n", "b.txt"), "--python-version", "3.10")["unpinned"][0]
-    assert clear["clear"] and "0.1.23" in clear["checked"]
+    assert "0.1.23" in clear["checked"]
+    # Other records may still trip there (e.g. the undeclared deepspeed import); none of the
+    # position_ids ones does.
+    assert not [t for t in clear["tripped"] if t["id"].startswith("XTUNER-POSITION-IDS")]
     text = envdoctor("check", "-r", path, "--python-version", "3.10").stdout
     assert "xtuner >=0.1.16" in text and "allows affected versions" in text
 

@@ -18,10 +18,14 @@ HINTS = (
     ("train.", "pass --config FILE (the XTuner config)"),
     ("run.gpus", "pass --gpus N"),
     ("run.launcher", "pass --launcher deepspeed|torchrun|slurm|none"),
+    ("run.batch_length", "pass --config FILE and --gpus N"),
+    ("train.max_length_beyond", "pass --config FILE and --model PATH"),
+    ("run.torch_dtype", "pass --config FILE (and --model where its torch_dtype is 'auto')"),
     ("cuda.driver", "pass --driver VERSION, or run where the NVIDIA driver is visible"),
     ("gpu.", "run where nvidia-smi can see the GPUs"),
     ("torch.", "check that torch/version.py is readable"),
     ("code.", "check that the installed package's files are readable"),
+    ("flash_attn.matches_torch", "no metadata says which torch flash-attn was built for: run python -c 'import flash_attn_2_cuda' in that environment; an 'undefined symbol' error means it was built for another torch"),
 )
 
 
@@ -127,48 +131,78 @@ def _ranges_hold(ranges: Sequence[Range], facts: Facts, because: List[str], unde
 
 
 def _code_holds(checks: Sequence[CodeCheck], facts: Facts) -> Tuple[Optional[bool], List[str]]:
-    """All code checks together: True / False, or None when the files could not be read."""
+    """All code checks together: True / False, or None when the files could not be read.
+
+    One failing check decides False even when another file was unreadable."""
     because = []
+    unread = False
     for check in checks:
         value = facts.get(check.key)
         if isinstance(value, Unknown) or value is None:
-            return None, []
+            if check.if_missing == "no" and facts.get(check.file_key) is False:
+                return False, []  # the record's code cannot be in a file that is not there
+            unread = True
+            continue
         if bool(value) != check.present:
             return False, []
         verb = "contains" if check.present else "no longer contains"
         because.append("%s %s %r" % (check.file, verb, check.contains))
-    return True, because
+    return (None, []) if unread else (True, because)
+
+
+def _package_evidence(record: Record, facts: Facts, because: List[str], undecided: List[Undecided]) -> Optional[str]:
+    """Whether the affected packages are in range: the evidence that decided ("version", "code",
+    "version and code"; "" when the record names no package), or None when they are not.
+
+    A code check speaks only for the package whose files it reads: that package's range is
+    decided by its installed code when the files are readable (source installs lie about their
+    version), by its version otherwise. Every other package's range is decided by its version.
+    """
+    read = {c.package for c in record.code}
+    others = [r for r in record.affected if r.package not in read]
+    covered = [r for r in record.affected if r.package not in [o.package for o in others]]
+    if others and not _ranges_hold(others, facts, because, undecided):
+        return None
+    if not record.code:
+        return "version" if others else ""
+
+    version_because: List[str] = []
+    version_undecided: List[Undecided] = []
+    version_says: Optional[bool] = None
+    if covered:
+        version_says = _ranges_hold(covered, facts, version_because, version_undecided)
+        if version_says and version_undecided:
+            version_says = None
+    code_says, code_because = _code_holds(record.code, facts)
+    if code_says is False:
+        return None
+    if code_says:
+        agree = version_says is True
+        because.extend((version_because if agree else []) + code_because)
+        return "version and code" if agree or (others and not covered) else "code"
+    # The files could not be read: the version decides, as for any other package.
+    if not covered:
+        values = [facts.get(check.key) for check in record.code]
+        if any(v is None for v in values):  # the package is not installed: nothing to read
+            return None
+        for check, value in zip(record.code, values):
+            reason = value.reason if isinstance(value, Unknown) else "not read"
+            undecided.append(Undecided(check.key, reason, hint_for(check.key)))
+        return "code"
+    if version_says is False:
+        return None
+    if version_says is None:
+        undecided.extend(version_undecided)
+    because.extend(version_because)
+    return "version"
 
 
 def evaluate(record: Record, facts: Facts) -> Optional[Finding]:
     because: List[str] = []
     undecided: List[Undecided] = []
-    evidence = ""
-
-    if record.affected or record.code:
-        version_says: Optional[bool] = None
-        version_because: List[str] = []
-        version_undecided: List[Undecided] = []
-        if record.affected:
-            version_says = _ranges_hold(record.affected, facts, version_because, version_undecided)
-            if version_undecided and version_says:
-                version_says = None
-        code_says, code_because = _code_holds(record.code, facts) if record.code else (None, [])
-        if code_says is not None:
-            # The installed code outranks the version number (source installs lie about it).
-            if not code_says:
-                return None
-            agree = version_says is True
-            evidence = "version and code" if agree else "code"
-            because.extend(version_because if agree else [])
-            because.extend(code_because)
-        elif version_says is False:
-            return None
-        elif version_says is None and record.affected:
-            undecided.extend(version_undecided)
-        else:
-            evidence = "version"
-            because.extend(version_because)
+    evidence = _package_evidence(record, facts, because, undecided)
+    if evidence is None:
+        return None
 
     for cond in record.when:
         value = facts.get(cond.key)
@@ -181,13 +215,17 @@ def evaluate(record: Record, facts: Facts) -> Optional[Finding]:
         elif not result:
             return None
         else:
-            because.append(_explain(cond, value))
+            because.append(_explain(cond, value, facts))
 
     status = POSSIBLE if undecided else CONFIRMED
     return Finding(record, status, tuple(because), tuple(undecided), evidence)
 
 
-def _explain(cond: Condition, value: object) -> str:
+def _explain(cond: Condition, value: object, facts: Facts) -> str:
+    # A derived fact may carry its reason in words as "<key>.why" (e.g. which requirement broke).
+    why = facts.get(cond.key + ".why")
+    if isinstance(why, str) and why:
+        return why
     if cond.kind == "installed":
         name = cond.key[4:]
         return "%s is installed (%s)" % (name, value) if cond.value else "%s is not installed" % name

@@ -78,10 +78,18 @@ class CodeCheck:
     file: str  # path relative to the distribution's location, e.g. xtuner/model/...
     contains: str  # the record holds when the file contains this text (or lacks it, see ``present``)
     present: bool = True
+    # What a missing file says: "unknown" (the code may live elsewhere, e.g. an older layout;
+    # the version decides) or "no" (the text cannot be there: the check fails).
+    if_missing: str = "unknown"
 
     @property
     def key(self) -> str:
         return "code.%s:%s" % (self.file, self.contains)
+
+    @property
+    def file_key(self) -> str:
+        """The fact saying whether the file exists at all."""
+        return "code.%s" % self.file
 
 
 @dataclass(frozen=True)

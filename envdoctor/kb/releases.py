@@ -1,48 +1,195 @@
-"""The release tables (knowledge/tables/*-releases.toml): what each release declares.
+"""What releases declare (knowledge/tables/*.toml), and whether an installed set obeys it.
 
-The planner takes its candidate versions from here, and respects each release's declared
-Python range and requirements.
+The planner reads the same tables: ``load_releases`` for XTuner's python_requires and
+install_requires per release, ``load_torch_python`` for the Pythons each torch minor builds for.
 """
 
-import glob
 import os
-import sys
-from dataclasses import dataclass
-from typing import Dict, List, Tuple
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
 
 from envdoctor.facts import canonical_name
+from envdoctor.tomlcache import TOMLError, shared
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+RELEASES_FILE = os.path.join("tables", "xtuner-releases.toml")
+TORCH_PYTHON_FILE = os.path.join("tables", "torch-python.toml")
+
+
+class TableError(ValueError):
+    """A table file that cannot be read or has a bad row; the message names file and row."""
 
 
 @dataclass(frozen=True)
 class Release:
-    package: str  # canonical
+    package: str  # canonical name
     version: str
-    requires_python: str  # a specifier, "" for none declared
-    requires: Tuple[str, ...]  # requirement strings (install_requires)
-    extras: Tuple[Tuple[str, Tuple[str, ...]], ...]  # (extra, requirements)
-    date: str
-    source: str
+    requires_python: str  # a specifier, "" when the release declares none
+    requires: Tuple[str, ...]  # requirement strings, exactly as the release declares them
+    extras: Dict[str, Tuple[str, ...]] = field(default_factory=dict)  # what each extra adds
+    date: str = ""
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Violation:
+    """An installed package outside a range the release declares."""
+
+    package: str
+    installed: str
+    requirement: str
+
+    def __str__(self) -> str:
+        return "%s %s does not satisfy %s" % (self.package, self.installed, self.requirement)
+
+
+@dataclass(frozen=True)
+class TorchPython:
+    minor: str  # "2.4"
+    python: str  # specifier of the Pythons it builds wheels for
+    source: str = ""
+
+
+def _read_toml(path: str) -> dict:
+    cache = shared()
+    try:
+        data = cache.load(path)
+    except OSError as exc:
+        raise TableError("%s: cannot read (%s)" % (path, exc.strerror or exc))
+    except TOMLError as exc:
+        raise TableError("%s: %s" % (path, exc))
+    cache.save()
+    return data
+
+
+def _strings(value: object, where: str) -> Tuple[str, ...]:
+    from packaging.requirements import InvalidRequirement, Requirement  # only when a table is used: costly to import
+
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise TableError("%s: must be a list of strings" % where)
+    for text in value:
+        try:
+            Requirement(text)
+        except InvalidRequirement:
+            raise TableError("%s: %r is not a requirement" % (where, text))
+    return tuple(value)
+
+
+def _release(row: object, where: str) -> Release:
+    if not isinstance(row, dict):
+        raise TableError("%s: must be a table" % where)
+    for name in ("package", "version", "requires_python"):
+        if not isinstance(row.get(name), str):
+            raise TableError("%s: %s missing" % (where, name))
+    try:
+        Version(row["version"])
+        SpecifierSet(row["requires_python"])
+    except (InvalidVersion, InvalidSpecifier) as exc:
+        raise TableError("%s: %s" % (where, exc))
+    extras = row.get("extras", {})
+    if not isinstance(extras, dict):
+        raise TableError("%s: extras must be a table" % where)
+    return Release(
+        package=canonical_name(row["package"]),
+        version=row["version"],
+        requires_python=row["requires_python"],
+        requires=_strings(row.get("requires", []), where + ".requires"),
+        extras={name: _strings(reqs, "%s.extras.%s" % (where, name)) for name, reqs in extras.items()},
+        date=str(row.get("date", "")),
+        source=str(row.get("source", "")),
+    )
 
 
 def load_releases(kb_dir: str) -> Tuple[Release, ...]:
-    """Every release in every ``*-releases.toml`` under kb_dir/tables, oldest first per package."""
-    releases: List[Release] = []
-    for path in sorted(glob.glob(os.path.join(kb_dir, "tables", "*-releases.toml"))):
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-        for row in data.get("release", []):
-            extras = tuple(sorted((name, tuple(reqs)) for name, reqs in (row.get("extras") or {}).items()))
-            releases.append(Release(canonical_name(row["package"]), str(row["version"]), str(row.get("requires_python", "")),
-                                    tuple(row.get("requires", ())), extras, str(row.get("date", "")), str(row.get("source", ""))))
-    return tuple(releases)
+    """Every release in the table, in file order. Raises TableError naming file and row."""
+    path = os.path.join(kb_dir, RELEASES_FILE)
+    rows = _read_toml(path).get("release", [])
+    return tuple(_release(row, "%s: release[%d]" % (path, i)) for i, row in enumerate(rows))
 
 
-def by_package(releases: Tuple[Release, ...]) -> Dict[str, Dict[str, Release]]:
+def find_release(releases: Sequence[Release], package: str, version: str) -> Optional[Release]:
+    """The row for exactly this version (0.1.17 == 0.1.17.0); None for versions not released."""
+    try:
+        wanted = Version(version)
+    except InvalidVersion:
+        return None
+    name = canonical_name(package)
+    for release in releases:
+        if release.package == name and Version(release.version) == wanted:
+            return release
+    return None
+
+
+def version_in(spec: str, version: str) -> Optional[bool]:
+    try:
+        parsed = Version(version)
+    except InvalidVersion:
+        return None
+    # Local labels (2.1.2+cu121) count as their public version, as pip does.
+    return SpecifierSet(spec).contains(Version(parsed.public), prereleases=True)
+
+
+def python_allowed(release: Release, python: str) -> Optional[bool]:
+    if not release.requires_python:
+        return True
+    return version_in(release.requires_python, python)
+
+
+def violations(release: Release, installed: Mapping[str, str], python: str = "") -> Tuple[Violation, ...]:
+    """Installed packages outside the release's declared ranges, its extras' included (an
+    installed deepspeed must fit the deepspeed extra). A package that is not installed is no
+    violation here: that is an incomplete install, which pip check reports."""
+    from packaging.requirements import Requirement  # only when a table is used: costly to import
+
+    found: List[Violation] = []
+    for text in _declared(release):
+        req = Requirement(text)
+        if req.marker is not None and python and not req.marker.evaluate({"python_version": ".".join(python.split(".")[:2]), "python_full_version": python}):
+            continue
+        name = canonical_name(req.name)
+        version = installed.get(name)
+        if version is None or not str(req.specifier):
+            continue
+        if version_in(str(req.specifier), version) is False:
+            found.append(Violation(name, version, text))
+    return tuple(found)
+
+
+def _declared(release: Release) -> List[str]:
+    out = list(release.requires)
+    for reqs in release.extras.values():
+        out.extend(r for r in reqs if r not in out)
+    return out
+
+
+def load_torch_python(kb_dir: str) -> Tuple[TorchPython, ...]:
+    path = os.path.join(kb_dir, TORCH_PYTHON_FILE)
+    out = []
+    for i, row in enumerate(_read_toml(path).get("torch", [])):
+        where = "%s: torch[%d]" % (path, i)
+        if not isinstance(row, dict) or not isinstance(row.get("minor"), str) or not isinstance(row.get("python"), str):
+            raise TableError("%s: needs minor and python strings" % where)
+        try:
+            SpecifierSet(row["python"])
+        except InvalidSpecifier as exc:
+            raise TableError("%s: %s" % (where, exc))
+        out.append(TorchPython(row["minor"], row["python"], str(row.get("source", ""))))
+    return tuple(out)
+
+
+def torch_python_row(rows: Sequence[TorchPython], torch_version: str) -> Optional[TorchPython]:
+    try:
+        version = Version(torch_version)
+    except InvalidVersion:
+        return None
+    minor = "%d.%d" % (version.major, version.minor)
+    return next((row for row in rows if row.minor == minor), None)
+
+
+def by_package(releases: Sequence[Release]) -> Dict[str, Dict[str, Release]]:
+    """package -> version -> release, for the planner's look-ups."""
     out: Dict[str, Dict[str, Release]] = {}
     for release in releases:
         out.setdefault(release.package, {})[release.version] = release

@@ -13,6 +13,7 @@ from envdoctor.kb.record import CodeCheck
 from envdoctor.sources.environment import Environment
 
 MAX_BYTES = 4 * 1024 * 1024  # source files are small; refuse to slurp anything huge
+MISSING = object()  # the file does not exist (a fact too: ``code.<file>`` is false)
 
 
 def gather(environment: Environment, checks: Iterable[CodeCheck]) -> Gathered:
@@ -29,9 +30,13 @@ def gather(environment: Environment, checks: Iterable[CodeCheck]) -> Gathered:
         if path not in texts:
             texts[path] = _read(path)
         text = texts[path]
-        if isinstance(text, Unknown):
+        if text is MISSING:
+            values[check.file_key] = False
+            unknown[check.key] = Unknown("%s: no such file" % path)
+        elif isinstance(text, Unknown):
             unknown[check.key] = text
         else:
+            values[check.file_key] = True
             values[check.key] = check.contains in text  # type: ignore[operator]
     return Gathered(values, unknown)
 
@@ -40,6 +45,8 @@ def _read(path: str):
     try:
         with open(path, "rb") as handle:
             data = handle.read(MAX_BYTES)
+    except (FileNotFoundError, NotADirectoryError):
+        return MISSING
     except OSError as exc:
         return Unknown("%s: cannot read (%s)" % (path, exc.strerror or exc))
     return data.decode("utf-8", "replace")
