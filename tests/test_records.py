@@ -42,7 +42,8 @@ EXTRA = [
     ("transformers", "5.0.0", None),
     ("peft", "0.13.2", {"peft/peft_model.py": "from transformers import PreTrainedModel\n"}),
     ("peft", "0.14.0", {"peft/peft_model.py": "from transformers import Cache, DynamicCache, EncoderDecoderCache, PreTrainedModel\n"}),
-    ("deepspeed", "0.14.4", None),
+    ("deepspeed", "0.14.4", {"deepspeed/runtime/checkpoint_engine/torch_checkpoint_engine.py": "        partition = torch.load(path, map_location=map_location)\n"}),
+    ("deepspeed", "0.16.2", {"deepspeed/runtime/checkpoint_engine/torch_checkpoint_engine.py": "        partition = torch.load(path, map_location=map_location, weights_only=False)\n"}),
     ("flash-attn", "1.0.9", None),
     ("mmengine", "0.10.7", {"mmengine/runner/checkpoint.py": "    checkpoint = torch.load(filename, map_location=map_location)\n"}),
 ]
@@ -74,7 +75,7 @@ ENVS = {
     "x0123-t443": env("xtuner==0.1.23", "transformers==4.43.0", "flash-attn==2.5.8", "deepspeed==0.14.4", "torch==2.6.0+cu124", "peft==0.14.0"),
     "x0123-t442": env("xtuner==0.1.23", "transformers==4.42.4", "flash-attn==2.5.8", "deepspeed==0.14.4", "peft==0.14.0"),
     "x0123-t5": env("xtuner==0.1.23", "transformers==5.0.0", "deepspeed==0.14.4", "torch==2.5.1+cu124", "mmengine==0.10.7"),
-    "x020rc0": env("xtuner==0.2.0rc0", "torch==2.6.0+cu124", "mmengine==0.10.7"),
+    "x020rc0": env("xtuner==0.2.0rc0", "torch==2.6.0+cu124", "mmengine==0.10.7", "deepspeed==0.16.2"),
     "x020": env("xtuner==0.2.0", "transformers==5.0.0", "deepspeed==0.14.4", "torch==2.6.0+cu124"),
     "src-old-code": env("xtuner==0.1.22.dev0"),
     "src-new-code": env("xtuner==0.1.22.dev0"),
@@ -137,6 +138,9 @@ ROWS = [
     ("PEFT-ENCODER-DECODER-CACHE", "x0120", NO, None),  # peft 0.13.2
     ("PEFT-ENCODER-DECODER-CACHE", "x0123-t443", NO, None),  # transformers 4.43.0
     ("MMENGINE-TORCH-26-WEIGHTS-ONLY", "x020rc0", C, VC),
+    ("DEEPSPEED-TORCH-26-WEIGHTS-ONLY", "x0123-t443", C, VC),
+    ("DEEPSPEED-TORCH-26-WEIGHTS-ONLY", "x020rc0", NO, None),  # deepspeed 0.16.2
+    ("DEEPSPEED-TORCH-26-WEIGHTS-ONLY", "x0123-t5", NO, None),  # torch 2.5.1
     ("MMENGINE-TORCH-26-WEIGHTS-ONLY", "x0123-t5", NO, None),  # torch 2.5.1
     ("TORCH-PYTHON-RANGE", "x0113", C, None),  # torch 1.13 builds for <= 3.10
     ("TORCH-PYTHON-RANGE", "x0114", NO, None),  # torch 2.0 builds for 3.11
