@@ -12,7 +12,7 @@ from envdoctor.kb import declared
 from envdoctor.kb.evaluate import CONFIRMED, Finding, evaluate_all
 from envdoctor.kb.load import KnowledgeBase, load, shipped_dir
 from envdoctor.kb.record import Record, Reference, Remedy
-from envdoctor.sources import code, environment, gpu
+from envdoctor.sources import binary, code, environment, gpu
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 
@@ -91,6 +91,7 @@ def run(options: CheckOptions, kb: Optional[KnowledgeBase] = None) -> Report:
         checks = [c for r in kb.records for c in r.code]
         if checks:
             parts.append(code.gather(env, checks))
+        parts.append(binary.gather(env))
     parts.append(gpu.gather(options.driver, options.probe_timeout))
 
     facts, gathered_problems = merge(parts)

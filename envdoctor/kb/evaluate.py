@@ -22,7 +22,7 @@ HINTS = (
     ("gpu.", "run where nvidia-smi can see the GPUs"),
     ("torch.", "check that torch/version.py is readable"),
     ("code.", "check that the installed package's files are readable"),
-    ("flash_attn.matches_torch", "no metadata says which torch flash-attn was built for: run python -c 'import flash_attn_2_cuda' in that environment; an 'undefined symbol' error means it was built for another torch"),
+    ("flash_attn.", "check that flash-attn's extension and torch's libraries (torch/lib) are readable"),
 )
 
 
