@@ -56,8 +56,9 @@ def _read(handle, offset: int, size: int) -> bytes:
     return handle.read(size)
 
 
-def dynamic_symbols(path: str) -> Tuple[Set[bytes], Set[bytes]]:
-    """(exported, undefined) names of a shared library's dynamic symbol table."""
+def dynamic_symbols(path: str, prefixes: Tuple[bytes, ...] = (b"",)) -> Tuple[Set[bytes], Set[bytes]]:
+    """(exported, undefined) names of a shared library's dynamic symbol table, only those
+    starting with one of ``prefixes`` (torch's libraries hold hundreds of thousands)."""
     with open(path, "rb") as handle:
         sections = _section_headers(handle)
         dynsym = next((s for s in sections if s[0] == SHT_DYNSYM), None)
@@ -70,7 +71,7 @@ def dynamic_symbols(path: str) -> Tuple[Set[bytes], Set[bytes]]:
     undefined: Set[bytes] = set()
     usable = len(symbols) - len(symbols) % 24
     for st_name, st_info, _other, st_shndx, _value, _size in struct.iter_unpack("<IBBHQQ", symbols[:usable]):
-        if not st_name:
+        if not st_name or not names.startswith(prefixes, st_name):
             continue
         end = names.find(b"\0", st_name)
         name = names[st_name:end if end >= 0 else len(names)]
@@ -88,12 +89,11 @@ def _location(environment: Environment, name: str) -> Optional[str]:
 def missing_torch_symbols(extension: str, torch_libs: Iterable[str]) -> Union[List[str], Unknown]:
     """The torch symbols the extension needs that none of torch's libraries exports."""
     try:
-        _, needed = dynamic_symbols(extension)
-        wanted = {n for n in needed if n.startswith(TORCH_NAMESPACES)}
+        _, wanted = dynamic_symbols(extension, TORCH_NAMESPACES)
         for lib in torch_libs:
             if not wanted:
                 break
-            exported, _ = dynamic_symbols(lib)
+            exported, _ = dynamic_symbols(lib, TORCH_NAMESPACES)
             wanted -= exported
     except (OSError, NotElf, struct.error) as exc:
         return Unknown("cannot read the symbol tables (%s)" % exc)
