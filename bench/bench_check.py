@@ -16,8 +16,8 @@ distributions: 100 against 2,000 synthetic dist-infos.
 """
 
 import argparse
+from dataclasses import dataclass
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -39,19 +39,36 @@ def ensure_venv(root: str) -> str:
     return python
 
 
-def time_command(argv, runs: int, env=None):
-    """Median wall seconds over `runs`, and the peak RSS (MiB) of any single run."""
-    walls = []
-    peak = 0.0
+@dataclass(frozen=True)
+class Timing:
+    wall: float  # median seconds
+    cpu: float  # median user+sys seconds: robust when other work shares the machine
+    peak_mib: float  # largest resident set of any run
+
+
+def _run_once(argv, env):
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in (0, 1):
+        raise SystemExit("%s failed with %d" % (" ".join(argv), proc.returncode))
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0
+
+
+def time_commands(commands, runs: int, env):
+    """Run the commands round-robin (so a busy moment hurts them all alike); medians per command."""
+    samples = {name: [] for name in commands}
+    for argv in commands.values():
+        _run_once(argv, env)  # warm the page cache
     for _ in range(runs):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        start = time.perf_counter()
-        done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-        walls.append(time.perf_counter() - start)
-        if done.returncode not in (0, 1):
-            raise SystemExit("%s failed: %s" % (" ".join(argv), done.stderr.decode()[-400:]))
-        peak = max(peak, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0, before / 1024.0)
-    return statistics.median(walls), peak
+        for name, argv in commands.items():
+            samples[name].append(_run_once(argv, env))
+    return {
+        name: Timing(statistics.median(s[0] for s in rows), statistics.median(s[1] for s in rows), max(s[2] for s in rows))
+        for name, rows in samples.items()
+    }
 
 
 def synthetic_site(folder: str, count: int) -> None:
@@ -84,15 +101,15 @@ def main() -> None:
         "python -c pass": [python, "-c", "pass"],
     }
     print("environment: %s (%s distributions), %d runs each, %d cores" % (args.venv, count, args.runs, os.cpu_count() or 0))
-    results = {}
-    for name, argv in commands.items():
-        time_command(argv, 1, env)  # warm the page cache
-        results[name] = time_command(argv, args.runs, env)
-        print("  %-36s %7.3f s  peak %6.1f MiB" % (name, results[name][0], results[name][1]), flush=True)
-    check = results["envdoctor check"][0]
-    print("ratios:")
-    print("  check / collect_env = %.3fx   (target <= 0.10x)" % (check / results["python -m torch.utils.collect_env"][0]))
-    print("  check / pipdeptree  = %.2fx    (target <= 2x)" % (check / results["pipdeptree"][0]))
+    results = time_commands(commands, args.runs, env)
+    for name, t in results.items():
+        print("  %-36s wall %7.3f s  cpu %7.3f s  peak %6.1f MiB" % (name, t.wall, t.cpu, t.peak_mib))
+    check = results["envdoctor check"]
+    collect = results["python -m torch.utils.collect_env"]
+    tree = results["pipdeptree"]
+    print("ratios (wall; cpu in brackets):")
+    print("  check / collect_env = %.3fx [%.3fx]   (target <= 0.10x)" % (check.wall / collect.wall, check.cpu / collect.cpu))
+    print("  check / pipdeptree  = %.2fx [%.2fx]    (target <= 2x)" % (check.wall / tree.wall, check.cpu / tree.cpu))
 
     print("growth with the number of distributions (synthetic dist-infos on PYTHONPATH):")
     tmp = tempfile.mkdtemp()
@@ -102,13 +119,12 @@ def main() -> None:
             site = os.path.join(tmp, "site%d" % n)
             synthetic_site(site, n)
             run_env = dict(env, PYTHONPATH=site)
-            wall, peak = time_command([os.path.join(bindir, "envdoctor"), "check"], args.runs, run_env)
-            base, _ = time_command([python, "-c", "pass"], args.runs, run_env)
-            per[n] = wall
-            print("  %5d extra distributions: %.3f s (peak %.1f MiB)" % (n, wall, peak))
-        slope = (per[2000] - per[100]) / 1900
-        print("  cost per extra distribution: %.3f ms; 2,000 vs 100: %.2fx time for 20x distributions"
-              % (slope * 1000, per[2000] / per[100]))
+            t = time_commands({"check": [os.path.join(bindir, "envdoctor"), "check"]}, args.runs, run_env)["check"]
+            per[n] = t
+            print("  %5d extra distributions: wall %.3f s  cpu %.3f s  peak %.1f MiB" % (n, t.wall, t.cpu, t.peak_mib))
+        base = results["envdoctor check"].cpu
+        print("  cpu per extra distribution: %.3f ms at 100, %.3f ms at 2,000 (linear when these agree)"
+              % ((per[100].cpu - base) / 100 * 1000, (per[2000].cpu - base) / 2000 * 1000))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

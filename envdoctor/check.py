@@ -3,16 +3,18 @@
 Knows nothing of the command line; ``cli.py`` builds the options and picks a renderer.
 """
 
+import os
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
 from envdoctor import derive
-from envdoctor.facts import Facts, Gathered, Problem, merge
+from envdoctor.facts import Facts, Gathered, Problem, Unknown, merge
 from envdoctor.kb import declared
 from envdoctor.kb.evaluate import CONFIRMED, Finding, evaluate_all
 from envdoctor.kb.load import KnowledgeBase, load, shipped_dir
 from envdoctor.kb.record import Record, Reference, Remedy
 from envdoctor.sources import binary, code, environment, gpu
+from envdoctor.sources import run as run_facts
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 
@@ -40,6 +42,14 @@ class CheckOptions:
     driver: Optional[str] = None
     probe_timeout: float = 10.0
     require_gpu: bool = False
+    model: Optional[str] = None  # a model folder or a hub id in the local cache
+    revision: Optional[str] = None  # a hub-cache revision (branch, tag or commit)
+    config: Optional[str] = None  # an XTuner config, read with ast
+    gpus: Optional[int] = None
+    launcher: Optional[str] = None
+    requirements: Optional[str] = None  # -r FILE: facts from its pins, nothing installed
+    python_version: Optional[str] = None  # with -r: the target Python (default: this one)
+    set_facts: Tuple[Tuple[str, object], ...] = ()  # --fact KEY=VALUE: supplied by the user, win over probes
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,8 @@ class Report:
     problems: Tuple[Problem, ...]
     kb: KnowledgeBase
     target: str = ""  # which interpreter was examined, in words
+    ranges: Tuple = ()  # with -r: static.RangeVerdict for each unpinned requirement
+    static: bool = False  # the facts come from a requirements file (-r), nothing installed
 
     @property
     def fatal(self) -> bool:
@@ -70,39 +82,91 @@ def load_kb(extra: Tuple[str, ...] = ()) -> KnowledgeBase:
     return load((shipped_dir(),) + tuple(extra))
 
 
-def run(options: CheckOptions, kb: Optional[KnowledgeBase] = None) -> Report:
-    kb = kb or load_kb(options.extra_kb)
+def training_sources(options: CheckOptions) -> List[Gathered]:
+    """The model, the XTuner config and the launch. ``--config`` alone implies the model
+    its pretrained_model_name_or_path names; that one is not fatal when missing."""
     parts: List[Gathered] = []
+    spec, fatal = options.model, True
+    if options.model or options.config:  # imported only when asked for: they bring in ast
+        from envdoctor.sources import model, xtuner_config
+    if options.config:
+        config = xtuner_config.gather(options.config)
+        parts.append(config)
+        if spec is None:
+            named = config.values.get("train.pretrained_model_name_or_path")
+            if isinstance(named, str):
+                spec, fatal = named, False
+            else:
+                why = config.unknown.get("train.pretrained_model_name_or_path")
+                reason = "the config names no model (%s); pass --model" % (why.reason if why else "no pretrained_model_name_or_path")
+                parts.append(Gathered(unknown={k: Unknown(reason) for k in model.KEYS}))
+    if spec:
+        parts.append(model.gather(spec, options.revision, fatal=fatal))
+    parts.append(run_facts.gather(options.gpus, options.launcher, os.environ))
+    return parts
+
+
+def derive_all(facts: Facts, kb: KnowledgeBase) -> Tuple[Facts, Tuple[Problem, ...]]:
+    """Every derived fact, in order (later steps may read earlier ones)."""
+    problems: List[Problem] = []
+    for step in (
+        lambda f: derive.driver_facts(f, kb.tables),
+        derive.training_facts,
+        lambda f: declared.derive(f, kb.dirs[0]),
+    ):
+        facts, found = merge([Gathered(facts.values, facts.unknown, complete=facts.complete), step(facts)])
+        problems.extend(found)
+    return facts, tuple(problems)
+
+
+def run(options: CheckOptions, kb: Optional[KnowledgeBase] = None) -> Report:
+    """Sources -> facts -> derived facts -> findings."""
+    kb = kb or load_kb(options.extra_kb)
     problems: List[Problem] = [Problem("knowledge", str(e)) for e in kb.errors]
-
-    if options.python:
-        inventory, problem = environment.probe_interpreter(options.python)
-        target = options.python
-    else:
-        inventory, problem = environment.probe_here(), None
-        target = "this interpreter"
+    parts: List[Gathered] = []
     env = None
-    if problem:
-        problems.append(problem)
+    parsed = None
+
+    if options.requirements:
+        from envdoctor.sources import requirements
+
+        parsed = requirements.read(options.requirements, options.python_version)
+        parts.append(requirements.gather(parsed))
+        target = "%s (pins read statically, Python %s)" % (options.requirements, parsed.python)
     else:
-        assert inventory is not None
-        env = environment.to_environment(inventory)
-        parts.append(environment.gather(inventory))
-        checks = [c for r in kb.records for c in r.code]
-        if checks:
-            parts.append(code.gather(env, checks))
-        parts.append(binary.gather(env))
+        if options.python:
+            inventory, problem = environment.probe_interpreter(options.python)
+            target = options.python
+        else:
+            inventory, problem = environment.probe_here(), None
+            target = "this interpreter"
+        if problem:
+            problems.append(problem)
+        else:
+            assert inventory is not None
+            env = environment.to_environment(inventory)
+            parts.append(environment.gather(inventory))
+            checks = [c for r in kb.records for c in r.code]
+            if checks:
+                parts.append(code.gather(env, checks))
+            parts.append(binary.gather(env))
     parts.append(gpu.gather(options.driver, options.probe_timeout))
+    parts.extend(training_sources(options))
+    if options.set_facts:  # the user's word wins over any probe
+        parts.append(Gathered(values=dict(options.set_facts)))
 
-    facts, gathered_problems = merge(parts)
-    problems.extend(gathered_problems)
-    facts, derived_problems = merge([Gathered(facts.values, facts.unknown, complete=facts.complete), derive.driver_facts(facts, kb.dirs[0])])
-    problems.extend(derived_problems)
-    facts, declared_problems = merge([Gathered(facts.values, facts.unknown, complete=facts.complete), declared.derive(facts, kb.dirs[0])])
-    problems.extend(declared_problems)
+    facts, gathered = merge(parts)
+    problems.extend(gathered)
+    facts, derived = derive_all(facts, kb)
+    problems.extend(derived)
 
-    findings = list(evaluate_all(kb.records, facts)) if env is not None else []
+    fatal = any(p.fatal for p in problems)
+    findings = [] if fatal else list(evaluate_all(kb.records, facts))
     if options.require_gpu and not facts.get("cuda.driver"):
         findings.insert(0, Finding(NO_GPU, CONFIRMED, ("cuda.driver = none visible",)))
-    return Report(facts, env, tuple(findings), tuple(problems), kb, target)
+    ranges: Tuple = ()
+    if parsed is not None and not fatal:
+        from envdoctor import static
 
+        ranges = static.judge_unpinned(parsed.unpinned, facts, kb)
+    return Report(facts, env, tuple(findings), tuple(problems), kb, target, ranges, static=parsed is not None)

@@ -36,6 +36,7 @@ def cli() -> None:
     \b
       envdoctor check                      examine this environment
       envdoctor check --python venv/bin/python
+      envdoctor explain train.log          which known issue a log or traceback shows
       envdoctor kb list                    what envdoctor knows about
     """
 
@@ -46,7 +47,15 @@ def probe_options(func):
         click.option("--python", "python", metavar="PATH", help="Examine another interpreter (a venv's python) instead of this one. Nothing is installed into it."),
         click.option("--driver", metavar="VERSION", help="NVIDIA driver version to check against (default: the visible one; also ENVDOCTOR_CUDA_DRIVER)."),
         click.option("--kb", "kb_dirs", multiple=True, metavar="DIR", type=click.Path(file_okay=False), help="Also load your own records from DIR (repeatable)."),
+        click.option("-r", "--requirements", "requirements", metavar="FILE", help="Check the pins of a requirements file or lockfile instead of an installed environment (nothing is installed)."),
+        click.option("--python-version", "python_version", metavar="X.Y", help="With -r: the Python the file is meant for (default: the one running envdoctor)."),
+        click.option("--fact", "set_facts", multiple=True, metavar="KEY=VALUE", help="Supply or override a fact (docs/facts.md), e.g. --fact model.type=internlm2 --fact run.gpus=8 (repeatable)."),
         click.option("--probe-timeout", type=click.FloatRange(0.1, 600), default=10.0, show_default=True, metavar="SECONDS", help="Time limit for nvidia-smi and nvcc."),
+        click.option("--model", metavar="PATH_OR_ID", help="The model: a folder with config.json, or a hub id found in the local Hugging Face cache (never downloaded)."),
+        click.option("--revision", metavar="REV", help="With a hub id: the cached branch, tag or commit (default: main, else the newest snapshot)."),
+        click.option("--config", "config", metavar="FILE.py", type=click.Path(dir_okay=False), help="The XTuner config, read without running it. Implies --model from its pretrained_model_name_or_path."),
+        click.option("--gpus", type=click.IntRange(1, 100000), metavar="N", help="GPUs the training runs on (default: WORLD_SIZE, NPROC_PER_NODE or SLURM_NTASKS)."),
+        click.option("--launcher", type=click.Choice(["deepspeed", "torchrun", "slurm", "none"]), help="How training is launched; 'deepspeed' for xtuner train --deepspeed (default: from the environment)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -63,7 +72,49 @@ def check_options(params: dict, require_gpu: bool = False):
         driver=params["driver"],
         probe_timeout=params["probe_timeout"],
         require_gpu=require_gpu,
+        model=params.get("model"),
+        revision=params.get("revision"),
+        config=params.get("config"),
+        gpus=params.get("gpus"),
+        launcher=params.get("launcher"),
+        requirements=params.get("requirements"),
+        python_version=_python_version(params),
+        set_facts=_set_facts(params.get("set_facts") or ()),
     )
+
+
+def _set_facts(items) -> tuple:
+    """KEY=VALUE pairs; true/false/none and integers are typed, the rest stays text."""
+    out = []
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise _Failure("--fact %s: expected KEY=VALUE, e.g. model.type=internlm2" % item)
+        lowered = text.strip().lower()
+        value = {"true": True, "false": False, "none": None, "null": None}.get(lowered, text.strip())
+        if isinstance(value, str) and value.lstrip("-").isdigit():
+            value = int(value)
+        out.append((key.strip(), value))
+    return tuple(out)
+
+
+def _python_version(params: dict):
+    version = params.get("python_version")
+    if version is None:
+        return None
+    if not params.get("requirements"):
+        raise _Failure("--python-version only applies with -r FILE")
+    if params.get("python"):
+        raise _Failure("-r FILE and --python are two different environments; give one")
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        parsed = Version(version)
+    except InvalidVersion:
+        raise _Failure("--python-version %s: not a version (expected e.g. 3.10)" % version)
+    if len(parsed.release) < 2:
+        raise _Failure("--python-version %s: give at least major.minor, e.g. 3.10" % version)
+    return version
 
 
 @cli.command(epilog=EXIT_CODES)
@@ -139,6 +190,57 @@ def kb_list(kb_dirs, fmt) -> None:
         click.echo("envdoctor: %s" % error, err=True)
 
 
+FIX_EXIT_CODES = """\b
+Exit codes:
+  0  a plan (or nothing to do); the lockfile, if asked for, was written
+  1  no plan is possible in this environment (the output says what would have to change)
+  2  usage error, the environment could not be probed, or the lockfile could not be made"""
+
+
+@cli.command(epilog=FIX_EXIT_CODES)
+@probe_options
+@click.option("--latest", is_flag=True, help="Take the newest release that clears everything (default: the nearest).")
+@click.option("--allow-change", "allow_change", multiple=True, type=click.Choice(["torch", "python"]), help="Let the plan change torch (and its CUDA build) or Python, which usually come from the base image.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")
+@click.option("--print-requirements", is_flag=True, help="Print only the plan as a requirements.in.")
+@click.option("--write-lock", "write_lock", metavar="PATH", help="Resolve the plan with pip-compile and write a pinned lockfile to PATH.")
+@click.option("--force", is_flag=True, help="With --write-lock: overwrite PATH even if it is not an envdoctor lockfile.")
+@click.option("--verify", is_flag=True, help="With --write-lock: install the lockfile into a throwaway venv, run pip check and import the stack.")
+@click.option("--verify-python", metavar="PATH", help="With --verify: the interpreter for the throwaway venv (default: the target interpreter).")
+@click.option("--offline", is_flag=True, help="Pick a curated lockfile shipped with envdoctor that matches this environment; no index is asked.")
+@click.option("--index-url", metavar="URL", help="Passed to pip-compile (and pip, with --verify).")
+@click.option("--extra-index-url", multiple=True, metavar="URL", help="Passed to pip-compile (repeatable).")
+@click.option("--find-links", multiple=True, metavar="DIR|URL", help="Passed to pip-compile (repeatable).")
+@click.option("--no-index", is_flag=True, help="Passed to pip-compile: use only --find-links.")
+@click.option("--generate-hashes", is_flag=True, help="Passed to pip-compile.")
+@click.option("--pip-compile", "pip_compile", metavar="PATH", help="The pip-compile to run (default: the one on PATH, or ENVDOCTOR_PIP_COMPILE); it must run on the target Python.")
+@click.option("--lock-timeout", type=click.FloatRange(1, 7200), default=900, show_default=True, metavar="SECONDS", help="Time limit for pip-compile (and each --verify step).")
+def fix(latest, allow_change, fmt, print_requirements, write_lock, force, verify, verify_python, offline, index_url,
+        extra_index_url, find_links, no_index, generate_hashes, pip_compile, lock_timeout, **probe) -> None:
+    """Plan the smallest change that clears every error; optionally write a lockfile.
+
+    Candidate versions come from the knowledge base (release tables, record ranges and
+    remedies); each is checked against every record before it is proposed. torch and Python
+    stay as they are unless --allow-change says otherwise.
+    """
+    from envdoctor import fixcmd
+
+    if (verify or force) and not write_lock:
+        raise _Failure("--verify and --force apply only with --write-lock PATH")
+    if offline and write_lock:
+        raise _Failure("--offline picks a shipped lockfile; it cannot be combined with --write-lock")
+    index = fixcmd.IndexOptions(index_url, tuple(extra_index_url), tuple(find_links), no_index, generate_hashes)
+    try:
+        text, code = fixcmd.run(check_options(probe), fixcmd.FixOptions(
+            latest=latest, allow_change=frozenset(allow_change), fmt=fmt, print_requirements=print_requirements,
+            write_lock=write_lock, force=force, verify=verify, verify_python=verify_python, offline=offline,
+            index=index, timeout=lock_timeout, pip_compile=pip_compile))
+    except fixcmd.FixError as exc:
+        raise _Failure(str(exc))
+    _emit(text)
+    sys.exit(code)
+
+
 def main() -> None:
     try:
         cli.main(prog_name="envdoctor", standalone_mode=False)
@@ -160,3 +262,44 @@ def main() -> None:
             raise
         click.echo("envdoctor: internal error: %s: %s (set ENVDOCTOR_DEBUG=1 for details)" % (type(exc).__name__, exc), err=True)
         sys.exit(2)
+
+
+EXPLAIN_EXIT_CODES = """\b
+Exit codes:
+  0  no known issue's symptom in the log
+  1  a known issue's symptom found
+  2  the log could not be read (or only in part, with nothing found), or the environment could not be probed"""
+
+
+@cli.command(epilog=EXPLAIN_EXIT_CODES)
+@click.argument("log", required=False, default="-", metavar="[LOG|-]")
+@probe_options
+@click.option("--log-only", is_flag=True, help="Only match the log; examine no environment (the log comes from another machine).")
+@click.option("--format", "fmt", type=FORMAT, default="text", show_default=True, help="Output format.")
+def explain(log, log_only, fmt, **probe) -> None:
+    """Find known issues in a training log or traceback (a file, .gz too, or - for standard input).
+
+    For each known issue whose symptom appears: the matching lines with their numbers, the
+    cause, whether the environment at hand (this interpreter, or --python) has it, and the
+    fix. Where several known issues share a symptom, the environment's facts say which one
+    applies, or which fact would decide it. The log is streamed: any size, little memory.
+    """
+    from envdoctor.explain import LogError, explain as explain_log
+    from envdoctor.render import explain as out
+
+    try:
+        result = explain_log(log, check_options(probe), examine=not log_only)
+    except LogError as exc:
+        raise _Failure(str(exc))
+    if fmt == "json":
+        _emit(out.render_json(result))
+    elif fmt == "markdown":
+        _emit(out.render_markdown(result))
+    else:
+        from envdoctor.render import style
+
+        _emit(out.render_text(result, colour=style.use_colour()))
+    if fmt != "text":
+        for problem in result.problems:
+            click.echo("envdoctor: %s" % problem.message, err=True)
+    sys.exit(result.exit_code)

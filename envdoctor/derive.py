@@ -4,24 +4,15 @@ Kept apart from the sources (which only read the machine) and from the records (
 only compare): e.g. whether the NVIDIA driver is new enough for torch's CUDA build.
 """
 
-import os
-import sys
-from typing import Dict, Optional, Tuple
+from typing import Dict, Mapping, Optional, Tuple
 
 from packaging.version import InvalidVersion, Version
 
 from envdoctor.facts import Facts, Gathered, Unknown
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
-
-def load_driver_table(kb_dir: str) -> Tuple[Dict[str, str], Dict[int, str]]:
-    path = os.path.join(kb_dir, "tables", "cuda-driver.toml")
-    with open(path, "rb") as handle:
-        data = tomllib.load(handle)
+def driver_table(tables: Mapping[str, dict]) -> Tuple[Dict[str, str], Dict[int, str]]:
+    data = tables.get("cuda-driver", {})
     toolkit = {row["cuda"]: row["minimum"] for row in data.get("toolkit", [])}
     family = {int(row["major"]): row["minimum"] for row in data.get("family", [])}
     return toolkit, family
@@ -34,7 +25,7 @@ def _v(text: object) -> Optional[Version]:
         return None
 
 
-def driver_facts(facts: Facts, kb_dir: str) -> Gathered:
+def driver_facts(facts: Facts, tables: Mapping[str, dict]) -> Gathered:
     cuda = facts.get("torch.cuda")
     driver = facts.get("cuda.driver")
     keys = ("cuda.driver.meets_toolkit", "cuda.driver.meets_family")
@@ -42,7 +33,7 @@ def driver_facts(facts: Facts, kb_dir: str) -> Gathered:
         return Gathered(unknown={k: cuda for k in keys})
     if cuda is None:  # no torch, or a CPU build: no driver needed
         return Gathered(values={k: None for k in keys})
-    toolkit, family = load_driver_table(kb_dir)
+    toolkit, family = driver_table(tables)
     cuda_v = _v(cuda)
     if cuda_v is None:
         return Gathered(unknown={k: Unknown("torch.cuda %r is not a version" % cuda) for k in keys})
@@ -67,3 +58,74 @@ def driver_facts(facts: Facts, kb_dir: str) -> Gathered:
             values[key] = driver_v >= Version(floor)
     return Gathered(values, unknown)
 
+
+_NOT_PROBED = Unknown("not probed")
+
+
+def _known(facts: Facts, *keys: str) -> Tuple[Dict[str, object], Optional[Unknown]]:
+    """The facts' values, or the first unknown among them."""
+    out: Dict[str, object] = {}
+    for key in keys:
+        value = facts.get(key)
+        if isinstance(value, Unknown):
+            if key not in facts.unknown:  # never probed: leave the derived fact unprobed too
+                return out, _NOT_PROBED
+            return out, Unknown("%s is unknown (%s)" % (key, value.reason))
+        out[key] = value
+    return out, None
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def training_facts(facts: Facts) -> Gathered:
+    """Facts that combine the model, the training config and the run (docs/facts.md)."""
+    values: Dict[str, object] = {}
+    unknown: Dict[str, Unknown] = {}
+
+    def put(key: str, value: object, why: Optional[Unknown]) -> None:
+        if why is _NOT_PROBED:
+            return
+        if why is not None:
+            unknown[key] = why
+        else:
+            values[key] = value
+
+    # Packed batches are exactly max_length long; unpacked ones take any length.
+    got, why = _known(facts, "train.pack_to_max_length", "train.max_length", "run.gpus")
+    multiple: object = None
+    if why is None:
+        packed, length, gpus = got["train.pack_to_max_length"], got["train.max_length"], got["run.gpus"]
+        if packed is False:
+            multiple = False
+        elif packed is True and _is_int(length) and _is_int(gpus) and gpus > 0:
+            multiple = length % gpus == 0  # type: ignore[operator]
+    put("run.batch_length_multiple_of_gpus", multiple, why)
+
+    got, why = _known(facts, "train.max_length", "model.max_position_embeddings")
+    beyond: object = None
+    if why is None and _is_int(got["train.max_length"]) and _is_int(got["model.max_position_embeddings"]):
+        beyond = got["train.max_length"] > got["model.max_position_embeddings"]  # type: ignore[operator]
+    put("train.max_length_beyond_positions", beyond, why)
+
+    got, why = _known(facts, "model.rope_scaling")
+    put("model.rope_scaled", None if why else got["model.rope_scaling"] is not None, why)
+
+    # What the weights are loaded as: the config's llm torch_dtype; 'auto' takes config.json's;
+    # none given leaves transformers' default, float32.
+    got, why = _known(facts, "train.torch_dtype")
+    dtype: object = None
+    if why is None:
+        dtype = got["train.torch_dtype"] or "float32"
+        if dtype == "auto":
+            got, why = _known(facts, "model.torch_dtype")
+            dtype = None if why else got["model.torch_dtype"]
+    put("run.torch_dtype", dtype, why)
+
+    got, why = _known(facts, "torch.version", "torch.cuda")
+    cpu: object = None
+    if why is None and got["torch.version"] is not None:
+        cpu = got["torch.cuda"] is None
+    put("torch.cpu_build", cpu, why)
+    return Gathered(values, unknown)

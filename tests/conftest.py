@@ -10,6 +10,8 @@ from builders import make_venv, make_wheel, torch_version_py
 from xtuner_code import xtuner_files
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# Keep the tests' parsed-TOML cache away from the user's own.
+os.environ.setdefault("ENVDOCTOR_CACHE_DIR", tempfile.mkdtemp(prefix="envdoctor-test-cache-"))
 
 # Real names, versions and declared requirements of the releases the records talk about
 # (from each release's metadata), so the wheels look to pip and envdoctor like the real ones.

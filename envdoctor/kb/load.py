@@ -2,14 +2,14 @@
 
 import os
 import re
-import sys
-from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from envdoctor.facts import canonical_name
+from envdoctor.tomlcache import TOMLError, TomlCache, shared
 from envdoctor.kb.record import (
     SEVERITIES,
     CodeCheck,
@@ -20,11 +20,6 @@ from envdoctor.kb.record import (
     Remedy,
     Symptom,
 )
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.8-3.10
-    import tomli as tomllib
 
 TOP_FIELDS = {"id", "summary", "severity", "details", "affected", "when", "code", "symptoms", "remedy", "references", "tags"}
 REQUIRED = ("id", "summary", "severity", "details", "remedy", "references")
@@ -50,6 +45,7 @@ class KnowledgeBase:
     records: Tuple[Record, ...]
     errors: Tuple[RecordError, ...]
     dirs: Tuple[str, ...]
+    tables: Mapping[str, dict] = field(default_factory=dict)  # knowledge/tables/NAME.toml, by NAME
 
     def by_id(self, record_id: str) -> Optional[Record]:
         for record in self.records:
@@ -240,7 +236,7 @@ def _code(data: dict) -> Tuple[CodeCheck, ...]:
     return tuple(out)
 
 
-def _symptoms(data: dict) -> Tuple[Symptom, ...]:
+def _symptoms(data: dict, trusted: bool = False) -> Tuple[Symptom, ...]:
     items = data.get("symptoms", [])
     if not isinstance(items, list):
         raise _Invalid("symptoms", "must be an array of tables ([[symptoms]])")
@@ -251,20 +247,21 @@ def _symptoms(data: dict) -> Tuple[Symptom, ...]:
             raise _Invalid(field + ".pattern", "missing")
         if set(item) - {"pattern", "example"}:
             raise _Invalid(field, "fields are pattern and example")
-        try:
-            compiled = re.compile(item["pattern"])
-        except re.error as exc:
-            raise _Invalid(field + ".pattern", "does not compile: %s" % exc)
         example = item.get("example", "")
         if not isinstance(example, str):
             raise _Invalid(field + ".example", "must be a string")
-        if example and not compiled.search(example):
-            raise _Invalid(field + ".example", "the pattern does not match its own example")
+        if not trusted:
+            try:
+                compiled = re.compile(item["pattern"])
+            except re.error as exc:
+                raise _Invalid(field + ".pattern", "does not compile: %s" % exc)
+            if example and not compiled.search(example):
+                raise _Invalid(field + ".example", "the pattern does not match its own example")
         out.append(Symptom(item["pattern"], example))
     return tuple(out)
 
 
-def _remedy(data: dict) -> Remedy:
+def _remedy(data: dict, trusted: bool = False) -> Remedy:
     raw = data.get("remedy")
     if not isinstance(raw, dict):
         raise _Invalid("remedy", "missing (a table with summary, and requires where a version fixes it)")
@@ -273,13 +270,14 @@ def _remedy(data: dict) -> Remedy:
     requires = raw.get("requires", [])
     if not isinstance(requires, list) or not all(isinstance(r, str) for r in requires):
         raise _Invalid("remedy.requires", "must be a list of requirement strings")
-    from packaging.requirements import InvalidRequirement, Requirement
+    if not trusted:
+        from packaging.requirements import InvalidRequirement, Requirement
 
-    for req in requires:
-        try:
-            Requirement(req)
-        except InvalidRequirement:
-            raise _Invalid("remedy.requires", "%r is not a requirement (e.g. 'xtuner>=0.1.18')" % req)
+        for req in requires:
+            try:
+                Requirement(req)
+            except InvalidRequirement:
+                raise _Invalid("remedy.requires", "%r is not a requirement (e.g. 'xtuner>=0.1.18')" % req)
     return Remedy(_text(raw, "summary"), tuple(requires), _text(raw, "note", required=False))
 
 
@@ -298,8 +296,9 @@ def _references(data: dict) -> Tuple[Reference, ...]:
     return tuple(out)
 
 
-def parse_record(data: dict, path: str) -> Record:
-    """Build a Record from parsed TOML, or raise _Invalid naming the field."""
+def parse_record(data: dict, path: str, trusted: bool = False) -> Record:
+    """Build a Record from parsed TOML, or raise _Invalid naming the field. ``trusted``: these
+    exact bytes passed every check before (tomlcache), so the costly ones are skipped."""
     extra = set(data) - TOP_FIELDS
     if extra:
         raise _Invalid(sorted(extra)[0], "unknown field (known: %s)" % ", ".join(sorted(TOP_FIELDS)))
@@ -328,28 +327,28 @@ def parse_record(data: dict, path: str) -> Record:
         affected=affected,
         when=when,
         code=code,
-        symptoms=_symptoms(data),
-        remedy=_remedy(data),
+        symptoms=_symptoms(data, trusted),
+        remedy=_remedy(data, trusted),
         references=_references(data),
         path=path,
         tags=tuple(tags),
     )
 
 
-def load_file(path: str) -> Tuple[Optional[Record], Optional[RecordError]]:
+def load_file(path: str, cache: Optional[TomlCache] = None) -> Tuple[Optional[Record], Optional[RecordError]]:
+    cache = cache or TomlCache(path="")
     try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
+        data, digest = cache.parsed(path)
     except OSError as exc:
         return None, RecordError(path, "", "cannot read (%s)" % (exc.strerror or exc))
-    except tomllib.TOMLDecodeError as exc:
-        return None, RecordError(path, "", "not valid TOML: %s" % exc)
-    except UnicodeDecodeError:
-        return None, RecordError(path, "", "not valid UTF-8")
+    except TOMLError as exc:
+        return None, RecordError(path, "", str(exc))
     try:
-        return parse_record(data, path), None
+        record = parse_record(data, path, trusted=cache.is_valid(digest))
     except _Invalid as exc:
         return None, RecordError(path, exc.field, exc.message)
+    cache.mark_valid(digest)
+    return record, None
 
 
 def record_files(directory: str) -> List[str]:
@@ -364,16 +363,35 @@ def record_files(directory: str) -> List[str]:
     return found
 
 
-def load(dirs: Sequence[str]) -> KnowledgeBase:
+def _tables(directory: str, cache: TomlCache, tables: Dict[str, dict], errors: List[RecordError]) -> None:
+    folder = os.path.join(directory, "tables")
+    if not os.path.isdir(folder):
+        return
+    for name in sorted(os.listdir(folder)):
+        if not name.endswith(".toml"):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            tables[name[:-5]] = cache.load(path)
+        except OSError as exc:
+            errors.append(RecordError(path, "", "cannot read (%s)" % (exc.strerror or exc)))
+        except TOMLError as exc:
+            errors.append(RecordError(path, "", str(exc)))
+
+
+def load(dirs: Sequence[str], cache: Optional[TomlCache] = None) -> KnowledgeBase:
+    cache = cache or shared()
     records: List[Record] = []
     errors: List[RecordError] = []
+    tables: Dict[str, dict] = {}
     seen: Dict[str, str] = {}
     for directory in dirs:
         if not os.path.isdir(directory):
             errors.append(RecordError(directory, "", "knowledge-base folder not found"))
             continue
+        _tables(directory, cache, tables, errors)
         for path in record_files(directory):
-            record, error = load_file(path)
+            record, error = load_file(path, cache)
             if error:
                 errors.append(error)
                 continue
@@ -383,4 +401,5 @@ def load(dirs: Sequence[str]) -> KnowledgeBase:
                 continue
             seen[record.id] = path
             records.append(record)
-    return KnowledgeBase(tuple(records), tuple(errors), tuple(dirs))
+    cache.save()
+    return KnowledgeBase(tuple(records), tuple(errors), tuple(dirs), tables)

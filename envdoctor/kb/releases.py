@@ -5,20 +5,14 @@ install_requires per release, ``load_torch_python`` for the Pythons each torch m
 """
 
 import os
-import sys
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from envdoctor.facts import canonical_name
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.8-3.10
-    import tomli as tomllib
+from envdoctor.tomlcache import TOMLError, shared
 
 RELEASES_FILE = os.path.join("tables", "xtuner-releases.toml")
 TORCH_PYTHON_FILE = os.path.join("tables", "torch-python.toml")
@@ -59,16 +53,20 @@ class TorchPython:
 
 
 def _read_toml(path: str) -> dict:
+    cache = shared()
     try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
+        data = cache.load(path)
     except OSError as exc:
         raise TableError("%s: cannot read (%s)" % (path, exc.strerror or exc))
-    except tomllib.TOMLDecodeError as exc:
-        raise TableError("%s: not valid TOML: %s" % (path, exc))
+    except TOMLError as exc:
+        raise TableError("%s: %s" % (path, exc))
+    cache.save()
+    return data
 
 
 def _strings(value: object, where: str) -> Tuple[str, ...]:
+    from packaging.requirements import InvalidRequirement, Requirement  # only when a table is used: costly to import
+
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise TableError("%s: must be a list of strings" % where)
     for text in value:
@@ -143,6 +141,8 @@ def violations(release: Release, installed: Mapping[str, str], python: str = "")
     """Installed packages outside the release's declared ranges, its extras' included (an
     installed deepspeed must fit the deepspeed extra). A package that is not installed is no
     violation here: that is an incomplete install, which pip check reports."""
+    from packaging.requirements import Requirement  # only when a table is used: costly to import
+
     found: List[Violation] = []
     for text in _declared(release):
         req = Requirement(text)
@@ -186,3 +186,11 @@ def torch_python_row(rows: Sequence[TorchPython], torch_version: str) -> Optiona
         return None
     minor = "%d.%d" % (version.major, version.minor)
     return next((row for row in rows if row.minor == minor), None)
+
+
+def by_package(releases: Sequence[Release]) -> Dict[str, Dict[str, Release]]:
+    """package -> version -> release, for the planner's look-ups."""
+    out: Dict[str, Dict[str, Release]] = {}
+    for release in releases:
+        out.setdefault(release.package, {})[release.version] = release
+    return out

@@ -43,6 +43,11 @@ def report_dict(report: Report, exit_code: int) -> Dict[str, Any]:
         "problems": [{"source": p.source, "message": p.message, "fatal": p.fatal} for p in report.problems],
         "summary": counts,
         "records_checked": len(report.kb.records),
+        "unpinned": [
+            {"package": v.name, "specifier": v.specifier, "where": v.where, "checked": list(v.checked), "clear": v.clear,
+             "tripped": [{"id": t.record_id, "severity": t.severity, "status": t.status, "versions": list(t.versions)} for t in v.tripped]}
+            for v in report.ranges
+        ],
     }
 
 

@@ -21,7 +21,8 @@ def render(report: Report) -> str:
     installed = f.packages()
     facts = [("python", describe(f.values.get("python")))]
     facts += [(name, installed[name]) for name in KEY_PACKAGES if name in installed]
-    for key in ("torch.cuda", "cuda.driver", "gpu.count", "gpu.capability"):
+    for key in ("torch.cuda", "cuda.driver", "gpu.count", "gpu.capability", "model.type", "model.remote_code",
+                "train.use_varlen_attn", "train.sequence_parallel_size", "train.quantization", "run.gpus", "run.launcher"):
         if key in f.values:
             facts.append((key, describe(f.values[key])))
     out += ["| fact | value |", "|---|---|"]

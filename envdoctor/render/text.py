@@ -55,6 +55,12 @@ def _cuda(report: Report) -> List[str]:
     else:
         source = f.get("cuda.driver.source")
         lines.append("NVIDIA driver: %s%s" % (_fact(f, "cuda.driver"), " (from %s)" % source if isinstance(source, str) else ""))
+    toolkit, family = f.values.get("cuda.driver.toolkit_floor"), f.values.get("cuda.driver.family_floor")
+    if toolkit or family:
+        wants = ["driver >= %s" % toolkit] if toolkit else []
+        if family:
+            wants.append(">= %s with minor-version compatibility" % family)
+        lines.append("CUDA %s wants %s" % (_fact(f, "torch.cuda"), ", ".join(wants)))
     count = f.get("gpu.count")
     if count == 0:
         lines.append("GPUs: none visible")
@@ -66,8 +72,71 @@ def _cuda(report: Report) -> List[str]:
     return lines
 
 
+def _shown(facts: Facts, keys) -> List[str]:
+    """One line per fact that was asked for: known, or unknown with its reason."""
+    lines = []
+    for label, key in keys:
+        value = facts.get(key)
+        if isinstance(value, Unknown) and value.reason == "not probed":
+            continue
+        lines.append("%-24s %s" % (label, _fact(facts, key)))
+    return lines
+
+
+def _model(report: Report) -> List[str]:
+    f = report.facts
+    if not (f.known("model.path") or "model.type" in f.unknown):
+        return []
+    failed = f.unknown.get("model.type")
+    if failed is not None and f.unknown.get("model.remote_code") == failed:
+        # The whole model could not be read: say why once, not per fact.
+        return _shown(f, (("folder", "model.path"),)) + ["not read: %s" % failed.reason]
+    lines = _shown(f, (("folder", "model.path"), ("revision", "model.revision"), ("type", "model.type"),
+                       ("architectures", "model.architectures"),
+                       ("max_position_embeddings", "model.max_position_embeddings"),
+                       ("rope_scaling", "model.rope_scaling"), ("torch_dtype", "model.torch_dtype"),
+                       ("attn_implementation", "model.attn_implementation"),
+                       ("written by transformers", "model.transformers_version")))
+    code = f.get("model.remote_code")
+    if code is None:
+        lines.append("%-24s none (no auto_map)" % "remote code")
+    else:
+        digest = f.get("model.remote_code.sha256")
+        suffix = ", sha256 %s" % digest[:12] if isinstance(digest, str) else ""
+        lines.append("%-24s %s%s" % ("remote code", _fact(f, "model.remote_code"), suffix))
+    return lines
+
+
+def _training(report: Report) -> List[str]:
+    f = report.facts
+    lines = _shown(f, (("config", "train.config"), ("model", "train.pretrained_model_name_or_path"),
+                       ("max_length", "train.max_length"), ("pack_to_max_length", "train.pack_to_max_length"),
+                       ("use_varlen_attn", "train.use_varlen_attn"),
+                       ("sequence_parallel_size", "train.sequence_parallel_size"),
+                       ("batch_size", "train.batch_size"), ("accumulative_counts", "train.accumulative_counts"),
+                       ("prompt_template", "train.prompt_template"), ("quantization", "train.quantization"),
+                       ("lora", "train.lora")))
+    if not lines:
+        return []
+    return lines + _shown(f, (("gpus", "run.gpus"), ("launcher", "run.launcher")))
+
+
+
+def _requirements(report: Report) -> List[str]:
+    """With -r: the pins of interest, and what each unpinned range allows."""
+    if not report.static:
+        return []
+    pinned = report.facts.packages()
+    lines = ["%-14s %s" % (name, pinned[name]) for name in KEY_PACKAGES if name in pinned]
+    lines.append("%d pinned in all" % len(pinned))
+    lines.extend("unpinned: " + verdict.describe() for verdict in report.ranges)
+    return lines
+
+
 # Later sources (model, training config) add their own section here.
-SECTIONS = [("Python", _python), ("Packages", _packages), ("torch / CUDA", _cuda)]
+# Each section returns its lines, or none when it has nothing to say about this report.
+SECTIONS = [("Python", _python), ("Packages", _packages), ("Requirements", _requirements), ("torch / CUDA", _cuda),
+            ("Model", _model), ("Training config", _training)]
 
 
 def _finding(style: Style, finding: Finding) -> List[str]:
@@ -83,12 +152,19 @@ def _finding(style: Style, finding: Finding) -> List[str]:
         lines.append("    decided by: %s" % finding.evidence)
     for u in finding.undecided:
         lines.append("    undecided: %s is unknown (%s): %s" % (u.key, u.reason, u.hint))
-    lines.append("    cause: %s" % record.details.strip().split("\n\n")[0].replace("\n", " "))
-    lines.append("    fix: %s" % record.remedy.summary)
+    lines.extend(_wrapped("    cause: ", record.details.strip().split("\n\n")[0]))
+    lines.extend(_wrapped("    fix: ", record.remedy.summary))
     if record.remedy.note:
-        lines.append("         %s" % record.remedy.note.strip().replace("\n", " "))
+        lines.extend(_wrapped("         ", record.remedy.note.strip()))
     lines.append("    see: %s" % record.references[0].url)
     return lines
+
+
+def _wrapped(head: str, text: str, width: int = 100) -> List[str]:
+    import textwrap
+
+    return textwrap.wrap(" ".join(text.split()), width=width, initial_indent=head,
+                         subsequent_indent=" " * len(head), break_on_hyphens=False)
 
 
 def render(report: Report, colour: bool = False, sections: "List[tuple]" = None) -> str:

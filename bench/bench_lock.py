@@ -1,0 +1,86 @@
+"""How much envdoctor adds to pip-compile: `envdoctor fix --write-lock` against bare
+`pip-compile` on the same requirements, offline, against a local wheel folder.
+
+    python bench/bench_lock.py [--rounds N] [--packages N]
+
+Prints the median wall time of each and the ratio; envdoctor's own work (probe-free -r read,
+knowledge base, plan, static check of the pins, header, atomic write) should add under 10%.
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(REPO, "tests"))
+
+from builders import make_wheel  # noqa: E402
+
+
+def wheel_folder(root: str, packages: int) -> str:
+    """A stack of real-looking wheels: each pkg depends on the next two, several versions each,
+    plus the XTuner / transformers releases, so the resolver has real work to do."""
+    folder = os.path.join(root, "wheels")
+    for i in range(packages):
+        for minor in range(3):
+            deps = ["bench-pkg-%d>=1.%d" % (j, minor) for j in (i + 1, i + 2) if j < packages]
+            make_wheel(folder, "bench-pkg-%d" % i, "1.%d.0" % minor, deps, ">=3.8")
+    # XTuner 0.1.10 / 0.1.11 declare Python >=3.8, so the bench runs on any Python envdoctor supports.
+    for version in ("0.1.10", "0.1.11"):
+        make_wheel(folder, "xtuner", version, ["transformers!=4.34.1,!=4.35.0,!=4.35.1,!=4.35.2,>=4.32.1", "bench-pkg-0"], ">=3.8")
+    for version in ("4.36.2", "4.40.0", "4.42.4"):
+        make_wheel(folder, "transformers", version, [], ">=3.8")
+    return folder
+
+
+def timed(argv, env) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit("failed: %s\n%s%s" % (" ".join(argv), done.stdout, done.stderr))
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--packages", type=int, default=30)
+    args = parser.parse_args()
+    program = shutil.which("pip-compile")
+    if not program:
+        sys.exit("pip-compile is not installed (pip install pip-tools)")
+    root = tempfile.mkdtemp(prefix="envdoctor-bench-")
+    try:
+        folder = wheel_folder(root, args.packages)
+        requirements = os.path.join(root, "requirements.in")
+        with open(requirements, "w") as handle:
+            handle.write("transformers==4.42.4\nxtuner==0.1.11\n")
+        env = dict(os.environ, PIP_CONFIG_FILE=os.devnull, PYTHONPATH=REPO)
+        env.pop("ENVDOCTOR_PIP_COMPILE", None)
+        bare = [program, "--quiet", "--strip-extras", "--no-emit-find-links", "--no-index", "--find-links", folder,
+                "--output-file", os.path.join(root, "bare.txt"), requirements]
+        ours = [sys.executable, "-m", "envdoctor", "fix", "-r", requirements, "--python-version", "%d.%d" % sys.version_info[:2],
+                "--write-lock", os.path.join(root, "ours.txt"), "--no-index", "--find-links", folder]
+        timed(bare, env)  # warm the caches both use
+        bare_times, our_times = [], []
+        for _ in range(args.rounds):  # interleaved, so drift hits both alike
+            bare_times.append(timed(bare, env))
+            our_times.append(timed(ours, env))
+        a, b = statistics.median(bare_times), statistics.median(our_times)
+        print("requirements: 2 top-level, %d wheels in the folder; %d rounds, medians" % (len(os.listdir(folder)), args.rounds))
+        print("bare pip-compile:          %.3f s" % a)
+        print("envdoctor fix --write-lock: %.3f s" % b)
+        print("ratio: %.3f (envdoctor adds %+.1f%%)" % (b / a, 100 * (b / a - 1)))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""fix --offline: pick the curated lockfile (lockfiles/) that matches this environment.
+
+A lockfile matches when its Python minor, its torch CUDA build and its XTuner line (0.1, 0.2)
+equal the environment's (XTuner: the plan's target if the plan changes it), and envdoctor's
+static check of its pins, with this environment's other facts (model, config, driver), finds
+no error. Each lockfile's verdict is explained; with no match, that is said and the exit is 1.
+"""
+
+import glob
+import json
+import os
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+from envdoctor import __version__
+from envdoctor.check import Report
+from envdoctor.plan import Plan
+
+
+@dataclass(frozen=True)
+class Candidate:
+    path: str
+    python: str  # minor
+    cuda: Optional[str]  # torch's CUDA build, None for a CPU build or no torch
+    xtuner: Optional[str]
+    level: str  # the last level its header claims
+    reasons: Tuple[str, ...]  # why it does not match; empty: it matches
+
+
+def shipped_dir() -> str:
+    here = os.path.dirname(os.path.abspath(__file__))
+    installed = os.path.join(here, "_lockfiles")
+    if os.path.isdir(installed):
+        return installed
+    return os.path.join(os.path.dirname(here), "lockfiles")
+
+
+def _minor(version: object) -> str:
+    return ".".join(str(version).split(".")[:2])
+
+
+def _line(version: Optional[str]) -> Optional[str]:
+    return _minor(version) if version else None
+
+
+def _header_field(path: str, prefix: str) -> List[str]:
+    out = []
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if not line.startswith("#"):
+                break
+            if line.startswith(prefix):
+                out.append(line[len(prefix):].strip())
+    return out
+
+
+def _wanted_xtuner(report: Report, plan: Plan) -> Optional[str]:
+    change = next((c for c in plan.changes if c.package == "xtuner"), None)
+    if change is not None:
+        return change.target
+    value = report.facts.get("pkg.xtuner")
+    return value if isinstance(value, str) else None
+
+
+def judge(path: str, report: Report, plan: Plan) -> Candidate:
+    from envdoctor import lock
+    from envdoctor.sources import requirements
+
+    target = _header_field(path, "# target: Python ")
+    python = _minor(target[0].split(",")[0]) if target else ""
+    parsed = requirements.read(path, python + ".0" if python else None)
+    facts = requirements.gather(parsed)
+    pins = {p.name: p.version for p in parsed.pins}
+    cuda = facts.values.get("torch.cuda")
+    levels = [l.split(":")[0] for l in _header_field(path, "# level ")]
+    reasons = []
+    here_python = _minor(report.facts.get("python"))
+    if python != here_python:
+        reasons.append("made for Python %s, this is %s" % (python or "?", here_python))
+    here_cuda = report.facts.get("torch.cuda")
+    if "torch" in pins and isinstance(here_cuda, str) and (not isinstance(cuda, str) or _minor(cuda) != _minor(here_cuda)):
+        reasons.append("torch built for %s, this torch for CUDA %s" % ("CUDA %s" % cuda if cuda else "no CUDA", here_cuda))
+    wanted = _wanted_xtuner(report, plan)
+    if wanted and _line(pins.get("xtuner")) != _line(wanted):
+        reasons.append("XTuner %s, this environment needs the %s line" % (pins.get("xtuner", "absent"), _line(wanted)))
+    if not reasons:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+        import tempfile, shutil
+        work = tempfile.mkdtemp(prefix="envdoctor-offline-")
+        try:
+            errors, _, _ = lock.static_check(text, report, python + ".0", work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        if errors:
+            reasons.append("its pins trip %s with this environment's facts" % ", ".join(errors))
+    return Candidate(path, python, cuda if isinstance(cuda, str) else None, pins.get("xtuner"), levels[-1] if levels else "none", tuple(reasons))
+
+
+def choose(report: Report, plan: Plan, fmt: str, folder: Optional[str] = None) -> Tuple[str, int]:
+    folder = folder or shipped_dir()
+    paths = sorted(glob.glob(os.path.join(folder, "*.txt")))
+    candidates = [judge(p, report, plan) for p in paths]
+    matches = [c for c in candidates if not c.reasons]
+    chosen = matches[0] if matches else None
+    if fmt == "json":
+        data = {
+            "schema": "envdoctor.fix-offline/1", "envdoctor": __version__, "target": report.target,
+            "chosen": chosen.path if chosen else None,
+            "candidates": [{"path": c.path, "python": c.python, "cuda": c.cuda, "xtuner": c.xtuner, "level": c.level,
+                            "matches": not c.reasons, "reasons": list(c.reasons)} for c in candidates],
+        }
+        return json.dumps(data, indent=2) + "\n", 0 if chosen else 1
+    here = "Python %s, %s, XTuner %s" % (_minor(report.facts.get("python")), _cuda_words(report.facts.get("torch.cuda")),
+                                        _wanted_xtuner(report, plan) or "not installed")
+    out = ["envdoctor %s fix --offline: %s" % (__version__, report.target), "This environment: %s" % here, ""]
+    for c in candidates:
+        verdict = "matches" if not c.reasons else "no: " + "; ".join(c.reasons)
+        out.append("  %s (Python %s, %s, XTuner %s, level %s): %s" % (os.path.basename(c.path), c.python, _cuda_words(c.cuda),
+                                                                      c.xtuner or "-", c.level, verdict))
+    out.append("")
+    if chosen:
+        out.append("Chosen: %s" % chosen.path)
+        out.append("  it matches the Python minor, the CUDA build of torch and the XTuner line, and its pins pass the static check")
+        out.append("  install with: pip install -r %s" % chosen.path)
+    elif not candidates:
+        out.append("No curated lockfile is shipped in %s." % folder)
+    else:
+        out.append("No curated lockfile matches this environment; use envdoctor fix --write-lock PATH to make one.")
+    return "\n".join(out) + "\n", 0 if chosen else 1
+
+
+def _cuda_words(cuda: object) -> str:
+    return "CUDA %s" % cuda if isinstance(cuda, str) else "no CUDA build"

@@ -1,0 +1,241 @@
+"""Explain a log: which known issues its lines show, and whether the environment at hand has them.
+
+Knows nothing of the command line. The log is scanned first (``logscan``); the environment is
+probed (``check.run``) only when something matched, and each matching record is then
+confirmed, possible (with the fact that decides it) or not firing here.
+"""
+
+import gzip
+import os
+import sys
+import zlib
+from dataclasses import dataclass
+from typing import BinaryIO, Dict, List, Optional, Sequence, Tuple
+
+from envdoctor.check import CheckOptions, Report, load_kb, run
+from envdoctor.facts import Facts, Problem, Unknown, describe
+from envdoctor.kb.evaluate import CONFIRMED, POSSIBLE, Finding, _holds, in_specifier, parse_version
+from envdoctor.kb.load import KnowledgeBase
+from envdoctor.kb.record import Record
+from envdoctor.logscan import Hit, LogLine, Progress, Scanner, scan_into
+
+NOT_FIRING = "not firing"  # the record's conditions do not hold in this environment
+NOT_EXAMINED = "not examined"  # no environment was examined (--log-only, or the probe failed)
+
+# What a group of matching lines means for this environment.
+APPLIES, DECIDE, NONE_APPLIES, UNEXAMINED = "applies", "decide", "none applies", "not examined"
+
+GZIP_MAGIC = b"\x1f\x8b"
+KEEP = 5  # matching lines kept per symptom; the rest are counted
+
+
+class LogError(Exception):
+    """The log cannot be read at all: one line naming it."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One record whose symptom the log shows, judged against the environment."""
+
+    record: Record
+    status: str  # CONFIRMED, POSSIBLE, NOT_FIRING or NOT_EXAMINED
+    finding: Optional[Finding] = None
+    unmet: Tuple[str, ...] = ()  # for NOT_FIRING: the conditions that do not hold, in words
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """Log lines and the known issues that could have produced them."""
+
+    lines: Tuple[LogLine, ...]
+    count: int
+    candidates: Tuple[Candidate, ...]
+
+    @property
+    def verdict(self) -> str:
+        statuses = {c.status for c in self.candidates}
+        if CONFIRMED in statuses:
+            return APPLIES
+        if POSSIBLE in statuses:
+            return DECIDE
+        return UNEXAMINED if NOT_EXAMINED in statuses else NONE_APPLIES
+
+    def with_status(self, status: str) -> Tuple[Candidate, ...]:
+        return tuple(c for c in self.candidates if c.status == status)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    log: str  # the path, or "-" for standard input
+    diagnoses: Tuple[Diagnosis, ...]
+    lines: int
+    size: int
+    complete: bool  # read to the end
+    records_searched: int
+    report: Optional[Report]  # the environment, when one was examined
+    problems: Tuple[Problem, ...]
+
+    @property
+    def exit_code(self) -> int:
+        if any(p.fatal for p in self.problems):
+            return 2
+        if self.diagnoses:
+            return 1
+        return 0 if self.complete else 2
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+class _Rewound:
+    """A stream whose first bytes were read (to sniff the format) and are handed out again.
+    No buffering layer: the scan reads large chunks, and every layer would copy them."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self.head = head
+        self.rest = rest
+
+    def read(self, size: int = -1) -> bytes:
+        if self.head:
+            head, self.head = self.head, b""
+            return head + self.rest.read(max(0, size - len(head))) if size > 0 else head + self.rest.read()
+        return self.rest.read(size)
+
+    def close(self) -> None:
+        self.rest.close()
+
+
+def _name(log: str) -> str:
+    return "standard input" if log == "-" else log
+
+
+def open_log(log: str) -> Tuple[BinaryIO, BinaryIO]:
+    """A binary stream of the log's text, decompressed when it is gzip (by its magic bytes),
+    and the file under it (for the caller to close: GzipFile leaves it open)."""
+    if log == "-":
+        if sys.stdin is None:
+            raise LogError("no standard input to read the log from")
+        if sys.stdin.isatty():
+            raise LogError("reading the log from standard input, which is a terminal: give a file, or pipe one in (envdoctor explain - < train.log)")
+        raw: BinaryIO = sys.stdin.buffer
+    else:
+        if os.path.isdir(log):
+            raise LogError("%s: is a folder, not a log file" % log)
+        try:
+            raw = open(log, "rb", buffering=0)
+        except OSError as exc:
+            raise LogError("%s: cannot read (%s)" % (log, exc.strerror or exc))
+    head = b""
+    while len(head) < 2:  # a pipe may hand over one byte at a time
+        more = raw.read(2 - len(head))
+        if not more:
+            break
+        head += more
+    stream = _Rewound(head, raw)
+    if head == GZIP_MAGIC:
+        return gzip.GzipFile(fileobj=stream, mode="rb"), raw  # type: ignore[arg-type,return-value]
+    return stream, raw  # type: ignore[return-value]
+
+
+def _read_error(log: str, exc: BaseException, progress: Progress) -> str:
+    where = "after %d lines" % progress.lines
+    if isinstance(exc, EOFError):
+        return "%s: the gzip stream is truncated (%s); those lines were scanned" % (_name(log), where)
+    if isinstance(exc, (zlib.error, gzip.BadGzipFile)):
+        return "%s: the gzip stream is corrupt (%s: %s); the lines before were scanned" % (_name(log), where, exc)
+    reason = getattr(exc, "strerror", None) or str(exc)
+    return "%s: reading failed %s (%s); the lines before were scanned" % (_name(log), where, reason)
+
+
+# -- judging ---------------------------------------------------------------------------------
+
+
+def symptom_patterns(kb: KnowledgeBase) -> Tuple[str, ...]:
+    seen: List[str] = []
+    for record in kb.records:
+        for symptom in record.symptoms:
+            if symptom.pattern not in seen:
+                seen.append(symptom.pattern)
+    return tuple(seen)
+
+
+def unmet_conditions(record: Record, facts: Facts) -> Tuple[str, ...]:
+    """Why a record does not fire here, in words: the ranges and conditions that do not hold."""
+    unmet = []
+    for package in sorted({r.package for r in record.affected}):
+        value = facts.get("pkg." + package)
+        ranges = [r for r in record.affected if r.package == package]
+        wanted = " or ".join(r.specifier() or "any version" for r in ranges)
+        if value is None:
+            unmet.append("%s %s, but it is not installed" % (package, wanted))
+            continue
+        version = parse_version(str(value)) if not isinstance(value, Unknown) else None
+        if version is not None and not any(in_specifier(version, r.specifier() or ">=0") for r in ranges):
+            unmet.append("%s %s, but %s is installed" % (package, wanted, value))
+    for cond in record.when:
+        value = facts.get(cond.key)
+        if not isinstance(value, Unknown) and _holds(cond, value) is False:
+            unmet.append("%s, but here it is %s" % (cond.describe(), "absent" if value is None else describe(value)))
+    if not unmet and record.code:
+        unmet.append("the installed code shows the fix (%s)" % ", ".join(c.file for c in record.code))
+    return tuple(unmet)
+
+
+def _candidates(records: Sequence[Record], report: Optional[Report]) -> Tuple[Candidate, ...]:
+    order = {CONFIRMED: 0, POSSIBLE: 1, NOT_FIRING: 2, NOT_EXAMINED: 3}
+    out = []
+    findings = {f.record.id: f for f in report.findings} if report is not None and not report.fatal else None
+    for record in records:
+        if findings is None:
+            out.append(Candidate(record, NOT_EXAMINED))
+        elif record.id in findings:
+            finding = findings[record.id]
+            out.append(Candidate(record, finding.status, finding))
+        else:
+            out.append(Candidate(record, NOT_FIRING, unmet=unmet_conditions(record, report.facts)))  # type: ignore[union-attr]
+    out.sort(key=lambda c: order[c.status])
+    return tuple(out)
+
+
+def diagnose(hits: Sequence[Hit], kb: KnowledgeBase, report: Optional[Report]) -> Tuple[Diagnosis, ...]:
+    """Group the records whose symptoms matched the same lines: they are rival explanations."""
+    groups: Dict[Tuple[int, ...], Tuple[Hit, List[Record]]] = {}
+    for hit in hits:
+        key = tuple(line.number for line in hit.lines) + (hit.count,)
+        _, records = groups.setdefault(key, (hit, []))
+        for record in kb.records:
+            if record not in records and any(s.pattern == hit.pattern for s in record.symptoms):
+                records.append(record)
+    diagnoses = [Diagnosis(hit.lines, hit.count, _candidates(records, report)) for hit, records in groups.values()]
+    diagnoses.sort(key=lambda d: d.lines[0].number)
+    return tuple(diagnoses)
+
+
+def explain(log: str, options: CheckOptions, examine: bool = True, keep: int = KEEP) -> Explanation:
+    """Scan ``log`` against every record's symptoms; when something matches and ``examine``,
+    judge the matching records against the environment ``options`` describe."""
+    kb = load_kb(options.extra_kb)
+    problems = [Problem("knowledge", str(e)) for e in kb.errors]
+    scanner = Scanner(symptom_patterns(kb), keep)
+    progress = Progress(scanner)
+    complete = True
+    stream, raw = open_log(log)
+    try:
+        scan_into(stream, scanner, progress)
+    except (OSError, EOFError, zlib.error) as exc:
+        complete = False
+        problems.append(Problem("log", _read_error(log, exc, progress)))
+    finally:
+        if log != "-":
+            raw.close()
+    if progress.size == 0 and complete:
+        problems.append(Problem("log", "%s: empty, nothing to explain" % _name(log)))
+    elif progress.binary:
+        problems.append(Problem("log", "%s: holds binary data (NUL bytes), not a text log; scanned it anyway" % _name(log)))
+    hits = scanner.hits()
+    report = None
+    if hits and examine:
+        report = run(options, kb)
+        problems.extend(p for p in report.problems if p.source != "knowledge")
+    return Explanation(log, diagnose(hits, kb, report), progress.lines, progress.size, complete,
+                       len([r for r in kb.records if r.symptoms]), report, tuple(problems))

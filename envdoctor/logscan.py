@@ -1,0 +1,295 @@
+"""Find the lines of a log that match symptom patterns: streamed, constant memory, one pass.
+
+A pattern is a regular expression over one log line. The scan reads the log in large binary
+chunks and never holds more than a chunk and one bounded line. Lines break at ``\\n`` and also at
+a lone ``\\r`` (progress bars redraw themselves with it); line numbers count ``\\n`` only, as
+``grep -n`` and editors do. ANSI colour codes are removed before a line is matched.
+
+Speed: most lines of a training log match nothing. Each pattern's required literal (a text every
+match must contain, e.g. ``kv_seq_len``) is looked for in the raw bytes with ``bytes.find``;
+only the lines holding one are cleaned of colour codes, decoded and matched with the full
+pattern. (So a colour code *inside* that literal, as in syntax-highlighted source, hides it;
+stripping every code from every line first would cost more than all the rest of the scan.) Patterns without such a
+literal are matched over the decoded chunk with one alternation, once per chunk.
+"""
+
+import re
+import sys
+from dataclasses import dataclass
+from typing import BinaryIO, Dict, List, Optional, Sequence, Tuple
+
+if sys.version_info >= (3, 11):
+    from re import _constants as _sre  # type: ignore[attr-defined]
+    from re import _parser as _sre_parse  # type: ignore[attr-defined]
+else:  # pragma: no cover - exercised on 3.8-3.10
+    import sre_constants as _sre
+    import sre_parse as _sre_parse
+
+CHUNK = 1 << 20  # bytes read at a time
+MAX_LINE = 1 << 20  # a longer line is scanned in pieces of this size ...
+OVERLAP = 1 << 12  # ... that overlap by this much, so a match across a cut is still found
+SHOWN = 300  # characters of a matching line kept for the report
+MIN_LITERAL = 3  # shorter required literals would make too many lines candidates
+
+# CSI (colours, cursor moves), OSC (window titles, links) and two-byte escapes.
+_ANSI = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b\n]{0,512}(?:\x07|\x1b\\)?|[@-Z\\-_])")
+
+
+@dataclass(frozen=True)
+class LogLine:
+    number: int  # 1-based, counting "\n"
+    text: str  # the matching line (the part between line breaks), shortened around the match
+
+
+@dataclass(frozen=True)
+class Hit:
+    """The lines that matched one pattern."""
+
+    pattern: str
+    lines: Tuple[LogLine, ...]  # the first ``keep`` of them
+    count: int  # matching lines in all
+
+
+@dataclass(frozen=True)
+class Scan:
+    hits: Tuple[Hit, ...]  # patterns that matched, in the order given
+    lines: int  # lines read
+    size: int  # bytes read (after decompression)
+    binary: bool  # NUL bytes near the start: probably not a text log
+
+
+def required_literals(pattern: str) -> Optional[Tuple[str, ...]]:
+    """Texts of which every match contains at least one, or None when there are none worth using."""
+    try:
+        parsed = _sre_parse.parse(pattern)
+        if parsed.state.flags & re.IGNORECASE:
+            return None
+        best = _best_literals(parsed)
+    except Exception:  # a private parser: when it changes, scan without the shortcut
+        return None
+    if best is None or min(len(s) for s in best) < MIN_LITERAL:
+        return None
+    return best
+
+
+def _score(option: Tuple[str, ...]) -> int:
+    return min(len(s) for s in option)
+
+
+def _best_literals(items) -> Optional[Tuple[str, ...]]:
+    options: List[Tuple[str, ...]] = []
+    run: List[str] = []
+
+    def flush() -> None:
+        if run:
+            options.append(("".join(run),))
+            del run[:]
+
+    for op, av in items:
+        if op is _sre.LITERAL:
+            run.append(chr(av))
+            continue
+        flush()
+        inner = None
+        if op is _sre.SUBPATTERN:
+            _group, add_flags, _del_flags, sub = av
+            if not add_flags & re.IGNORECASE:
+                inner = _best_literals(sub)
+        elif op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT):
+            low, _high, sub = av
+            if low >= 1:
+                inner = _best_literals(sub)
+        elif op is _sre.BRANCH:
+            alternatives = [_best_literals(alt) for alt in av[1]]
+            if all(alternatives):
+                inner = tuple(s for alt in alternatives for s in alt)  # type: ignore[union-attr]
+        if inner:
+            options.append(inner)
+    flush()
+    return max(options, key=_score) if options else None
+
+
+class _Pattern:
+    def __init__(self, index: int, text: str) -> None:
+        self.index = index
+        self.text = text
+        self.regex = re.compile(text)
+        literals = required_literals(text)
+        self.literals = tuple(s.encode("utf-8") for s in literals) if literals else ()
+
+
+def _combined(patterns: Sequence[_Pattern]) -> List["re.Pattern[str]"]:
+    """One alternation over all, or one regex each where inline flags forbid joining them."""
+    if not patterns:
+        return []
+    try:
+        return [re.compile("|".join("(?:%s)" % p.text for p in patterns), re.MULTILINE)]
+    except re.error:
+        return [re.compile(p.text, re.MULTILINE) for p in patterns]
+
+
+def _shorten(text: str, start: int) -> str:
+    text = text.strip()
+    if len(text) <= SHOWN:
+        return text
+    begin = max(0, min(start - SHOWN // 3, len(text) - SHOWN))
+    return ("…" if begin else "") + text[begin:begin + SHOWN] + ("…" if begin + SHOWN < len(text) else "")
+
+
+class Scanner:
+    """Feed it blocks of whole lines (or pieces of an overlong line); it keeps the hits."""
+
+    def __init__(self, patterns: Sequence[str], keep: int = 5) -> None:
+        self.patterns = [_Pattern(i, p) for i, p in enumerate(patterns)]
+        self.by_literal: Dict[bytes, List[_Pattern]] = {}
+        for p in self.patterns:
+            for literal in p.literals:
+                self.by_literal.setdefault(literal, []).append(p)
+        self.unfiltered = [p for p in self.patterns if not p.literals]
+        self.searchers = _combined(self.unfiltered)
+        self.keep = keep
+        self.counts = [0] * len(self.patterns)
+        self.kept: List[List[LogLine]] = [[] for _ in self.patterns]
+        self.last_line = [0] * len(self.patterns)
+        self.line = 1  # the number of the line the next block starts in
+
+    def feed(self, block: bytes, lo: int = 0, hi: Optional[int] = None) -> None:
+        """Scan ``block[lo:hi]``, which ends at a line break (or is a piece of a long line).
+        Bounds instead of a slice: copying every chunk would cost more than searching it."""
+        hi = len(block) if hi is None else hi
+        found = self._by_literals(block, lo, hi)
+        if self.unfiltered:
+            part = block[lo:hi]
+            found.extend(self._by_regex(_ANSI.sub(b"", part) if b"\x1b" in part else part))
+        found.sort(key=lambda item: item[0])
+        for number, pattern, text in found:
+            self._record(number, pattern, text)
+        self.line += block.count(b"\n", lo, hi)
+
+    def _by_literals(self, block: bytes, lo: int, hi: int) -> List[Tuple[int, _Pattern, str]]:
+        segments: Dict[int, Tuple[int, List[_Pattern]]] = {}
+        for literal, patterns in self.by_literal.items():
+            pos = block.find(literal, lo, hi)
+            while pos != -1:
+                start, end = _segment(block, pos, lo, hi)
+                entry = segments.setdefault(start, (end, []))
+                entry[1].extend(p for p in patterns if p not in entry[1])
+                pos = block.find(literal, end + 1, hi)
+        found = []
+        counted, line = lo, self.line
+        for start in sorted(segments):
+            end, patterns = segments[start]
+            line += block.count(b"\n", counted, start)
+            counted = start
+            raw = block[start:end]
+            text = (_ANSI.sub(b"", raw) if b"\x1b" in raw else raw).decode("utf-8", "replace")
+            for p in patterns:
+                match = p.regex.search(text)
+                if match:
+                    found.append((line, p, _shorten(text, match.start())))
+        return found
+
+    def _by_regex(self, block: bytes) -> List[Tuple[int, _Pattern, str]]:
+        original = block.decode("utf-8", "replace")
+        # Same offsets, every "\r" a line end: so "^", "$" and "." see the lines people see.
+        text = original.replace("\r", "\n") if "\r" in original else original
+        del block
+        seen: Dict[int, int] = {}
+        for searcher in self.searchers:
+            pos = 0
+            while True:
+                match = searcher.search(text, pos)
+                if not match:
+                    break
+                start = text.rfind("\n", 0, match.start()) + 1
+                end = text.find("\n", match.start())
+                end = len(text) if end == -1 else end
+                seen.setdefault(start, end)
+                pos = end + 1
+        found = []
+        counted, line = 0, self.line
+        for start in sorted(seen):
+            line += original.count("\n", counted, start)
+            counted = start
+            segment = text[start:seen[start]]
+            for p in self.unfiltered:
+                match = p.regex.search(segment)
+                if match:
+                    found.append((line, p, _shorten(segment, match.start())))
+        return found
+
+    def _record(self, line: int, pattern: _Pattern, text: str) -> None:
+        i = pattern.index
+        if self.last_line[i] == line:  # one line counts once (pieces of a long line, "\r" parts)
+            return
+        self.last_line[i] = line
+        self.counts[i] += 1
+        if len(self.kept[i]) < self.keep:
+            self.kept[i].append(LogLine(line, text))
+
+    def hits(self) -> Tuple[Hit, ...]:
+        return tuple(Hit(p.text, tuple(self.kept[p.index]), self.counts[p.index]) for p in self.patterns if self.counts[p.index])
+
+
+def _segment(block: bytes, pos: int, lo: int, hi: int) -> Tuple[int, int]:
+    """The bounds of the line around ``pos``: between "\\n" or "\\r" on either side."""
+    start = block.rfind(b"\n", lo, pos) + 1 or lo
+    start = max(start, block.rfind(b"\r", start, pos) + 1)
+    end = block.find(b"\n", pos, hi)
+    end = hi if end == -1 else end
+    cr = block.find(b"\r", pos, end)
+    return start, (end if cr == -1 else cr)
+
+
+def scan(stream: BinaryIO, patterns: Sequence[str], keep: int = 5) -> Scan:
+    """Read ``stream`` to its end and report the matching lines. Read errors propagate; to keep
+    what was found before one, use ``scan_into`` with your own Scanner and Progress."""
+    scanner = Scanner(patterns, keep)
+    progress = Progress(scanner)
+    scan_into(stream, scanner, progress)
+    return Scan(scanner.hits(), progress.lines, progress.size, progress.binary)
+
+
+class Progress:
+    """How far a scan got; kept outside the loop so a read error can still report it."""
+
+    def __init__(self, scanner: Scanner) -> None:
+        self.scanner = scanner
+        self.size = 0
+        self.ends_in_newline = True
+        self.binary = False
+
+    @property
+    def lines(self) -> int:
+        return self.scanner.line - 1 + (0 if self.ends_in_newline else 1)
+
+
+def _first_break(data: bytes) -> int:
+    nl, cr = data.find(b"\n"), data.find(b"\r")
+    return nl if cr == -1 else cr if nl == -1 else min(nl, cr)
+
+
+def scan_into(stream: BinaryIO, scanner: Scanner, progress: Progress) -> None:
+    pending = b""  # the start of a line whose end was not read yet
+    while True:
+        chunk = stream.read(CHUNK)
+        if not chunk:
+            break
+        if progress.size == 0 and b"\x00" in chunk[:8192]:
+            progress.binary = True
+        progress.size += len(chunk)
+        progress.ends_in_newline = chunk.endswith(b"\n")
+        first = _first_break(chunk)
+        if first == -1:
+            pending += chunk
+        else:
+            last = max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
+            scanner.feed(pending + chunk[: first + 1])  # finish the pending line: small
+            scanner.feed(chunk, first + 1, last + 1)
+            pending = chunk[last + 1:]
+        del chunk
+        while len(pending) > MAX_LINE:  # no line break in sight: scan it in overlapping pieces
+            scanner.feed(pending, 0, MAX_LINE)
+            pending = pending[MAX_LINE - OVERLAP:]
+    if pending:
+        scanner.feed(pending)

@@ -1,0 +1,494 @@
+"""The plan: the smallest set of package changes that clears every confirmed error.
+
+Candidate versions come from the knowledge base only (release tables, record ranges,
+remedies); each candidate is tried by substituting it into the facts and evaluating every
+record again, so a target that trips another record, confirmed or possible, is rejected.
+A target release's declared Python range and requirements are respected; torch and Python
+stay fixed unless the user allows them to change. When nothing works here, the plan says
+what would have to change instead of inventing one.
+"""
+
+import itertools
+from dataclasses import dataclass, field, replace
+from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
+
+from packaging.markers import Marker
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from envdoctor.facts import Facts, Unknown, canonical_name
+from envdoctor.kb.evaluate import CONFIRMED, Finding, evaluate_all
+from envdoctor.kb.load import KnowledgeBase
+from envdoctor.kb.record import Record
+from envdoctor.kb.releases import Release, by_package
+from envdoctor.kb.versions import named_versions
+
+NOTHING_TO_DO = "nothing-to-do"
+PLAN = "plan"
+NO_PLAN = "no-plan"
+FIXED_BY_DEFAULT = ("torch", "python")  # expensive to change: they come from the base image
+PYTHON_MINORS = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
+MAX_TRIALS = 2000  # combinations of candidate versions tried, at most
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    latest: bool = False
+    allow_change: FrozenSet[str] = frozenset()  # "torch", "python"
+    whole_environment: bool = False  # -r FILE: every pin is a user requirement
+    loose: Tuple[str, ...] = ()  # -r FILE: its unpinned requirements, kept as they are
+
+
+@dataclass(frozen=True)
+class Change:
+    action: str  # upgrade / downgrade / install / remove
+    package: str  # canonical, or "python"
+    current: Optional[str]  # None: not installed
+    target: Optional[str]  # a version; None for remove; for a range change, the version tried
+    requirement: str  # what requirements.in says for it, e.g. "xtuner==0.1.20"
+    clears: Tuple[str, ...]  # record ids
+    reason: str
+    declares: Tuple[str, ...] = ()  # for a release from the table: its Python range and key requirements
+
+    def describe_target(self) -> str:
+        if self.action == "remove":
+            return "remove"
+        spec = self.requirement[len(self.package):] if self.requirement.startswith(self.package) else self.requirement
+        return spec[2:] if spec.startswith("==") else spec
+
+
+@dataclass(frozen=True)
+class Rejected:
+    package: str
+    version: str
+    reasons: Tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    status: str  # NOTHING_TO_DO / PLAN / NO_PLAN
+    python: str  # the target Python
+    changes: Tuple[Change, ...] = ()
+    requirements: Tuple[str, ...] = ()  # the stack as requirements.in lines
+    constraints: Tuple[str, ...] = ()  # the knowledge base's bounds for the stack
+    errors: Tuple[Finding, ...] = ()  # the confirmed errors the plan set out to clear
+    remaining: Tuple[Finding, ...] = ()  # findings left after the plan (possible, warnings, info)
+    rejected: Tuple[Rejected, ...] = ()
+    unresolved: Tuple[Finding, ...] = ()  # errors no package change clears
+    needs: Tuple[str, ...] = ()  # with NO_PLAN: what would have to change
+    records: int = 0  # records considered
+    facts: Optional[Facts] = field(default=None, compare=False)  # the facts after the plan
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.status == NO_PLAN else 0
+
+
+@dataclass(frozen=True)
+class _Trial:
+    assignment: Tuple[Tuple[str, Optional[str]], ...]  # (package, version or None to remove)
+    facts: Facts
+    python: str
+    deps: Tuple[Tuple[str, Optional[str], str, str], ...]  # (package, current, requirement, tried version)
+    declared: Tuple[Tuple[str, str], ...]  # (package, specifier) the targets declare
+
+
+def _v(text: object) -> Optional[Version]:
+    try:
+        return Version(str(text))
+    except InvalidVersion:
+        return None
+
+
+def _errors(findings: Sequence[Finding]) -> List[Finding]:
+    return [f for f in findings if f.status == CONFIRMED and f.severity == "error"]
+
+
+def _requirement(text: str) -> Optional[Requirement]:
+    try:
+        return Requirement(text)
+    except InvalidRequirement:
+        return None
+
+
+def _primary_packages(record: Record) -> List[str]:
+    names = [r.package for r in record.affected]
+    names.extend(canonical_name(req.name) for req in map(_requirement, record.remedy.requires) if req)
+    names.extend(c.key[4:] for c in record.when if c.kind == "installed" and c.key.startswith("pkg."))
+    out: List[str] = []
+    for name in names:
+        if name not in out:
+            out.append(name)
+    return out
+
+
+def _remedy_specs(errors: Sequence[Finding], package: str) -> List[SpecifierSet]:
+    specs = []
+    for finding in errors:
+        for req in map(_requirement, finding.record.remedy.requires):
+            if req is not None and canonical_name(req.name) == package:
+                specs.append(req.specifier)
+    return specs
+
+
+def _removable(errors: Sequence[Finding], package: str) -> bool:
+    return any(c.kind == "installed" and c.value is True and c.key == "pkg." + package for f in errors for c in f.record.when)
+
+
+def _candidates(package: str, current: Optional[str], errors: Sequence[Finding], kb: KnowledgeBase,
+                releases: Sequence[Release], latest: bool) -> List[Optional[str]]:
+    """Versions to try for one package, best first; current first of all (no change)."""
+    now = _v(current) if current else None
+    versions = named_versions(package, kb.records, releases)
+    if not (now is not None and now.is_prerelease):
+        versions = [v for v in versions if not v.is_prerelease]
+    versions = [v for v in versions if now is None or v != Version(now.public)]
+    remedies = _remedy_specs(errors, package)
+
+    def advised(v: Version) -> bool:  # the maintainers' own advice comes first
+        return all(spec.contains(v, prereleases=True) for spec in remedies)
+
+    ordered = sorted(versions, key=lambda v: (not advised(v), -v.release[0], -v.release[1], -v.release[2]) if latest else
+                     (not advised(v), now is not None and v < now, _distance(versions, now, v)))
+    out: List[Optional[str]] = [current] + [str(v) for v in ordered]
+    if current is not None and _removable(errors, package):
+        out.append(None)
+    return out
+
+
+def _distance(versions: Sequence[Version], now: Optional[Version], v: Version) -> int:
+    if now is None:
+        return versions.index(v)
+    return abs(sum(1 for w in versions if w < v) - sum(1 for w in versions if w < now))
+
+
+def _python_ok(release: Optional[Release], python: str) -> bool:
+    if release is None or not release.requires_python:
+        return True
+    try:
+        return SpecifierSet(release.requires_python).contains(python, prereleases=True)
+    except InvalidSpecifier:
+        return True
+
+
+def _pick_python(targets: Sequence[Release], current: str) -> Optional[str]:
+    """The Python minor nearest to the current one that every target release allows."""
+    now = _v(current)
+    minors = sorted(PYTHON_MINORS, key=lambda m: (abs(Version(m).minor - now.minor) if now else 0, Version(m) < now if now else 0))
+    for minor in minors:
+        if all(_python_ok(r, minor + ".0") for r in targets):
+            return minor
+    return None
+
+
+def _tried_version(package: str, spec: SpecifierSet, current: str, kb: KnowledgeBase, releases: Sequence[Release]) -> Optional[str]:
+    """A version the knowledge base names inside spec, nearest to the current one."""
+    named = named_versions(package, kb.records, releases)
+    inside = [v for v in named if spec.contains(v) and not v.is_prerelease]
+    if not inside:
+        return None
+    now = _v(current)
+    inside.sort(key=lambda v: (_distance(named, now, v), now is not None and v < now))
+    return str(inside[0])
+
+
+def _substitute(facts: Facts, values: Dict[str, Optional[str]], unknown: Dict[str, str]) -> Facts:
+    merged = facts.with_values(values)
+    if not unknown:
+        return merged
+    kept = {k: v for k, v in merged.values.items() if k not in unknown}
+    gaps = dict(merged.unknown)
+    gaps.update({k: Unknown(reason) for k, reason in unknown.items()})
+    return Facts(kept, gaps, merged.complete)
+
+
+def _marker_holds(req: Requirement, python: str) -> bool:
+    if req.marker is None:
+        return True
+    env = {"python_version": ".".join(python.split(".")[:2]), "python_full_version": python, "extra": ""}
+    try:
+        return Marker(str(req.marker)).evaluate(env)
+    except Exception:  # a marker on something we cannot know here: keep the requirement
+        return True
+
+
+class _Planner:
+    def __init__(self, facts: Facts, kb: KnowledgeBase, releases: Sequence[Release], options: PlanOptions) -> None:
+        self.facts = facts
+        self.kb = kb
+        self.releases = tuple(releases)
+        self.table = by_package(self.releases)
+        self.options = options
+        self.python = str(facts.get("python"))
+        self.before = evaluate_all(kb.records, facts)
+        self.errors = _errors(self.before)
+        self.baseline = {f.record.id for f in self.before if f.severity == "error"}
+        self.rejected: Dict[Tuple[str, str], List[str]] = {}
+        self.ignore: set = set()  # errors no package change clears: they do not reject a candidate
+
+    def allowed(self, package: str) -> bool:
+        return package not in FIXED_BY_DEFAULT or package in self.options.allow_change
+
+    def current(self, package: str) -> Optional[str]:
+        value = self.facts.get("pkg." + package)
+        return value if isinstance(value, str) else None
+
+    def trial(self, assignment: Tuple[Tuple[str, Optional[str]], ...]) -> Tuple[Optional[_Trial], List[str]]:
+        """Facts with the assignment (and what its releases need); or None and why not."""
+        values: Dict[str, Optional[str]] = {"pkg." + p: v for p, v in assignment}
+        unknown: Dict[str, str] = {}
+        targets = [self.table.get(p, {}).get(v or "") for p, v in assignment if v is not None and v != self.current(p)]
+        targets = [r for r in targets if r is not None]
+        python = self.python
+        if not all(_python_ok(r, python) for r in targets):
+            bad = next(r for r in targets if not _python_ok(r, python))
+            if "python" not in self.options.allow_change:
+                return None, ["needs Python %s (this is %s)" % (bad.requires_python, python)]
+            picked = _pick_python(targets, python)
+            if picked is None:
+                return None, ["no Python allows %s" % ", ".join("%s %s" % (r.package, r.version) for r in targets)]
+            python = picked
+            values["python"] = picked
+        deps: List[Tuple[str, Optional[str], str, str]] = []
+        declared: List[Tuple[str, str]] = []
+        chosen = dict(assignment)
+        for release in targets:
+            for text in release.requires:
+                req = _requirement(text)
+                if req is None or not _marker_holds(req, python) or not str(req.specifier):
+                    continue
+                name = canonical_name(req.name)
+                declared.append((name, str(req.specifier)))
+                now = chosen.get(name, self.current(name))
+                if name in chosen or now is None:
+                    if now is not None and _v(now) is not None and not req.specifier.contains(Version(_v(now).public), prereleases=True):
+                        return None, ["%s %s declares %s%s" % (release.package, release.version, name, req.specifier)]
+                    continue  # not installed: pip brings it in within the declared range
+                now_v = _v(now)
+                if now_v is not None and req.specifier.contains(Version(now_v.public), prereleases=True):
+                    continue
+                if not self.allowed(name):
+                    return None, ["needs %s%s, and %s %s stays (allow with --allow-change %s)" % (name, req.specifier, name, now, name)]
+                tried = _tried_version(name, req.specifier, now, self.kb, self.releases)
+                if tried is None:
+                    unknown["pkg." + name] = "chosen by pip within %s" % req.specifier
+                else:
+                    values["pkg." + name] = tried
+                deps.append((name, now, "%s%s" % (name, req.specifier), tried or ""))
+                chosen[name] = tried
+        if "pkg.torch" in values and values["pkg.torch"] != self.current("torch"):
+            values["torch.version"] = values["pkg.torch"]
+        facts = _substitute(self.facts, values, unknown)
+        return _Trial(tuple(assignment), facts, python, tuple(deps), tuple(declared)), []
+
+    def judge(self, trial: _Trial) -> List[str]:
+        """Why the trial fails: any confirmed error, or a possible error not already there."""
+        reasons = []
+        for finding in evaluate_all(self.kb.records, trial.facts):
+            if finding.severity != "error" or finding.record.id in self.ignore:
+                continue
+            if finding.status == CONFIRMED:
+                reasons.append("trips %s" % finding.record.id)
+            elif finding.record.id not in self.baseline:
+                facts = ", ".join(u.key for u in finding.undecided)
+                reasons.append("may trip %s (undecided: %s unknown)" % (finding.record.id, facts))
+        return reasons
+
+    def search(self) -> Optional[_Trial]:
+        packages: List[str] = []
+        for finding in self.errors:
+            if finding.record.id in self.ignore:
+                continue
+            for name in _primary_packages(finding.record):
+                if name not in packages and self.allowed(name):
+                    packages.append(name)
+        if not packages:
+            return None
+        lists = [_candidates(p, self.current(p), self.errors, self.kb, self.releases, self.options.latest) for p in packages]
+        combos = itertools.product(*[list(enumerate(options)) for options in lists])
+        # Fewest changes first, then the best-ranked versions.
+        ranked = sorted(itertools.islice(combos, MAX_TRIALS * 10),
+                        key=lambda combo: (sum(1 for rank, _ in combo if rank), sum(rank for rank, _ in combo)))
+        for combo in ranked[:MAX_TRIALS]:
+            assignment = tuple((p, v) for p, (rank, v) in zip(packages, combo))
+            if all(v == self.current(p) for p, v in assignment):
+                continue
+            trial, why = self.trial(assignment)
+            if trial is not None:
+                why = self.judge(trial)
+                if not why:
+                    return trial
+            changed = [(p, v) for p, v in assignment if v != self.current(p)]
+            if len(changed) == 1:
+                self.rejected.setdefault((changed[0][0], str(changed[0][1] or "removed")), why)
+        return None
+
+
+def _action(current: Optional[str], target: Optional[str]) -> str:
+    if target is None:
+        return "remove"
+    if current is None:
+        return "install"
+    a, b = _v(current), _v(target)
+    return "downgrade" if a is not None and b is not None and b < a else "upgrade"
+
+
+def make_plan(facts: Facts, kb: KnowledgeBase, releases: Sequence[Release], options: PlanOptions = PlanOptions()) -> Plan:
+    planner = _Planner(facts, kb, releases, options)
+    python = planner.python
+    base = dict(records=len(kb.records), python=python)
+    if not planner.errors:
+        constraints = tuple(b for b in _bounds(planner, facts) if _bound_name(b) not in set(facts.packages()))
+        return Plan(NOTHING_TO_DO, remaining=planner.before, requirements=_stack(planner, None, (), constraints),
+                    constraints=constraints, facts=facts, **base)
+    unresolved = tuple(f for f in planner.errors if not any(planner.allowed(p) for p in _primary_packages(f.record)))
+    planner.ignore = {f.record.id for f in unresolved}
+    trial = planner.search() if len(unresolved) < len(planner.errors) else None
+    rejected = tuple(Rejected(p, v, tuple(r)) for (p, v), r in sorted(planner.rejected.items(), key=lambda kv: (kv[0][0], _v(kv[0][1]) or Version("0"))))
+    if trial is None:
+        return Plan(NO_PLAN, errors=tuple(planner.errors), rejected=rejected, unresolved=unresolved,
+                    needs=tuple(_needs(facts, kb, releases, options, unresolved)), **base)
+    plan = _from_trial(planner, trial, rejected, options)
+    if unresolved:
+        # The changes clear what packages can; the rest needs the host or the base image.
+        return replace(plan, status=NO_PLAN, unresolved=unresolved, needs=tuple(_needs(facts, kb, releases, options, unresolved)))
+    return plan
+
+
+def _from_trial(planner: "_Planner", trial: _Trial, rejected: Tuple[Rejected, ...], options: PlanOptions) -> Plan:
+    python = planner.python
+    kb = planner.kb
+    after = evaluate_all(kb.records, trial.facts)
+    changes: List[Change] = []
+    for package, target in trial.assignment:
+        now = planner.current(package)
+        if target == now:
+            continue
+        release = planner.table.get(package, {}).get(target or "")
+        why = _why(package, target, release, trial, rejected, options)
+        requirement = "%s==%s" % (package, target) if target else package
+        clears = tuple(f.record.id for f in planner.errors if package in _primary_packages(f.record) and f.record.id not in planner.ignore)
+        declares = ()
+        if release is not None:
+            declares = ("python%s" % release.requires_python.replace(" ", ""),) if release.requires_python else ()
+            declares += tuple(name + spec for name, spec in trial.declared if name in ("transformers", "torch"))
+        changes.append(Change(_action(now, target), package, now, target, requirement, clears, why, declares))
+    for name, now, requirement, tried in trial.deps:
+        reason = "required by %s" % ", ".join("%s %s" % (p, v) for p, v in trial.assignment if v != planner.current(p))
+        if tried:
+            reason += "; checked against the records at %s" % tried
+        changes.append(Change(_action(now, tried or None) if tried else "upgrade", name, now, tried or None, requirement, (), reason))
+    if trial.python != python:
+        changes.append(Change("downgrade" if Version(trial.python) < Version(python) else "upgrade", "python", python, trial.python,
+                              "python==%s" % trial.python, (), "the target releases declare it (change the base image)"))
+    plan_changes = tuple(changes)
+    pinned = {p for p, v in trial.assignment} | {c.package for c in plan_changes if "==" in c.requirement}
+    if not options.allow_change >= {"torch"}:
+        pinned.add("torch")
+    constraints = tuple(b for b in _bounds(planner, trial.facts) if _bound_name(b) not in pinned)
+    return Plan(PLAN, changes=plan_changes, requirements=_stack(planner, trial, plan_changes, constraints), constraints=constraints,
+                errors=tuple(planner.errors), remaining=after, rejected=rejected, facts=trial.facts,
+                records=len(kb.records), python=trial.python)
+
+
+def _why(package: str, target: Optional[str], release: Optional[Release], trial: _Trial, rejected: Sequence[Rejected], options: PlanOptions) -> str:
+    parts = ["the newest release" if options.latest else "the nearest release", "that clears every error without tripping another record"]
+    text = " ".join(parts)
+    if release is not None:
+        declares = [name + spec for name, spec in trial.declared if name in ("transformers", "torch")]
+        text += "; it declares Python %s%s" % (release.requires_python or "(any)", ", " + ", ".join(declares) if declares else "")
+    skipped = [r for r in rejected if r.package == package]
+    if skipped:
+        text += "; passed over: " + "; ".join("%s (%s)" % (r.version, ", ".join(r.reasons)) for r in skipped[:6])
+    return text
+
+
+def _bounds(planner: _Planner, facts: Facts) -> Tuple[str, ...]:
+    """The knowledge base's bounds for the stack: ranges of records that would fire there."""
+    out: List[str] = []
+    for record in planner.kb.records:
+        if record.severity != "error":
+            continue
+        for rng in record.affected:
+            if not rng.introduced:
+                continue
+            chosen = facts.get("pkg." + rng.package)
+            probe = facts.with_values({"pkg." + rng.package: rng.introduced})
+            if not any(f.record.id == record.id and f.severity == "error" for f in evaluate_all((record,), probe)):
+                continue
+            now = _v(chosen) if isinstance(chosen, str) else None
+            if now is not None and now < Version(rng.introduced):
+                bound = "%s<%s" % (rng.package, rng.introduced)
+            elif rng.fixed and (now is None or now >= Version(rng.fixed)):
+                bound = "%s>=%s" % (rng.package, rng.fixed)
+            else:
+                continue
+            if bound not in out:
+                out.append(bound)
+    return tuple(out)
+
+
+def _bound_name(bound: str) -> str:
+    req = _requirement(bound)
+    return canonical_name(req.name) if req else bound
+
+
+def _stack_names(planner: _Planner) -> List[str]:
+    names = set(planner.table)
+    for record in planner.kb.records:
+        names.update(_primary_packages(record))
+        names.update(c.key[4:] for c in record.when if c.key.startswith("pkg."))
+    for release in planner.releases:
+        names.update(canonical_name(r.name) for r in map(_requirement, release.requires) if r)
+    names.update(("torch", "transformers", "xtuner", "flash-attn", "deepspeed", "peft", "accelerate", "bitsandbytes", "mmengine"))
+    return sorted(names)
+
+
+def _stack(planner: _Planner, trial: Optional[_Trial], changes: Sequence[Change] = (), constraints: Sequence[str] = ()) -> Tuple[str, ...]:
+    """requirements.in: the plan's changes, the rest of the stack pinned where it is."""
+    installed = planner.facts.packages()
+    names = sorted(installed) if planner.options.whole_environment else [n for n in _stack_names(planner) if n in installed]
+    by_name = {c.package: c for c in changes}
+    lines = []
+    loose = {canonical_name(r.name): text for r, text in ((_requirement(t), t) for t in planner.options.loose) if r}
+    for name in sorted(set(names) | set(by_name) | set(loose)):
+        if name == "python":
+            continue
+        if name in loose and name not in by_name and name not in installed:
+            lines.append(loose[name])
+            continue
+        change = by_name.get(name)
+        if change is None:
+            lines.append("%s==%s" % (name, installed[name]))
+        elif change.action != "remove":
+            extra = [b[len(name):] for b in constraints if b.startswith(name) and b[len(name):len(name) + 1] in "<>=!~"]
+            lines.append(change.requirement + ("," + ",".join(extra) if extra and "==" not in change.requirement else ""))
+    return tuple(lines)
+
+
+def _needs(facts: Facts, kb: KnowledgeBase, releases: Sequence[Release], options: PlanOptions, unresolved: Sequence[Finding]) -> List[str]:
+    """What would have to change for a plan to exist: Python, torch, or what the records say."""
+    out = ["%s: %s" % (f.record.id, f.record.remedy.summary) for f in unresolved]
+    if unresolved:
+        return out
+    for extra in (("python",), ("torch",), ("python", "torch")):
+        if all(e in options.allow_change for e in extra):
+            continue
+        wider = PlanOptions(options.latest, options.allow_change | frozenset(extra), options.whole_environment)
+        plan = make_plan(facts, kb, releases, wider)
+        if plan.status != PLAN:
+            continue
+        words = []
+        py = next((c for c in plan.changes if c.package == "python"), None)
+        if py is not None:
+            words.append("use a Python %s base image" % py.target)
+        torch = next((c for c in plan.changes if c.package == "torch"), None)
+        if torch is not None:
+            words.append("change torch to %s (--allow-change torch)" % torch.describe_target())
+        rest = ", ".join("%s %s -> %s" % (c.package, c.current or "(none)", c.describe_target()) for c in plan.changes if c.package not in ("python", "torch"))
+        out.append("%s; then: %s" % (" and ".join(words), rest) if rest else " and ".join(words))
+        break
+    if not out:
+        out.append("no release the knowledge base knows clears these errors here")
+    return out

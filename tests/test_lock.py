@@ -1,0 +1,231 @@
+"""fix --write-lock: real pip-compile, offline against a local wheel folder; the lockfile
+installs into a fresh venv that envdoctor then finds clean."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from builders import check_json, envdoctor, finding_ids, make_venv, make_wheel, pyenv_python
+
+INTERNLM2 = ("--fact", "model.type=internlm2", "--fact", "train.use_varlen_attn=false")
+# The machine's pip configuration (extra indexes, find-links, constraints) must not leak in.
+OFFLINE = {"PIP_CONFIG_FILE": os.devnull}
+MAGIC = "# envdoctor lockfile"
+
+pytestmark = pytest.mark.skipif(shutil.which("pip-compile") is None, reason="pip-tools is not installed")
+
+
+def fix(*args, env=None):
+    full = dict(OFFLINE)
+    full.update(env or {})
+    return envdoctor("fix", *args, env=full, timeout=300)
+
+
+@pytest.fixture()
+def pins(tmp_path):
+    def write(*lines):
+        path = tmp_path / ("req%d.txt" % len(list(tmp_path.iterdir())))
+        path.write_text("\n".join(lines) + "\n")
+        return str(path)
+    return write
+
+
+def _pins_of(path):
+    return sorted(l.strip() for l in open(path) if "==" in l and not l.lstrip().startswith("#"))
+
+
+def _install(venv_root, wheelhouse, lock):
+    venv = make_venv(venv_root)
+    subprocess.run([sys.executable, "-m", "pip", "--python", venv.python, "install", "-q", "--no-index",
+                    "--find-links", wheelhouse, "-r", lock], check=True, env=dict(os.environ, **OFFLINE),
+                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return venv
+
+
+def test_lock_round_trip_installs_into_a_clean_environment(pins, wheelhouse, tmp_path):
+    lock = str(tmp_path / "requirements.lock")
+    path = pins("xtuner==0.1.17", "transformers==4.40.0")
+    done = fix("-r", path, "--write-lock", lock, "--no-index", "--find-links", wheelhouse, *INTERNLM2)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stderr == ""  # no progress when stderr is not a terminal
+    text = open(lock).read()
+    assert text.startswith(MAGIC + "\n")
+    assert "# level resolved: pip-compile on Python %d.%d" % sys.version_info[:2] in text
+    assert "level consistent" not in text and "level imports" not in text  # --verify was not asked
+    assert "static check of these pins: no error" in text
+    assert _pins_of(lock) == ["transformers==4.48.0", "xtuner==0.2.0"]
+    venv = _install(str(tmp_path / "venv"), wheelhouse, lock)
+    report = check_json("--python", venv.python, *INTERNLM2)
+    assert report["facts"]["pkg.xtuner"] == "0.2.0"
+    assert not [f for f in report["findings"] if f["severity"] == "error" and f["status"] == "confirmed"]
+    # The same environment before the plan had errors: the check can fail.
+    assert finding_ids(check_json("-r", path, *INTERNLM2)) >= {"XTUNER-POSITION-IDS-COLLATE"}
+
+
+def test_python_310_lock_for_the_position_ids_case(pins, wheelhouse, tmp_path):
+    python = pyenv_python("3.10")
+    program = python and os.path.join(os.path.dirname(python), "pip-compile")
+    if not program or not os.path.exists(program):
+        pytest.skip("no pip-compile installed for Python 3.10 here")
+    lock = str(tmp_path / "py310.lock")
+    path = pins("xtuner==0.1.17", "transformers==4.36.2", "torch==2.1.2+cu121")
+    done = fix("-r", path, "--python-version", "3.10", "--pip-compile", program, "--write-lock", lock,
+               "--no-index", "--find-links", wheelhouse, "--format", "json", *INTERNLM2)
+    assert done.returncode == 0, done.stdout + done.stderr
+    plan = json.loads(done.stdout)
+    assert plan["lock"]["level"] == "resolved" and plan["lock"]["cuda"] == "CUDA 12.1 (torch 2.1.2+cu121)"
+    assert "torch==2.1.2+cu121" in _pins_of(lock) and "xtuner==0.1.20" in _pins_of(lock)
+    venv = make_venv(str(tmp_path / "venv"), python=python)
+    subprocess.run([sys.executable, "-m", "pip", "--python", venv.python, "install", "-q", "--no-index", "--find-links", wheelhouse,
+                    "-r", lock], check=True, env=dict(os.environ, **OFFLINE), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    report = check_json("--python", venv.python, *INTERNLM2)
+    assert not [f for f in report["findings"] if f["severity"] == "error" and f["status"] == "confirmed"]
+
+
+def test_pip_compile_on_the_wrong_python_is_explained(pins, wheelhouse, tmp_path):
+    lock = tmp_path / "x.lock"
+    path = pins("xtuner==0.1.20", "transformers==4.40.0")
+    done = fix("-r", path, "--python-version", "3.10", "--write-lock", str(lock), "--no-index", "--find-links", wheelhouse,
+               "--pip-compile", shutil.which("pip-compile"))
+    if sys.version_info[:2] == (3, 10):
+        pytest.skip("this interpreter is the target")
+    assert done.returncode == 2
+    assert "xtuner needs Python <3.11,>=3.8, but pip-compile runs on Python" in done.stderr
+    assert "Traceback" not in done.stderr and not lock.exists()
+
+
+def test_an_existing_foreign_file_is_kept_without_force(pins, wheelhouse, tmp_path):
+    lock = tmp_path / "requirements.txt"
+    lock.write_text("my own notes\n")
+    path = pins("transformers==4.40.0")
+    done = fix("-r", path, "--write-lock", str(lock), "--no-index", "--find-links", wheelhouse)
+    assert done.returncode == 2 and "not an envdoctor lockfile; pass --force" in done.stderr
+    assert lock.read_text() == "my own notes\n"
+    assert fix("-r", path, "--write-lock", str(lock), "--no-index", "--find-links", wheelhouse, "--force").returncode == 0
+    assert lock.read_text().startswith(MAGIC)
+    # An envdoctor lockfile is replaced without --force.
+    again = fix("-r", pins("transformers==4.42.4"), "--write-lock", str(lock), "--no-index", "--find-links", wheelhouse)
+    assert again.returncode == 0 and "transformers==4.42.4" in lock.read_text()
+    assert [p for p in os.listdir(str(tmp_path)) if p.startswith(".envdoctor-")] == []
+
+
+def test_failures_leave_the_existing_lockfile_untouched(pins, wheelhouse, tmp_path):
+    lock = tmp_path / "requirements.lock"
+    assert fix("-r", pins("transformers==4.40.0"), "--write-lock", str(lock), "--no-index", "--find-links", wheelhouse).returncode == 0
+    before = lock.read_text()
+    # A conflict no version can satisfy: xtuner 0.2.0 declares transformers==4.48.0.
+    conflict = fix("-r", pins("xtuner==0.2.0", "transformers==4.40.0"), "--write-lock", str(lock), "--no-index", "--find-links", wheelhouse)
+    assert conflict.returncode == 2
+    line = conflict.stderr.strip()
+    assert line.count("\n") == 0 and "Traceback" not in line
+    assert line.startswith("envdoctor: pip-compile could not resolve the plan:")
+    assert "the requirements conflict" in line and "transformers" in line
+    # No version at all.
+    missing = fix("-r", pins("transformers==4.40.0", "no-such-package==1.0"), "--write-lock", str(lock), "--no-index", "--find-links", wheelhouse)
+    assert missing.returncode == 2 and "no-such-package" in missing.stderr and "Traceback" not in missing.stderr
+    assert lock.read_text() == before
+    assert [p for p in os.listdir(str(tmp_path)) if p.startswith(".envdoctor-")] == []
+
+
+def test_static_check_refuses_a_resolved_set_that_trips_a_record(pins, wheelhouse, tmp_path):
+    kb = tmp_path / "kb" / "records"
+    kb.mkdir(parents=True)
+    (kb / "t.toml").write_text(
+        'id = "TEST-OLD-TRANSFORMERS"\nsummary = "test: transformers before 4.43 fails with this model"\nseverity = "error"\n'
+        'details = "test record"\n[[affected]]\npackage = "transformers"\nfixed = "4.43.0"\n[when]\n"model.type" = "internlm2"\n'
+        '[remedy]\nsummary = "upgrade"\n[[references]]\nurl = "https://example.org/test"\n')
+    lock = tmp_path / "out.lock"
+    done = fix("-r", pins("transformers<4.42"), "--kb", str(tmp_path / "kb"), "--write-lock", str(lock),
+               "--no-index", "--find-links", wheelhouse, *INTERNLM2)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "trips TEST-OLD-TRANSFORMERS; nothing written" in done.stderr
+    assert not lock.exists()
+
+
+@pytest.mark.parametrize("where,needle", [
+    ("{tmp}", "is a folder"),
+    ("{tmp}/afile/lock.txt", "is not a folder"),
+    ("{tmp}/no/such/dir/lock.txt", "does not exist"),
+    ("/proc/envdoctor-lock.txt", "cannot write"),
+])
+def test_unusable_lock_paths(pins, wheelhouse, tmp_path, where, needle):
+    (tmp_path / "afile").write_text("x")
+    path = where.format(tmp=str(tmp_path))
+    done = fix("-r", pins("transformers==4.40.0"), "--write-lock", path, "--no-index", "--find-links", wheelhouse)
+    assert done.returncode == 2 and needle in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_pip_compile_missing_from_path(pins, tmp_path):
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    done = fix("-r", pins("transformers==4.40.0"), "--write-lock", str(tmp_path / "l.txt"), env={"PATH": str(bare)})
+    assert done.returncode == 2 and "pip-compile not found on PATH" in done.stderr
+    assert not (tmp_path / "l.txt").exists()
+
+
+def test_pip_compile_that_fails_is_one_line(pins, tmp_path):
+    fake = tmp_path / "pip-compile"
+    fake.write_text("#!/bin/sh\necho 'Traceback (most recent call last):' >&2\necho '  File x' >&2\necho 'RuntimeError: index exploded' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    done = fix("-r", pins("transformers==4.40.0"), "--write-lock", str(tmp_path / "l.txt"), "--pip-compile", str(fake))
+    assert done.returncode == 2
+    assert done.stderr.strip() == "envdoctor: pip-compile could not resolve the plan: RuntimeError: index exploded"
+
+
+# --verify: a tiny stack whose modules import, and one whose modules do not.
+
+@pytest.fixture(scope="session")
+def import_wheelhouse(tmp_path_factory):
+    folder = str(tmp_path_factory.mktemp("import-wheels"))
+    make_wheel(folder, "transformers", "4.48.0", [], ">=3.9.0", files={"transformers/__init__.py": "__version__ = '4.48.0'\n"})
+    good = {
+        "xtuner/__init__.py": "",
+        "xtuner/model/__init__.py": "",
+        "xtuner/model/sft.py": "import transformers\n",
+        "xtuner/dataset/__init__.py": "",
+        "xtuner/engine/__init__.py": "",
+    }
+    make_wheel(folder, "xtuner", "0.2.0", ["transformers==4.48.0"], ">=3.8, <3.13", files=good)
+    # As in XTuner 0.1.20-0.1.23: a module imports deepspeed, which the release does not declare.
+    bad = dict(good)
+    bad["xtuner/engine/__init__.py"] = "import deepspeed\n"
+    make_wheel(folder, "xtuner", "0.1.99", ["transformers==4.48.0"], ">=3.8", files=bad)
+    return folder
+
+
+def test_verify_reaches_imports(pins, import_wheelhouse, tmp_path):
+    lock = tmp_path / "ok.lock"
+    done = fix("-r", pins("xtuner==0.2.0"), "--write-lock", str(lock), "--verify", "--no-index", "--find-links", import_wheelhouse,
+               "--format", "json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    info = json.loads(done.stdout)["lock"]
+    assert [lv["name"] for lv in info["levels"]] == ["resolved", "consistent", "imports"]
+    text = lock.read_text()
+    assert "# level imports: xtuner.model.sft, xtuner.dataset, xtuner.engine, transformers imported without a GPU" in text
+    assert "Python %d.%d.%d" % sys.version_info[:3] in text
+
+
+def test_verify_stays_at_consistent_when_an_import_fails(pins, import_wheelhouse, tmp_path):
+    lock = tmp_path / "bad.lock"
+    done = fix("-r", pins("xtuner==0.1.99"), "--write-lock", str(lock), "--verify", "--no-index", "--find-links", import_wheelhouse)
+    assert done.returncode == 0, done.stdout + done.stderr
+    text = lock.read_text()
+    assert "# level consistent:" in text and "# level imports" not in text
+    assert "# not reached: imports: xtuner.engine (ModuleNotFoundError: No module named 'deepspeed')" in text
+
+
+def test_only_the_users_own_index_options_reach_the_lockfile(pins, wheelhouse, tmp_path):
+    lock = tmp_path / "idx.lock"
+    config = tmp_path / "pip.conf"
+    config.write_text("[global]\nextra-index-url = file:///machine/local/mirror/simple\n")
+    done = fix("-r", pins("transformers==4.40.0"), "--write-lock", str(lock), "--no-index", "--find-links", wheelhouse,
+               "--extra-index-url", "https://download.pytorch.org/whl/cu121", env={"PIP_CONFIG_FILE": str(config)})
+    assert done.returncode == 0, done.stderr
+    text = lock.read_text()
+    assert "--extra-index-url https://download.pytorch.org/whl/cu121" in text
+    assert "/machine/local/mirror" not in text and wheelhouse not in text.split("# command:")[1].split("\n", 1)[1]

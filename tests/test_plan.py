@@ -1,0 +1,171 @@
+"""envdoctor fix: the plan, from pins (-r) and from real venvs, run as a subprocess."""
+
+import json
+import os
+import sys
+
+import pytest
+
+from builders import envdoctor, pyenv_python
+
+INTERNLM2 = ("--fact", "model.type=internlm2", "--fact", "train.use_varlen_attn=false")
+
+
+def fix_json(*args, code=0):
+    done = envdoctor("fix", "--format", "json", *args)
+    assert done.returncode == code, done.stdout + done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.fixture()
+def pins(tmp_path):
+    def write(*lines):
+        path = tmp_path / ("req%d.txt" % len(list(tmp_path.iterdir())))
+        path.write_text("\n".join(lines) + "\n")
+        return str(path)
+    return write
+
+
+def _changes(plan):
+    return {c["package"]: c for c in plan["changes"]}
+
+
+def test_position_ids_on_0117_names_xtuner_target_transformers_range_and_why(pins):
+    path = pins("xtuner==0.1.17", "transformers==4.34.0", "torch==2.1.2+cu121")
+    plan = fix_json("-r", path, "--python-version", "3.10", *INTERNLM2)
+    assert plan["status"] == "plan" and plan["errors"] == ["XTUNER-POSITION-IDS-COLLATE"]
+    changes = _changes(plan)
+    # 0.1.18 and 0.1.19 still pad position_ids on multi-GPU runs; with run.gpus unknown they
+    # may trip the second record, so the nearest safe target is 0.1.20.
+    assert changes["xtuner"]["to"] == "0.1.20" and changes["xtuner"]["action"] == "upgrade"
+    assert changes["xtuner"]["clears"] == ["XTUNER-POSITION-IDS-COLLATE"]
+    assert "XTUNER-POSITION-IDS-SP-PADDING" in changes["xtuner"]["reason"]
+    assert "transformers!=4.38.0,!=4.38.1,!=4.38.2,>=4.36.0" in changes["xtuner"]["declares"]
+    assert "python>=3.8,<3.11" in changes["xtuner"]["declares"]
+    assert changes["transformers"]["from"] == "4.34.0" and changes["transformers"]["to"] == "!=4.38.0,!=4.38.1,!=4.38.2,>=4.36.0"
+    assert "torch" not in changes
+    assert "xtuner==0.1.20" in plan["requirements"] and "torch==2.1.2+cu121" in plan["requirements"]
+
+
+def test_single_gpu_run_takes_the_nearer_018(pins):
+    path = pins("xtuner==0.1.17", "transformers==4.40.0")
+    plan = fix_json("-r", path, "--python-version", "3.10", "--fact", "run.gpus=1", *INTERNLM2)
+    changes = _changes(plan)
+    assert changes["xtuner"]["to"] == "0.1.18"
+    assert "transformers" not in changes  # 4.40.0 already satisfies 0.1.18's range
+
+
+def test_latest_takes_the_newest_release(pins):
+    path = pins("xtuner==0.1.17", "transformers==4.40.0")
+    plan = fix_json("-r", path, "--python-version", "3.10", "--latest", "--fact", "run.gpus=1", *INTERNLM2)
+    changes = _changes(plan)
+    assert changes["xtuner"]["to"] == "0.2.0"
+    assert changes["transformers"]["to"] == "4.48.0"  # 0.2.0 pins it
+
+
+def test_nothing_to_do_when_no_error(pins):
+    path = pins("xtuner==0.1.20", "transformers==4.40.0")
+    plan = fix_json("-r", path, "--python-version", "3.10", *INTERNLM2)
+    assert plan["status"] == "nothing-to-do" and plan["changes"] == []
+    done = envdoctor("fix", "-r", path, "--python-version", "3.10", *INTERNLM2)
+    assert done.returncode == 0 and "nothing to do" in done.stdout
+
+
+def test_torch_stays_fixed_unless_allowed(pins, tmp_path):
+    # Test records make every xtuner but 0.1.15 unusable here, and 0.1.15 declares torch<=2.1.2.
+    kb = tmp_path / "kb" / "records"
+    kb.mkdir(parents=True)
+    (kb / "t.toml").write_text(RECORD % ("TEST-NO-NEWER-XTUNER", "0.1.16", "internlm2"))
+    (kb / "old.toml").write_text((RECORD % ("TEST-XTUNER-OLD-BAD", "0.1.0", "internlm2")).replace(
+        'introduced = "0.1.0"', 'introduced = "0.1.0"\nfixed = "0.1.15"'))
+    path = pins("xtuner==0.1.17", "transformers==4.40.0", "torch==2.4.1+cu121")
+    args = ("-r", path, "--python-version", "3.10", "--kb", str(tmp_path / "kb"), "--fact", "run.gpus=1") + INTERNLM2
+    plan = fix_json(*args, code=1)
+    assert plan["status"] == "no-plan"
+    assert any("allow-change torch" in n for n in plan["needs"])
+    rejected = {r["version"]: r["reasons"] for r in plan["rejected"] if r["package"] == "xtuner"}
+    assert any("torch<=2.1.2" in reason for reason in rejected["0.1.15"])
+    allowed = fix_json(*args, "--allow-change", "torch")
+    changes = _changes(allowed)
+    assert changes["xtuner"]["to"] == "0.1.15"
+    assert changes["torch"]["action"] == "downgrade" and changes["torch"]["to"] == "<=2.1.2"
+
+
+RECORD = """\
+id = "%s"
+summary = "test record: these xtuner releases fail with this model"
+severity = "error"
+details = "A record of the test's own knowledge base."
+[[affected]]
+package = "xtuner"
+introduced = "%s"
+[when]
+"model.type" = "%s"
+[remedy]
+summary = "use an older release"
+[[references]]
+url = "https://example.org/test"
+"""
+
+
+def test_no_plan_on_python_311_names_the_base_image(pins, tmp_path):
+    # Every release that clears the error declares Python < 3.11, except 0.2.0, which the test's
+    # own record rules out; and releases before the bug are ruled out too.
+    kb = tmp_path / "kb" / "records"
+    kb.mkdir(parents=True)
+    (kb / "new.toml").write_text(RECORD % ("TEST-XTUNER-02-BAD", "0.2.0rc0", "internlm2"))
+    (kb / "old.toml").write_text((RECORD % ("TEST-XTUNER-OLD-BAD", "0.1.0", "internlm2")).replace(
+        'introduced = "0.1.0"', 'introduced = "0.1.0"\nfixed = "0.1.16"'))
+    path = pins("xtuner==0.1.17", "transformers==4.40.0", "torch==2.1.2+cu121")
+    args = ("-r", path, "--python-version", "3.11", "--kb", str(tmp_path / "kb"), "--fact", "run.gpus=1") + INTERNLM2
+    done = envdoctor("fix", *args)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "No plan works in this environment" in done.stdout
+    assert "use a Python 3.10 base image" in done.stdout
+    assert "needs Python >=3.8, <3.11 (this is 3.11)" in done.stdout
+    # Allowed to change Python, the same plan goes through.
+    plan = fix_json(*args, "--allow-change", "python")
+    changes = _changes(plan)
+    assert changes["python"]["to"] == "3.10" and changes["xtuner"]["to"] == "0.1.18"
+
+
+def test_print_requirements_is_a_requirements_in(pins):
+    path = pins("xtuner==0.1.17", "transformers==4.34.0", "torch==2.1.2+cu121")
+    done = envdoctor("fix", "-r", path, "--python-version", "3.10", "--print-requirements", "--fact", "run.gpus=1", *INTERNLM2)
+    assert done.returncode == 0
+    lines = [l for l in done.stdout.splitlines() if l and not l.startswith("#")]
+    assert lines == ["torch==2.1.2+cu121", "transformers!=4.38.0,!=4.38.1,!=4.38.2,>=4.36.0", "xtuner==0.1.18"]
+
+
+def test_plan_for_an_installed_venv(venvs):
+    python = pyenv_python("3.10")
+    if python is None:
+        pytest.skip("no Python 3.10 here")
+    venv = venvs("xtuner==0.1.17", "transformers==4.36.2", "torch==2.1.2+cu121", python=python)
+    plan = fix_json("--python", venv.python, "--fact", "run.gpus=8", "--fact", "run.launcher=deepspeed", *INTERNLM2)
+    changes = _changes(plan)
+    assert changes["xtuner"]["from"] == "0.1.17" and changes["xtuner"]["to"] == "0.1.18"
+    assert plan["requirements"] == ["torch==2.1.2+cu121", "transformers==4.36.2", "xtuner==0.1.18"]
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--verify"], "only with --write-lock"),
+    (["--offline", "--write-lock", "x.txt"], "cannot be combined"),
+    (["--fact", "model.type"], "expected KEY=VALUE"),
+    (["--python", "/nonexistent/python"], "/nonexistent/python: no such file"),
+])
+def test_fix_usage_errors(args, needle):
+    done = envdoctor("fix", *args)
+    assert done.returncode == 2 and needle in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_error_no_package_clears_gives_exit_1_with_the_partial_plan(pins):
+    # An NVIDIA driver below CUDA 12's floor: the host must change; xtuner can still be fixed.
+    path = pins("xtuner==0.1.17", "transformers==4.40.0", "torch==2.1.2+cu121")
+    plan = fix_json("-r", path, "--python-version", "3.10", "--driver", "470.57.02", "--fact", "run.gpus=1", *INTERNLM2, code=1)
+    assert plan["status"] == "no-plan"
+    assert plan["unresolved"] == ["CUDA-DRIVER-TOO-OLD"]
+    assert any(n.startswith("CUDA-DRIVER-TOO-OLD: ") for n in plan["needs"])
+    assert _changes(plan)["xtuner"]["to"] == "0.1.18"
+    # Near miss: a driver new enough leaves a plain plan.
+    assert fix_json("-r", path, "--python-version", "3.10", "--driver", "535.104.05", "--fact", "run.gpus=1", *INTERNLM2)["status"] == "plan"
