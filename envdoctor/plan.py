@@ -38,6 +38,7 @@ class PlanOptions:
     allow_change: FrozenSet[str] = frozenset()  # "torch", "python"
     whole_environment: bool = False  # -r FILE: every pin is a user requirement
     loose: Tuple[str, ...] = ()  # -r FILE: its unpinned requirements, kept as they are
+    extras: Tuple[Tuple[str, Tuple[str, ...]], ...] = ()  # -r FILE: (package, extras) of its pins
 
 
 @dataclass(frozen=True)
@@ -459,11 +460,14 @@ def _stack(planner: _Planner, trial: Optional[_Trial], changes: Sequence[Change]
             lines.append(loose[name])
             continue
         change = by_name.get(name)
+        extras = dict(planner.options.extras).get(name)
+        label = "%s[%s]" % (name, ",".join(extras)) if extras else name
         if change is None:
-            lines.append("%s==%s" % (name, installed[name]))
+            lines.append("%s==%s" % (label, installed[name]))
         elif change.action != "remove":
             extra = [b[len(name):] for b in constraints if b.startswith(name) and b[len(name):len(name) + 1] in "<>=!~"]
-            lines.append(change.requirement + ("," + ",".join(extra) if extra and "==" not in change.requirement else ""))
+            line = change.requirement + ("," + ",".join(extra) if extra and "==" not in change.requirement else "")
+            lines.append(label + line[len(name):] if line.startswith(name) else line)
     return tuple(lines)
 
 

@@ -229,3 +229,17 @@ def test_only_the_users_own_index_options_reach_the_lockfile(pins, wheelhouse, t
     text = lock.read_text()
     assert "--extra-index-url https://download.pytorch.org/whl/cu121" in text
     assert "/machine/local/mirror" not in text and wheelhouse not in text.split("# command:")[1].split("\n", 1)[1]
+
+
+def test_the_pip_compile_beside_the_target_interpreter_is_preferred(venvs, tmp_path):
+    # It resolves for the target's Python, which the one on PATH may not.
+    venv = venvs("transformers==4.40.0")
+    beside = os.path.join(os.path.dirname(venv.python), "pip-compile")
+    with open(beside, "w") as handle:
+        handle.write("#!/bin/sh\necho 'ERROR: the venv pip-compile ran' >&2\nexit 1\n")
+    os.chmod(beside, 0o755)
+    try:
+        done = fix("--python", venv.python, "--write-lock", str(tmp_path / "v.lock"))
+    finally:
+        os.unlink(beside)
+    assert done.returncode == 2 and "the venv pip-compile ran" in done.stderr

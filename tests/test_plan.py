@@ -1,8 +1,6 @@
 """envdoctor fix: the plan, from pins (-r) and from real venvs, run as a subprocess."""
 
 import json
-import os
-import sys
 
 import pytest
 
@@ -123,6 +121,8 @@ def test_no_plan_on_python_311_names_the_base_image(pins, tmp_path):
     assert "No plan works in this environment" in done.stdout
     assert "use a Python 3.10 base image" in done.stdout
     assert "needs Python >=3.8, <3.11 (this is 3.11)" in done.stdout
+    lock = tmp_path / "never.lock"
+    assert envdoctor("fix", *args, "--write-lock", str(lock)).returncode == 1 and not lock.exists()
     # Allowed to change Python, the same plan goes through.
     plan = fix_json(*args, "--allow-change", "python")
     changes = _changes(plan)
@@ -130,11 +130,11 @@ def test_no_plan_on_python_311_names_the_base_image(pins, tmp_path):
 
 
 def test_print_requirements_is_a_requirements_in(pins):
-    path = pins("xtuner==0.1.17", "transformers==4.34.0", "torch==2.1.2+cu121")
+    path = pins("xtuner[deepspeed]==0.1.17", "transformers==4.34.0", "torch==2.1.2+cu121")
     done = envdoctor("fix", "-r", path, "--python-version", "3.10", "--print-requirements", "--fact", "run.gpus=1", *INTERNLM2)
     assert done.returncode == 0
     lines = [l for l in done.stdout.splitlines() if l and not l.startswith("#")]
-    assert lines == ["torch==2.1.2+cu121", "transformers!=4.38.0,!=4.38.1,!=4.38.2,>=4.36.0", "xtuner==0.1.18"]
+    assert lines == ["torch==2.1.2+cu121", "transformers!=4.38.0,!=4.38.1,!=4.38.2,>=4.36.0", "xtuner[deepspeed]==0.1.18"]
 
 
 def test_plan_for_an_installed_venv(venvs):
@@ -169,3 +169,22 @@ def test_an_error_no_package_clears_gives_exit_1_with_the_partial_plan(pins):
     assert _changes(plan)["xtuner"]["to"] == "0.1.18"
     # Near miss: a driver new enough leaves a plain plan.
     assert fix_json("-r", path, "--python-version", "3.10", "--driver", "535.104.05", "--fact", "run.gpus=1", *INTERNLM2)["status"] == "plan"
+
+
+def test_an_upgrade_across_0122_waits_for_the_new_remote_code(pins, tmp_path):
+    # The knowledge base's own record for this lives with the records; the test carries its shape:
+    # XTuner >= 0.1.22 with the pre-June-2024 InternLM2 remote code fails.
+    kb = tmp_path / "kb" / "records"
+    kb.mkdir(parents=True)
+    (kb / "rc.toml").write_text(
+        'id = "TEST-REMOTE-CODE-OLD"\nsummary = "test: new XTuner dispatch with old InternLM2 remote code"\n'
+        'severity = "error"\ndetails = "test record"\n[[affected]]\npackage = "xtuner"\nintroduced = "0.1.22"\n'
+        '[when]\n"model.type" = "internlm2"\n"model.remote_code" = "internlm2-tuple-cache"\n'
+        '[remedy]\nsummary = "update the model\'s remote code"\n[[references]]\nurl = "https://example.org/test"\n')
+    path = pins("xtuner==0.1.17", "transformers==4.40.0")
+    args = ("-r", path, "--python-version", "3.10", "--latest", "--kb", str(tmp_path / "kb"), "--fact", "run.gpus=1") + INTERNLM2
+    unknown = _changes(fix_json(*args))
+    assert unknown["xtuner"]["to"] == "0.1.21"  # the remote code is unknown: 0.1.22+ may trip the record
+    assert "may trip TEST-REMOTE-CODE-OLD" in unknown["xtuner"]["reason"]
+    new = _changes(fix_json(*args, "--fact", "model.remote_code=internlm2-cache-class"))
+    assert new["xtuner"]["to"] == "0.2.0"
