@@ -116,6 +116,8 @@ def _primary_packages(record: Record) -> List[str]:
     names = [r.package for r in record.affected]
     names.extend(canonical_name(req.name) for req in map(_requirement, record.remedy.requires) if req)
     names.extend(c.key[4:] for c in record.when if c.kind == "installed" and c.key.startswith("pkg."))
+    # A fact derived from a release table (xtuner.declared.python_ok) changes with that package.
+    names.extend(c.key.split(".")[0] for c in record.when if c.key.startswith(DECLARED_FACTS))
     out: List[str] = []
     for name in names:
         if name not in out:
