@@ -117,6 +117,8 @@ def _primary_packages(record: Record) -> List[str]:
     names = [r.package for r in record.affected]
     names.extend(canonical_name(req.name) for req in map(_requirement, record.remedy.requires) if req)
     names.extend(c.key[4:] for c in record.when if c.kind == "installed" and c.key.startswith("pkg."))
+    # A fact derived from a release table (xtuner.declared.python_ok) changes with that package.
+    names.extend(c.key.split(".")[0] for c in record.when if c.key.startswith(DECLARED_FACTS))
     out: List[str] = []
     for name in names:
         if name not in out:
@@ -204,6 +206,22 @@ def _substitute(facts: Facts, values: Dict[str, Optional[str]], unknown: Dict[st
     return Facts(kept, gaps, merged.complete)
 
 
+DECLARED_FACTS = ("xtuner.declared.", "torch.declared.")
+
+
+def _redeclare(facts: Facts, kb: KnowledgeBase) -> Facts:
+    """Facts derived from the release tables, computed again for the trial's versions."""
+    from envdoctor.kb import declared
+
+    values = {k: v for k, v in facts.values.items() if not k.startswith(DECLARED_FACTS)}
+    unknown = {k: v for k, v in facts.unknown.items() if not k.startswith(DECLARED_FACTS)}
+    base = Facts(values, unknown, facts.complete)
+    fresh = declared.derive(base, kb.dirs[0])
+    values.update(fresh.values)
+    unknown.update({k: v for k, v in fresh.unknown.items() if k not in fresh.values})
+    return Facts(values, unknown, facts.complete)
+
+
 def _marker_holds(req: Requirement, python: str) -> bool:
     if req.marker is None:
         return True
@@ -280,8 +298,26 @@ class _Planner:
                 chosen[name] = tried
         if "pkg.torch" in values and values["pkg.torch"] != self.current("torch"):
             values["torch.version"] = values["pkg.torch"]
-        facts = _substitute(self.facts, values, unknown)
+        facts = _redeclare(_substitute(self.facts, values, unknown), self.kb)
         return _Trial(tuple(assignment), facts, python, tuple(deps), tuple(declared)), []
+
+    def repaired(self, assignment: Tuple[Tuple[str, Optional[str]], ...], trial: _Trial) -> Optional[Tuple[Tuple[str, Optional[str]], ...]]:
+        """The assignment plus the packages the trial's own errors ask to install (e.g. the
+        deepspeed XTuner 0.1.20-0.1.23 import without declaring it); None when there are none."""
+        chosen = dict(assignment)
+        added = []
+        for finding in evaluate_all(self.kb.records, trial.facts):
+            if finding.status != CONFIRMED or finding.severity != "error" or finding.record.id in self.ignore:
+                continue
+            for req in map(_requirement, finding.record.remedy.requires):
+                name = canonical_name(req.name) if req else ""
+                if not req or name in chosen or self.current(name) is not None or not self.allowed(name):
+                    continue
+                tried = _tried_version(name, req.specifier, "", self.kb, self.releases)
+                if tried is not None:
+                    chosen[name] = tried
+                    added.append((name, tried))
+        return tuple(assignment) + tuple(added) if added else None
 
     def judge(self, trial: _Trial) -> List[str]:
         """Why the trial fails: any confirmed error, or a possible error not already there."""
@@ -318,6 +354,11 @@ class _Planner:
             trial, why = self.trial(assignment)
             if trial is not None:
                 why = self.judge(trial)
+                bigger = self.repaired(assignment, trial) if why else None
+                if bigger is not None:
+                    retried, _ = self.trial(bigger)
+                    if retried is not None and not self.judge(retried):
+                        return retried
                 if not why:
                     return trial
             changed = [(p, v) for p, v in assignment if v != self.current(p)]
