@@ -30,19 +30,33 @@ def _changes(plan):
 
 def test_position_ids_on_0117_names_xtuner_target_transformers_range_and_why(pins):
     path = pins("xtuner==0.1.17", "transformers==4.34.0", "torch==2.1.2+cu121")
-    plan = fix_json("-r", path, "--python-version", "3.10", *INTERNLM2)
-    assert plan["status"] == "plan" and plan["errors"] == ["XTUNER-POSITION-IDS-COLLATE"]
+    # Eight GPUs under torchrun, no sequence parallelism: 0.1.18 and 0.1.19 still pad position_ids
+    # for the world size, so the nearest release that clears both causes is 0.1.20, which
+    # imports deepspeed without declaring it.
+    run = ("--fact", "run.gpus=8", "--fact", "run.launcher=torchrun", "--fact", "train.sequence_parallel_size=1")
+    plan = fix_json("-r", path, "--python-version", "3.10", *(INTERNLM2 + run))
+    assert plan["status"] == "plan"
+    assert {"XTUNER-POSITION-IDS-COLLATE", "XTUNER-DECLARED-REQUIREMENTS"} <= set(plan["errors"])
     changes = _changes(plan)
-    # 0.1.18 and 0.1.19 still pad position_ids on multi-GPU runs; with run.gpus unknown they
-    # may trip the second record, so the nearest safe target is 0.1.20.
     assert changes["xtuner"]["to"] == "0.1.20" and changes["xtuner"]["action"] == "upgrade"
-    assert changes["xtuner"]["clears"] == ["XTUNER-POSITION-IDS-COLLATE"]
-    assert "XTUNER-POSITION-IDS-SP-PADDING" in changes["xtuner"]["reason"]
+    assert "XTUNER-POSITION-IDS-COLLATE" in changes["xtuner"]["clears"]
+    assert "0.1.18 (may trip XTUNER-POSITION-IDS-SP-PADDING (undecided: run.batch_length_multiple_of_gpus" in changes["xtuner"]["reason"]
     assert "transformers!=4.38.0,!=4.38.1,!=4.38.2,>=4.36.0" in changes["xtuner"]["declares"]
     assert "python>=3.8,<3.11" in changes["xtuner"]["declares"]
     assert changes["transformers"]["from"] == "4.34.0" and changes["transformers"]["to"] == "!=4.38.0,!=4.38.1,!=4.38.2,>=4.36.0"
+    assert changes["deepspeed"]["action"] == "install" and "XTUNER-HIDDEN-DEEPSPEED-IMPORT" in changes["deepspeed"]["reason"]
     assert "torch" not in changes
     assert "xtuner==0.1.20" in plan["requirements"] and "torch==2.1.2+cu121" in plan["requirements"]
+
+
+def test_unknown_run_facts_give_the_nearest_target_with_its_doubts_named(pins):
+    path = pins("xtuner==0.1.17", "transformers==4.34.0", "torch==2.1.2+cu121")
+    plan = fix_json("-r", path, "--python-version", "3.10", *INTERNLM2)
+    xtuner = _changes(plan)["xtuner"]
+    # Every fixing release may trip some record while the GPU count is unknown; the plan takes the
+    # nearest the remedy advises and says what would decide it.
+    assert xtuner["to"] == "0.1.18"
+    assert "may trip XTUNER-POSITION-IDS-SP-PADDING" in xtuner["reason"] and "run.gpus" in xtuner["reason"]
 
 
 def test_single_gpu_run_takes_the_nearer_018(pins):
@@ -55,14 +69,15 @@ def test_single_gpu_run_takes_the_nearer_018(pins):
 
 def test_latest_takes_the_newest_release(pins):
     path = pins("xtuner==0.1.17", "transformers==4.40.0")
-    plan = fix_json("-r", path, "--python-version", "3.10", "--latest", "--fact", "run.gpus=1", *INTERNLM2)
+    plan = fix_json("-r", path, "--python-version", "3.10", "--latest", "--fact", "run.gpus=1",
+                    "--fact", "train.sequence_parallel_size=1", *INTERNLM2)
     changes = _changes(plan)
     assert changes["xtuner"]["to"] == "0.2.0"
     assert changes["transformers"]["to"] == "4.48.0"  # 0.2.0 pins it
 
 
 def test_nothing_to_do_when_no_error(pins):
-    path = pins("xtuner==0.1.20", "transformers==4.40.0")
+    path = pins("xtuner==0.1.20", "transformers==4.40.0", "deepspeed==0.14.4")
     plan = fix_json("-r", path, "--python-version", "3.10", *INTERNLM2)
     assert plan["status"] == "nothing-to-do" and plan["changes"] == []
     done = envdoctor("fix", "-r", path, "--python-version", "3.10", *INTERNLM2)
@@ -171,20 +186,16 @@ def test_an_error_no_package_clears_gives_exit_1_with_the_partial_plan(pins):
     assert fix_json("-r", path, "--python-version", "3.10", "--driver", "535.104.05", "--fact", "run.gpus=1", *INTERNLM2)["status"] == "plan"
 
 
-def test_an_upgrade_across_0122_waits_for_the_new_remote_code(pins, tmp_path):
-    # The knowledge base's own record for this lives with the records; the test carries its shape:
-    # XTuner >= 0.1.22 with the pre-June-2024 InternLM2 remote code fails.
-    kb = tmp_path / "kb" / "records"
-    kb.mkdir(parents=True)
-    (kb / "rc.toml").write_text(
-        'id = "TEST-REMOTE-CODE-OLD"\nsummary = "test: new XTuner dispatch with old InternLM2 remote code"\n'
-        'severity = "error"\ndetails = "test record"\n[[affected]]\npackage = "xtuner"\nintroduced = "0.1.22"\n'
-        '[when]\n"model.type" = "internlm2"\n"model.remote_code" = "internlm2-tuple-cache"\n'
-        '[remedy]\nsummary = "update the model\'s remote code"\n[[references]]\nurl = "https://example.org/test"\n')
-    path = pins("xtuner==0.1.17", "transformers==4.40.0")
-    args = ("-r", path, "--python-version", "3.10", "--latest", "--kb", str(tmp_path / "kb"), "--fact", "run.gpus=1") + INTERNLM2
+def test_an_upgrade_across_0122_follows_the_models_remote_code(pins):
+    # XTuner 0.1.22 rewrote its InternLM2 dispatch for the June-2024 remote code (with flash-attn).
+    path = pins("xtuner==0.1.17", "transformers==4.40.0", "flash-attn==2.5.8")
+    args = ("-r", path, "--python-version", "3.10", "--latest", "--fact", "run.gpus=1",
+            "--fact", "train.sequence_parallel_size=1") + INTERNLM2
+    old = _changes(fix_json(*args, "--fact", "model.remote_code=internlm2-tuple-cache"))
+    assert old["xtuner"]["to"] == "0.1.21"
+    assert "0.1.22 (trips XTUNER-INTERNLM2-OLD-REMOTE-CODE" in old["xtuner"]["reason"]
+    new = fix_json(*args, "--fact", "model.remote_code=internlm2-cache-class")
+    assert "XTUNER-INTERNLM2-NEW-REMOTE-CODE" in new["errors"]
+    assert _changes(new)["xtuner"]["to"] == "0.2.0"
     unknown = _changes(fix_json(*args))
-    assert unknown["xtuner"]["to"] == "0.1.21"  # the remote code is unknown: 0.1.22+ may trip the record
-    assert "may trip TEST-REMOTE-CODE-OLD" in unknown["xtuner"]["reason"]
-    new = _changes(fix_json(*args, "--fact", "model.remote_code=internlm2-cache-class"))
-    assert new["xtuner"]["to"] == "0.2.0"
+    assert unknown["xtuner"]["to"] == "0.1.21"  # unknown remote code: 0.1.22+ may trip the old-code record
