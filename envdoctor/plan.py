@@ -221,6 +221,21 @@ def _redeclare(facts: Facts, kb: KnowledgeBase) -> Facts:
     return Facts(values, unknown, facts.complete)
 
 
+def _forget_code(facts: Facts, kb: KnowledgeBase, changed: set) -> Facts:
+    """The installed files of a package the trial changes say nothing about its new version:
+    its records' code checks are decided by the version again."""
+    stale = set()
+    for record in kb.records:
+        for check in record.code:
+            if check.package in changed:
+                stale.update((check.key, check.file_key))
+    if not stale:
+        return facts
+    values = {k: v for k, v in facts.values.items() if k not in stale}
+    unknown = {k: v for k, v in facts.unknown.items() if k not in stale}
+    return Facts(values, unknown, facts.complete)
+
+
 def _marker_holds(req: Requirement, python: str) -> bool:
     if req.marker is None:
         return True
@@ -297,7 +312,8 @@ class _Planner:
                 chosen[name] = tried
         if "pkg.torch" in values and values["pkg.torch"] != self.current("torch"):
             values["torch.version"] = values["pkg.torch"]
-        facts = _redeclare(_substitute(self.facts, values, unknown), self.kb)
+        changed = {p for p, v in assignment if v != self.current(p)} | {k[4:] for k in values if k.startswith("pkg.")}
+        facts = _redeclare(_forget_code(_substitute(self.facts, values, unknown), self.kb, changed), self.kb)
         return _Trial(tuple(assignment), facts, python, tuple(deps), tuple(declared)), []
 
     def repaired(self, assignment: Tuple[Tuple[str, Optional[str]], ...], trial: _Trial) -> Optional[Tuple[Tuple[str, Optional[str]], ...]]:
