@@ -31,6 +31,9 @@ MAX_LINE = 1 << 20  # a longer line is scanned in pieces of this size ...
 OVERLAP = 1 << 12  # ... that overlap by this much, so a match across a cut is still found
 SHOWN = 300  # characters of a matching line kept for the report
 MIN_LITERAL = 3  # shorter required literals would make too many lines candidates
+FILTER_MIN = 1 << 16  # blocks from this size are filtered by their rare bytes (see RareBytes) ...
+FILTER_SAMPLE = 1 << 18  # ... which the first of them picks from this many of its bytes
+RARE_SHARE = 0.04  # the rare bytes make up at most this share of the sample
 # A regular file at least this large is scanned in parallel byte ranges, one per core (at most
 # MAX_WORKERS); the environment variables exist so tests can take that path with small files.
 PARALLEL_MIN = int(os.environ.get("ENVDOCTOR_SCAN_PARALLEL_MIN", 32 << 20))
@@ -82,7 +85,6 @@ def required_literals(pattern: str) -> Optional[Tuple[str, ...]]:
 # a 7-byte needle costs about 4x a 60-byte one.
 PASS_COST = 1.0
 SKIP_COST = 32.0
-MERGE_MIN = 10  # a text shared by several literals is searched instead of them only from this length
 
 
 def find_cost(literal) -> float:
@@ -127,47 +129,6 @@ def _best_literals(items) -> Optional[Tuple[str, ...]]:
     return max(options, key=_score) if options else None
 
 
-def plan_needles(literals: Sequence[bytes]) -> Dict[bytes, List[bytes]]:
-    """Which texts to search for: a text that several literals contain is searched once instead
-    of each of them when that costs fewer passes (its hits are then checked by each pattern in
-    full). Returns needle -> the literals it stands for. Greedy, cheapest plan first."""
-    plan: Dict[bytes, List[bytes]] = {lit: [lit] for lit in dict.fromkeys(literals)}
-    while True:
-        best, best_saving = None, 0.0
-        for shared, members in _shared_texts(list(plan)):
-            saving = sum(find_cost(m) for m in members) - find_cost(shared)
-            if saving > best_saving:
-                best, best_saving = (shared, members), saving
-        if best is None:
-            return plan
-        shared, members = best
-        merged = [lit for m in members for lit in plan.pop(m)]
-        plan[shared] = plan.get(shared, []) + merged
-
-
-def _shared_texts(needles: List[bytes]):
-    """(text, the needles containing it) for the longest texts of at least MERGE_MIN bytes that
-    two or more needles share."""
-    groups: Dict[bytes, List[bytes]] = {}
-    for needle in needles:
-        for gram in {needle[i:i + MERGE_MIN] for i in range(len(needle) - MERGE_MIN + 1)}:
-            groups.setdefault(gram, []).append(needle)
-    seen = set()
-    for gram, members in groups.items():
-        key = tuple(members)
-        if len(members) < 2 or key in seen:
-            continue
-        seen.add(key)
-        base = min(members, key=len)
-        start = base.find(gram)
-        end = start + len(gram)
-        while start > 0 and all(base[start - 1:end] in m for m in members):
-            start -= 1
-        while end < len(base) and all(base[start:end + 1] in m for m in members):
-            end += 1
-        yield base[start:end], members
-
-
 class _Pattern:
     def __init__(self, index: int, text: str) -> None:
         self.index = index
@@ -195,19 +156,47 @@ def _shorten(text: str, start: int) -> str:
     return ("…" if begin else "") + text[begin:begin + SHOWN] + ("…" if begin + SHOWN < len(text) else "")
 
 
+class RareBytes:
+    """A filter that spares most ``bytes.find`` passes over a block: the block is copied without
+    its common bytes (one C loop), and only the literals whose rare bytes, in order, appear in
+    that copy (a twentieth of the block or so) are then searched for in the block itself. A
+    literal found in the block is always found in the copy, so nothing is missed."""
+
+    def __init__(self, sample: bytes, literals: List[bytes]) -> None:
+        used = sorted({b for literal in literals for b in literal} - {0x0A})
+        seen = {b: sample.count(bytes((b,))) for b in used}
+        kept, share = set(), 0
+        for b in sorted(used, key=seen.__getitem__):  # rarest first, up to RARE_SHARE of the text
+            share += seen[b]
+            if share > RARE_SHARE * len(sample):
+                break
+            kept.add(b)
+        # "\n" stays, so the copy also counts lines, and a literal's bytes cannot join across two
+        self.delete = bytes(b for b in range(256) if b not in kept and b != 0x0A)
+        self.rare_of = [(literal, literal.translate(None, self.delete)) for literal in literals]
+
+    def filter(self, block: bytes, lo: int, hi: int) -> Tuple[List[bytes], int]:
+        """The literals that may be in ``block[lo:hi]``, and the number of "\n" in it. The whole
+        block is filtered (a slice would copy it): more candidates, never fewer."""
+        rare = block.translate(None, self.delete)
+        newlines = rare.count(b"\n")
+        if lo:
+            newlines -= block.count(b"\n", 0, lo)
+        if hi < len(block):
+            newlines -= block.count(b"\n", hi)
+        return [literal for literal, mark in self.rare_of if not mark or mark in rare], newlines
+
+
 class Scanner:
     """Feed it blocks of whole lines (or pieces of an overlong line); it keeps the hits."""
 
     def __init__(self, patterns: Sequence[str], keep: int = 5) -> None:
         self.patterns = [_Pattern(i, p) for i, p in enumerate(patterns)]
-        by_own: Dict[bytes, List[_Pattern]] = {}
+        self.by_literal: Dict[bytes, List[_Pattern]] = {}
         for p in self.patterns:
             for literal in p.literals:
-                by_own.setdefault(literal, []).append(p)
-        # needle -> the patterns to check on a line holding it, each once
-        self.by_literal: Dict[bytes, List[_Pattern]] = {
-            needle: list({id(p): p for lit in stands_for for p in by_own[lit]}.values())
-            for needle, stands_for in plan_needles(list(by_own)).items()}
+                self.by_literal.setdefault(literal, []).append(p)
+        self.rare: Optional[RareBytes] = None  # set from the first large block
         self.unfiltered = [p for p in self.patterns if not p.literals]
         self.searchers = _combined(self.unfiltered)
         self.keep = keep
@@ -220,18 +209,25 @@ class Scanner:
         """Scan ``block[lo:hi]``, which ends at a line break (or is a piece of a long line).
         Bounds instead of a slice: copying every chunk would cost more than searching it."""
         hi = len(block) if hi is None else hi
-        found = self._by_literals(block, lo, hi)
+        if self.rare is None and hi - lo >= FILTER_MIN and self.by_literal:
+            self.rare = RareBytes(block[lo:lo + FILTER_SAMPLE], list(self.by_literal))
+        if self.rare is not None and hi - lo >= FILTER_MIN:
+            literals, newlines = self.rare.filter(block, lo, hi)
+        else:
+            literals, newlines = list(self.by_literal), block.count(b"\n", lo, hi)
+        found = self._by_literals(block, lo, hi, literals)
         if self.unfiltered:
             part = block[lo:hi]
             found.extend(self._by_regex(_ANSI.sub(b"", part) if b"\x1b" in part else part))
         found.sort(key=lambda item: item[0])
         for number, pattern, text in found:
             self._record(number, pattern, text)
-        self.line += block.count(b"\n", lo, hi)
+        self.line += newlines
 
-    def _by_literals(self, block: bytes, lo: int, hi: int) -> List[Tuple[int, _Pattern, str]]:
+    def _by_literals(self, block: bytes, lo: int, hi: int, literals: List[bytes]) -> List[Tuple[int, _Pattern, str]]:
         segments: Dict[int, Tuple[int, List[_Pattern]]] = {}
-        for literal, patterns in self.by_literal.items():
+        for literal in literals:
+            patterns = self.by_literal[literal]
             pos = block.find(literal, lo, hi)
             while pos != -1:
                 start, end = _segment(block, pos, lo, hi)

@@ -15,7 +15,7 @@ sys.path.insert(0, REPO)
 
 from envdoctor.check import load_kb  # noqa: E402
 from envdoctor.explain import symptom_patterns  # noqa: E402
-from envdoctor.logscan import (MAX_LINE, Progress, Scanner, parallel_workers, plan_needles, scan,  # noqa: E402
+from envdoctor.logscan import (MAX_LINE, Progress, Scanner, parallel_workers, scan,  # noqa: E402
                                scan_file, split_at_lines)
 
 WIDTH = 100  # bytes per line, "\n" included
@@ -148,16 +148,6 @@ def test_small_files_pipes_and_empty_files_stay_sequential(tmp_path):
     finally:
         os.close(read_fd)
         os.close(write_fd)
-
-
-def test_a_shared_text_is_searched_once_for_the_literals_holding_it():
-    plan = plan_needles([b"cannot import name 'StaticCache'", b"cannot import name 'EncoderDecoderCache' from 'transformers'",
-                         b"CUDA out of memory"])
-    assert plan == {b"CUDA out of memory": [b"CUDA out of memory"],
-                    b"cannot import name '": [b"cannot import name 'StaticCache'",
-                                              b"cannot import name 'EncoderDecoderCache' from 'transformers'"]}
-    # too short to share: each searched on its own
-    assert plan_needles([b"xtuner 0.1", b"xtuner 0.2"]) == {b"xtuner 0.1": [b"xtuner 0.1"], b"xtuner 0.2": [b"xtuner 0.2"]}
 
 
 def test_explain_gives_the_same_report_in_parallel(boundary_log):
