@@ -11,6 +11,10 @@ only the lines holding one are cleaned of colour codes, decoded and matched with
 pattern. (So a colour code *inside* that literal, as in syntax-highlighted source, hides it;
 stripping every code from every line first would cost more than all the rest of the scan.) Patterns without such a
 literal are matched over the decoded chunk with one alternation, once per chunk.
+One ``bytes.find`` pass per literal and chunk is what made the scan slow as records were added;
+so a chunk is first reduced to its rare bytes (``RareBytes``) and a literal is searched for only
+in the chunks where its rare bytes appear. A large plain file is also split into line-aligned
+byte ranges scanned at once in forked workers (``scan_file``).
 """
 
 import os
@@ -35,8 +39,9 @@ FILTER_MIN = 1 << 16  # blocks from this size are filtered by their rare bytes (
 FILTER_SAMPLE = 1 << 18  # ... which the first of them picks from this many of its bytes
 RARE_SHARE = 0.04  # the rare bytes make up at most this share of the sample
 # A regular file at least this large is scanned in parallel byte ranges, one per core (at most
-# MAX_WORKERS); the environment variables exist so tests can take that path with small files.
-PARALLEL_MIN = int(os.environ.get("ENVDOCTOR_SCAN_PARALLEL_MIN", 32 << 20))
+# MAX_WORKERS): below it, starting the workers (~25 ms) costs about what they save. The
+# environment variables exist so tests can take that path with small files.
+PARALLEL_MIN = int(os.environ.get("ENVDOCTOR_SCAN_PARALLEL_MIN", 64 << 20))
 MAX_WORKERS = int(os.environ.get("ENVDOCTOR_SCAN_WORKERS", 4))
 
 # CSI (colours, cursor moves), OSC (window titles, links) and two-byte escapes.
@@ -176,7 +181,7 @@ class RareBytes:
         self.rare_of = [(literal, literal.translate(None, self.delete)) for literal in literals]
 
     def filter(self, block: bytes, lo: int, hi: int) -> Tuple[List[bytes], int]:
-        """The literals that may be in ``block[lo:hi]``, and the number of "\n" in it. The whole
+        """The literals that may be in ``block[lo:hi]``, and the number of "\\n" in it. The whole
         block is filtered (a slice would copy it): more candidates, never fewer."""
         rare = block.translate(None, self.delete)
         newlines = rare.count(b"\n")

@@ -1,6 +1,7 @@
-"""The parallel scan of a large plain log: same hits, line numbers and counts as reading it in order.
+"""The scan's shortcuts never change its answer: the rare-byte filter, and the parallel scan of a
+large plain log (same hits, line numbers and counts as reading it in order).
 
-The ranges are cut just after a "\\n" near equal fractions of the file; these logs have lines of one
+The parallel ranges are cut just after a "\\n" near equal fractions of the file; these logs have lines of one
 fixed length, so the tests know where the cuts fall and put matches on both sides of each."""
 
 import json
@@ -15,8 +16,8 @@ sys.path.insert(0, REPO)
 
 from envdoctor.check import load_kb  # noqa: E402
 from envdoctor.explain import symptom_patterns  # noqa: E402
-from envdoctor.logscan import (MAX_LINE, Progress, Scanner, parallel_workers, scan,  # noqa: E402
-                               scan_file, split_at_lines)
+from envdoctor.logscan import (FILTER_SAMPLE, MAX_LINE, Progress, RareBytes, Scanner, parallel_workers,  # noqa: E402
+                               scan, scan_file, split_at_lines)
 
 WIDTH = 100  # bytes per line, "\n" included
 WORKERS = 4
@@ -159,3 +160,31 @@ def test_explain_gives_the_same_report_in_parallel(boundary_log):
         reports.append(json.loads(done.stdout))
     assert reports[0] == reports[1]
     assert reports[0]["lines_read"] == 20000 and reports[0]["matches"]
+
+
+# -- the rare-byte filter -----------------------------------------------------------------------------
+
+
+def test_rare_bytes_are_those_of_the_literals_least_seen_in_the_sample():
+    sample = b"INFO loss loss\n" * 1000 + b"Q"  # each letter here is over RARE_SHARE of it, but Q
+    rare = RareBytes(sample, [b"INFO Quux", b"loss"])
+    kept = set(range(256)) - set(rare.delete)
+    assert kept == {ord("Q"), ord("u"), ord("x"), ord("\n")}
+    assert dict(rare.rare_of) == {b"INFO Quux": b"Quux", b"loss": b""}
+    literals, newlines = rare.filter(b"a\nINFO Quux\nloss\n", 0, 17)
+    assert literals == [b"INFO Quux", b"loss"] and newlines == 3  # no rare bytes: always searched
+    literals, newlines = rare.filter(b"a\nx u u Q\nb\n", 2, 12)  # its rare bytes, but out of order
+    assert literals == [b"loss"] and newlines == 2
+
+
+def test_matches_after_the_sample_are_found_whatever_bytes_it_made_look_rare(tmp_path):
+    """The sample says upper case and punctuation are common; later the log changes its ways."""
+    shouting = fixed("ERROR: WARNING: NVIDIA CUDA (IN) 'XTUNER' `PTX` A B C D E F G H I J K L M N O P Q R S T U V W X Y Z")
+    count = (2 * FILTER_SAMPLE) // WIDTH
+    planted = {i: shouting for i in range(count // 2)}
+    planted.update({count // 2 + 5: fixed(DRIVER), count - 3: fixed(ASSERTION), count - 1: fixed("Killed")})
+    path = write_log(tmp_path / "moody.log", count, planted)
+    found = {hit.pattern: [line.number for line in hit.lines] for hit in in_order(path).hits}
+    assert found[next(p for p in found if "NVIDIA driver" in p)] == [count // 2 + 6]
+    assert found[next(p for p in found if "kv_seq_len" in p)] == [count - 2]
+    assert found[r"^\s*Killed\s*$"] == [count]
