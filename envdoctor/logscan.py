@@ -37,7 +37,8 @@ SHOWN = 300  # characters of a matching line kept for the report
 MIN_LITERAL = 3  # shorter required literals would make too many lines candidates
 FILTER_MIN = 1 << 16  # blocks from this size are filtered by their rare bytes (see RareBytes) ...
 FILTER_SAMPLE = 1 << 18  # ... which the first of them picks from this many of its bytes
-RARE_SHARE = 0.04  # the rare bytes make up at most this share of the sample
+RARE_SHARE = 0.04  # the rare bytes make up at most this share of the sample ...
+RARER_SHARE = 0.01  # ... and the rarer ones this share
 # A regular file at least this large is scanned in parallel byte ranges, one per core (at most
 # MAX_WORKERS): below it, starting the workers (~25 ms) costs about what they save. The
 # environment variables exist so tests can take that path with small files.
@@ -170,26 +171,37 @@ class RareBytes:
     def __init__(self, sample: bytes, literals: List[bytes]) -> None:
         used = sorted({b for literal in literals for b in literal} - {0x0A})
         seen = {b: sample.count(bytes((b,))) for b in used}
-        kept, share = set(), 0
-        for b in sorted(used, key=seen.__getitem__):  # rarest first, up to RARE_SHARE of the text
-            share += seen[b]
-            if share > RARE_SHARE * len(sample):
-                break
-            kept.add(b)
+        rarest_first = sorted(used, key=seen.__getitem__)
+
+        def deleting(share: float, keep: Tuple[int, ...]) -> bytes:
+            """All bytes but the rarest of ``used`` that make up at most ``share`` of the sample."""
+            kept, total = set(keep), 0
+            for b in rarest_first:
+                total += seen[b]
+                if total > share * len(sample):
+                    break
+                kept.add(b)
+            return bytes(b for b in range(256) if b not in kept)
+
         # "\n" stays, so the copy also counts lines, and a literal's bytes cannot join across two
-        self.delete = bytes(b for b in range(256) if b not in kept and b != 0x0A)
-        self.rare_of = [(literal, literal.translate(None, self.delete)) for literal in literals]
+        self.delete = deleting(RARE_SHARE, (0x0A,))
+        # A second, smaller copy (of the first) is checked first: most literals stop there.
+        self.delete_more = deleting(RARER_SHARE, ())
+        self.rare_of = [(literal, literal.translate(None, self.delete), literal.translate(None, self.delete_more))
+                        for literal in literals]
 
     def filter(self, block: bytes, lo: int, hi: int) -> Tuple[List[bytes], int]:
         """The literals that may be in ``block[lo:hi]``, and the number of "\\n" in it. The whole
         block is filtered (a slice would copy it): more candidates, never fewer."""
         rare = block.translate(None, self.delete)
+        rarer = rare.translate(None, self.delete_more)
         newlines = rare.count(b"\n")
         if lo:
             newlines -= block.count(b"\n", 0, lo)
         if hi < len(block):
             newlines -= block.count(b"\n", hi)
-        return [literal for literal, mark in self.rare_of if not mark or mark in rare], newlines
+        return [literal for literal, mark, rarer_mark in self.rare_of
+                if not mark or (rarer_mark in rarer and mark in rare)], newlines
 
 
 class Scanner:

@@ -170,7 +170,7 @@ def test_rare_bytes_are_those_of_the_literals_least_seen_in_the_sample():
     rare = RareBytes(sample, [b"INFO Quux", b"loss"])
     kept = set(range(256)) - set(rare.delete)
     assert kept == {ord("Q"), ord("u"), ord("x"), ord("\n")}
-    assert dict(rare.rare_of) == {b"INFO Quux": b"Quux", b"loss": b""}
+    assert {literal: mark for literal, mark, _ in rare.rare_of} == {b"INFO Quux": b"Quux", b"loss": b""}
     literals, newlines = rare.filter(b"a\nINFO Quux\nloss\n", 0, 17)
     assert literals == [b"INFO Quux", b"loss"] and newlines == 3  # no rare bytes: always searched
     literals, newlines = rare.filter(b"a\nx u u Q\nb\n", 2, 12)  # its rare bytes, but out of order
