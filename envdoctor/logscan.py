@@ -39,11 +39,20 @@ FILTER_MIN = 1 << 16  # blocks from this size are filtered by their rare bytes (
 FILTER_SAMPLE = 1 << 18  # ... which the first of them picks from this many of its bytes
 RARE_SHARE = 0.04  # the rare bytes make up at most this share of the sample ...
 RARER_SHARE = 0.01  # ... and the rarer ones this share
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:  # a setting for tests: a bad one is ignored, not a crash
+        return default
+
+
 # A regular file at least this large is scanned in parallel byte ranges, one per core (at most
 # MAX_WORKERS): below it, starting the workers (~25 ms) costs about what they save. The
 # environment variables exist so tests can take that path with small files.
-PARALLEL_MIN = int(os.environ.get("ENVDOCTOR_SCAN_PARALLEL_MIN", 64 << 20))
-MAX_WORKERS = int(os.environ.get("ENVDOCTOR_SCAN_WORKERS", 4))
+PARALLEL_MIN = _env_int("ENVDOCTOR_SCAN_PARALLEL_MIN", 64 << 20)
+MAX_WORKERS = _env_int("ENVDOCTOR_SCAN_WORKERS", 4)
 
 # CSI (colours, cursor moves), OSC (window titles, links) and two-byte escapes.
 _ANSI = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b\n]{0,512}(?:\x07|\x1b\\)?|[@-Z\\-_])")
@@ -433,8 +442,8 @@ def parallel_workers(fd: int) -> int:
 
 
 def split_at_lines(fd: int, size: int, parts: int) -> List[Tuple[int, int]]:
-    """``parts`` byte ranges of about equal size, each ending just after a "\n" (except the last):
-    so no line spans two ranges. A cut with no "\n" within MAX_LINE bytes after it is dropped."""
+    """``parts`` byte ranges of about equal size, each ending just after a "\\n" (except the last):
+    so no line spans two ranges. A cut with no "\\n" within MAX_LINE bytes after it is dropped."""
     cuts = [0]
     for k in range(1, parts):
         at = max(cuts[-1], size * k // parts)
