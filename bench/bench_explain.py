@@ -25,6 +25,7 @@ sys.path.insert(0, REPO)
 
 from envdoctor.check import load_kb  # noqa: E402
 from envdoctor.explain import symptom_patterns  # noqa: E402
+from envdoctor.logscan import MAX_WORKERS, free_cores  # noqa: E402
 
 NOISE_TRACEBACK = [
     "Traceback (most recent call last):",
@@ -174,8 +175,9 @@ def main() -> int:
         grep_args = [a for p in patterns for a in ("-e", ere(p))]
         grep_cmd = ["grep", "-E", "-c"] + grep_args
         c_env = dict(env, LC_ALL="C")
-        in_order_env = dict(env, ENVDOCTOR_SCAN_PARALLEL_MIN=str(1 << 62))  # the scan without workers
-        ours, scan_only, in_order, grep_loc, grep_c = [], [], [], [], []
+        in_order_env = dict(env, ENVDOCTOR_SCAN_WORKERS="1")  # the scan without workers
+        two_env = dict(env, ENVDOCTOR_SCAN_WORKERS="2")  # two ranges at once, free cores or not
+        ours, scan_only, in_order, two, grep_loc, grep_c = [], [], [], [], [], []
         cpu_ours, cpu_grep = [], []
         for _ in range(args.repeat):
             t, done = timed(ours_cmd, env)
@@ -187,6 +189,8 @@ def main() -> int:
             scan_only.append(t)
             t, done = timed(ours_cmd + ["--log-only"], in_order_env)
             in_order.append(t)
+            t, done = timed(ours_cmd + ["--log-only"], two_env)
+            two.append(t)
         one_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # only envdoctor has run so far
         tree_rss = tree_pss = None
         if os.path.exists("/proc/self/smaps_rollup"):
@@ -204,7 +208,8 @@ def main() -> int:
         print("matching lines: envdoctor %d, grep %d%s" % (ours_count, grep_count, "" if ours_count == grep_count else "  (DIFFER)"))
         print("envdoctor explain : %.2f s (best of %d; scan, then probe this interpreter)" % (min(ours), args.repeat))
         print("envdoctor explain --log-only: %.2f s (scan only; of which %.2f s start-up on an empty log)" % (min(scan_only), startup))
-        print("envdoctor explain --log-only, one process: %.2f s (the scan in order, without workers)" % min(in_order))
+        print("envdoctor explain --log-only: %.2f s with 1 process, %.2f s with 2 (ENVDOCTOR_SCAN_WORKERS; "
+              "without it, one per free core: %d now)" % (min(in_order), min(two), max(1, min(MAX_WORKERS, free_cores()))))
         print("grep -E -c        : %.2f s (locale %s)" % (min(grep_loc), os.environ.get("LC_ALL") or os.environ.get("LANG") or "unset"))
         print("grep -E -c, LC_ALL=C: %.2f s" % min(grep_c))
         fastest_grep = min(min(grep_loc), min(grep_c))

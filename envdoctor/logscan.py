@@ -48,11 +48,13 @@ def _env_int(name: str, default: int) -> int:
         return default
 
 
-# A regular file at least this large is scanned in parallel byte ranges, one per core (at most
-# MAX_WORKERS): below it, starting the workers (~25 ms) costs about what they save. The
-# environment variables exist so tests can take that path with small files.
+# A regular file at least this large is scanned in parallel byte ranges, one per free core (at
+# most MAX_WORKERS): below it, starting the workers (~25 ms) costs about what they save. Where
+# no core is free, workers only compete with each other and the others, and the scan gets slower.
 PARALLEL_MIN = _env_int("ENVDOCTOR_SCAN_PARALLEL_MIN", 64 << 20)
-MAX_WORKERS = _env_int("ENVDOCTOR_SCAN_WORKERS", 4)
+MAX_WORKERS = 4
+# The number of ranges, when set (>0): for tests and benchmarks, whatever the cores.
+WORKERS = _env_int("ENVDOCTOR_SCAN_WORKERS", 0)
 
 # CSI (colours, cursor moves), OSC (window titles, links) and two-byte escapes.
 _ANSI = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b\n]{0,512}(?:\x07|\x1b\\)?|[@-Z\\-_])")
@@ -422,7 +424,7 @@ class _FileRange:
 
 def parallel_workers(fd: int) -> int:
     """How many ranges to scan ``fd`` in at once: 1 (sequential) unless it is a regular file of
-    PARALLEL_MIN bytes or more, several cores are free to us and processes can be forked."""
+    PARALLEL_MIN bytes or more, several cores are free and processes can be forked."""
     import stat
 
     try:
@@ -437,8 +439,19 @@ def parallel_workers(fd: int) -> int:
         multiprocessing.get_context("fork")
     except (ImportError, ValueError):  # no fork (Windows): sequential
         return 1
+    if WORKERS > 0:
+        return WORKERS
+    return max(1, min(MAX_WORKERS, free_cores()))
+
+
+def free_cores() -> int:
+    """The cores we may run on, less those busy on average over the last minute."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(MAX_WORKERS, cores))
+    try:
+        busy = int(os.getloadavg()[0] + 0.5)
+    except (AttributeError, OSError):  # no load average (Windows)
+        busy = 0
+    return cores - busy
 
 
 def split_at_lines(fd: int, size: int, parts: int) -> List[Tuple[int, int]]:
