@@ -13,7 +13,7 @@ from envdoctor.kb import declared
 from envdoctor.kb.evaluate import CONFIRMED, Finding, evaluate_all
 from envdoctor.kb.load import KnowledgeBase, load, shipped_dir
 from envdoctor.kb.record import Record, Reference, Remedy
-from envdoctor.sources import code, environment, gpu
+from envdoctor.sources import binary, code, environment, gpu
 from envdoctor.sources import run as run_facts
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
@@ -112,6 +112,7 @@ def derive_all(facts: Facts, kb: KnowledgeBase) -> Tuple[Facts, Tuple[Problem, .
     for step in (
         lambda f: derive.driver_facts(f, kb.tables),
         derive.training_facts,
+        lambda f: derive.dispatch_facts(f, kb.tables),
         lambda f: declared.derive(f, kb.dirs[0]),
     ):
         facts, found = merge([Gathered(facts.values, facts.unknown, complete=facts.complete), step(facts)])
@@ -149,6 +150,7 @@ def run(options: CheckOptions, kb: Optional[KnowledgeBase] = None) -> Report:
             checks = [c for r in kb.records for c in r.code]
             if checks:
                 parts.append(code.gather(env, checks))
+            parts.append(binary.gather(env))
     parts.append(gpu.gather(options.driver, options.probe_timeout))
     parts.extend(training_sources(options))
     if options.set_facts:  # the user's word wins over any probe

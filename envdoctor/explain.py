@@ -17,7 +17,7 @@ from envdoctor.facts import Facts, Problem, Unknown, describe
 from envdoctor.kb.evaluate import CONFIRMED, POSSIBLE, Finding, _holds, in_specifier, parse_version
 from envdoctor.kb.load import KnowledgeBase
 from envdoctor.kb.record import Record
-from envdoctor.logscan import Hit, LogLine, Progress, Scanner, scan_into
+from envdoctor.logscan import Hit, LogLine, Progress, Scanner, parallel_workers, scan_file, scan_into
 
 NOT_FIRING = "not firing"  # the record's conditions do not hold in this environment
 NOT_EXAMINED = "not examined"  # no environment was examined (--log-only, or the probe failed)
@@ -221,7 +221,12 @@ def explain(log: str, options: CheckOptions, examine: bool = True, keep: int = K
     complete = True
     stream, raw = open_log(log)
     try:
-        scan_into(stream, scanner, progress)
+        # A large plain file is read by offset, in ranges scanned at once; a pipe or gzip in order.
+        workers = parallel_workers(raw.fileno()) if log != "-" and isinstance(stream, _Rewound) else 1
+        if workers > 1:
+            scan_file(raw.fileno(), scanner, progress, workers)
+        else:
+            scan_into(stream, scanner, progress)
     except (OSError, EOFError, zlib.error) as exc:
         complete = False
         problems.append(Problem("log", _read_error(log, exc, progress)))

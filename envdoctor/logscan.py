@@ -11,8 +11,13 @@ only the lines holding one are cleaned of colour codes, decoded and matched with
 pattern. (So a colour code *inside* that literal, as in syntax-highlighted source, hides it;
 stripping every code from every line first would cost more than all the rest of the scan.) Patterns without such a
 literal are matched over the decoded chunk with one alternation, once per chunk.
+One ``bytes.find`` pass per literal and chunk is what made the scan slow as records were added;
+so a chunk is first reduced to its rare bytes (``RareBytes``) and a literal is searched for only
+in the chunks where its rare bytes appear. A large plain file is also split into line-aligned
+byte ranges scanned at once in forked workers (``scan_file``).
 """
 
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -30,6 +35,26 @@ MAX_LINE = 1 << 20  # a longer line is scanned in pieces of this size ...
 OVERLAP = 1 << 12  # ... that overlap by this much, so a match across a cut is still found
 SHOWN = 300  # characters of a matching line kept for the report
 MIN_LITERAL = 3  # shorter required literals would make too many lines candidates
+FILTER_MIN = 1 << 16  # blocks from this size are filtered by their rare bytes (see RareBytes) ...
+FILTER_SAMPLE = 1 << 18  # ... which the first of them picks from this many of its bytes
+RARE_SHARE = 0.04  # the rare bytes make up at most this share of the sample ...
+RARER_SHARE = 0.01  # ... and the rarer ones this share
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:  # a setting for tests: a bad one is ignored, not a crash
+        return default
+
+
+# A regular file at least this large is scanned in parallel byte ranges, one per free core (at
+# most MAX_WORKERS): below it, starting the workers (~25 ms) costs about what they save. Where
+# no core is free, workers only compete with each other and the others, and the scan gets slower.
+PARALLEL_MIN = _env_int("ENVDOCTOR_SCAN_PARALLEL_MIN", 64 << 20)
+MAX_WORKERS = 4
+# The number of ranges, when set (>0): for tests and benchmarks, whatever the cores.
+WORKERS = _env_int("ENVDOCTOR_SCAN_WORKERS", 0)
 
 # CSI (colours, cursor moves), OSC (window titles, links) and two-byte escapes.
 _ANSI = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b\n]{0,512}(?:\x07|\x1b\\)?|[@-Z\\-_])")
@@ -72,8 +97,20 @@ def required_literals(pattern: str) -> Optional[Tuple[str, ...]]:
     return best
 
 
-def _score(option: Tuple[str, ...]) -> int:
-    return min(len(s) for s in option)
+# What one ``bytes.find`` pass costs, in passes of a long needle: a fixed part plus a part that
+# shrinks with the needle's length (the search skips about that many bytes per step). Measured:
+# a 7-byte needle costs about 4x a 60-byte one.
+PASS_COST = 1.0
+SKIP_COST = 32.0
+
+
+def find_cost(literal) -> float:
+    return PASS_COST + SKIP_COST / max(1, len(literal))
+
+
+def _score(option: Tuple[str, ...]) -> float:
+    """Higher is better: the cheapest set of passes (every alternative needs its own)."""
+    return -sum(find_cost(s) for s in option)
 
 
 def _best_literals(items) -> Optional[Tuple[str, ...]]:
@@ -136,6 +173,48 @@ def _shorten(text: str, start: int) -> str:
     return ("…" if begin else "") + text[begin:begin + SHOWN] + ("…" if begin + SHOWN < len(text) else "")
 
 
+class RareBytes:
+    """A filter that spares most ``bytes.find`` passes over a block: the block is copied without
+    its common bytes (one C loop), and only the literals whose rare bytes, in order, appear in
+    that copy (a twentieth of the block or so) are then searched for in the block itself. A
+    literal found in the block is always found in the copy, so nothing is missed."""
+
+    def __init__(self, sample: bytes, literals: List[bytes]) -> None:
+        used = sorted({b for literal in literals for b in literal} - {0x0A})
+        seen = {b: sample.count(bytes((b,))) for b in used}
+        rarest_first = sorted(used, key=seen.__getitem__)
+
+        def deleting(share: float, keep: Tuple[int, ...]) -> bytes:
+            """All bytes but the rarest of ``used`` that make up at most ``share`` of the sample."""
+            kept, total = set(keep), 0
+            for b in rarest_first:
+                total += seen[b]
+                if total > share * len(sample):
+                    break
+                kept.add(b)
+            return bytes(b for b in range(256) if b not in kept)
+
+        # "\n" stays, so the copy also counts lines, and a literal's bytes cannot join across two
+        self.delete = deleting(RARE_SHARE, (0x0A,))
+        # A second, smaller copy (of the first) is checked first: most literals stop there.
+        self.delete_more = deleting(RARER_SHARE, ())
+        self.rare_of = [(literal, literal.translate(None, self.delete), literal.translate(None, self.delete_more))
+                        for literal in literals]
+
+    def filter(self, block: bytes, lo: int, hi: int) -> Tuple[List[bytes], int]:
+        """The literals that may be in ``block[lo:hi]``, and the number of "\\n" in it. The whole
+        block is filtered (a slice would copy it): more candidates, never fewer."""
+        rare = block.translate(None, self.delete)
+        rarer = rare.translate(None, self.delete_more)
+        newlines = rare.count(b"\n")
+        if lo:
+            newlines -= block.count(b"\n", 0, lo)
+        if hi < len(block):
+            newlines -= block.count(b"\n", hi)
+        return [literal for literal, mark, rarer_mark in self.rare_of
+                if not mark or (rarer_mark in rarer and mark in rare)], newlines
+
+
 class Scanner:
     """Feed it blocks of whole lines (or pieces of an overlong line); it keeps the hits."""
 
@@ -145,6 +224,7 @@ class Scanner:
         for p in self.patterns:
             for literal in p.literals:
                 self.by_literal.setdefault(literal, []).append(p)
+        self.rare: Optional[RareBytes] = None  # set from the first large block
         self.unfiltered = [p for p in self.patterns if not p.literals]
         self.searchers = _combined(self.unfiltered)
         self.keep = keep
@@ -157,18 +237,25 @@ class Scanner:
         """Scan ``block[lo:hi]``, which ends at a line break (or is a piece of a long line).
         Bounds instead of a slice: copying every chunk would cost more than searching it."""
         hi = len(block) if hi is None else hi
-        found = self._by_literals(block, lo, hi)
+        if self.rare is None and hi - lo >= FILTER_MIN and self.by_literal:
+            self.rare = RareBytes(block[lo:lo + FILTER_SAMPLE], list(self.by_literal))
+        if self.rare is not None and hi - lo >= FILTER_MIN:
+            literals, newlines = self.rare.filter(block, lo, hi)
+        else:
+            literals, newlines = list(self.by_literal), block.count(b"\n", lo, hi)
+        found = self._by_literals(block, lo, hi, literals)
         if self.unfiltered:
             part = block[lo:hi]
             found.extend(self._by_regex(_ANSI.sub(b"", part) if b"\x1b" in part else part))
         found.sort(key=lambda item: item[0])
         for number, pattern, text in found:
             self._record(number, pattern, text)
-        self.line += block.count(b"\n", lo, hi)
+        self.line += newlines
 
-    def _by_literals(self, block: bytes, lo: int, hi: int) -> List[Tuple[int, _Pattern, str]]:
+    def _by_literals(self, block: bytes, lo: int, hi: int, literals: List[bytes]) -> List[Tuple[int, _Pattern, str]]:
         segments: Dict[int, Tuple[int, List[_Pattern]]] = {}
-        for literal, patterns in self.by_literal.items():
+        for literal in literals:
+            patterns = self.by_literal[literal]
             pos = block.find(literal, lo, hi)
             while pos != -1:
                 start, end = _segment(block, pos, lo, hi)
@@ -226,6 +313,18 @@ class Scanner:
         self.counts[i] += 1
         if len(self.kept[i]) < self.keep:
             self.kept[i].append(LogLine(line, text))
+
+    def absorb(self, part: "RangeResult") -> None:
+        """Add the hits of the byte range that follows what this scanner has read (it starts a line)."""
+        offset = self.line - 1
+        for i, (count, kept) in enumerate(zip(part.counts, part.kept)):
+            if not count:
+                continue
+            self.counts[i] += count
+            room = self.keep - len(self.kept[i])
+            self.kept[i].extend(LogLine(line.number + offset, line.text) for line in kept[:max(0, room)])
+            self.last_line[i] = part.last_line[i] + offset
+        self.line += part.newlines
 
     def hits(self) -> Tuple[Hit, ...]:
         return tuple(Hit(p.text, tuple(self.kept[p.index]), self.counts[p.index]) for p in self.patterns if self.counts[p.index])
@@ -293,3 +392,107 @@ def scan_into(stream: BinaryIO, scanner: Scanner, progress: Progress) -> None:
             pending = pending[MAX_LINE - OVERLAP:]
     if pending:
         scanner.feed(pending)
+
+
+# -- parallel scan of a regular file --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RangeResult:
+    """What a worker found in its byte range; line numbers count from the range's first line."""
+
+    counts: Tuple[int, ...]
+    kept: Tuple[Tuple[LogLine, ...], ...]
+    last_line: Tuple[int, ...]
+    newlines: int
+    size: int
+    ends_in_newline: bool
+
+
+class _FileRange:
+    """``read`` over bytes [start, end) of an open file, with ``pread``: no shared file offset,
+    so forked workers can read the same descriptor at once."""
+
+    def __init__(self, fd: int, start: int, end: int) -> None:
+        self.fd, self.pos, self.end = fd, start, end
+
+    def read(self, size: int) -> bytes:
+        data = os.pread(self.fd, max(0, min(size, self.end - self.pos)), self.pos)
+        self.pos += len(data)
+        return data
+
+
+def parallel_workers(fd: int) -> int:
+    """How many ranges to scan ``fd`` in at once: 1 (sequential) unless it is a regular file of
+    PARALLEL_MIN bytes or more, several cores are free and processes can be forked."""
+    import stat
+
+    try:
+        info = os.fstat(fd)
+    except OSError:
+        return 1
+    if not stat.S_ISREG(info.st_mode) or info.st_size < max(1, PARALLEL_MIN) or not hasattr(os, "pread"):
+        return 1
+    try:
+        import multiprocessing
+
+        multiprocessing.get_context("fork")
+    except (ImportError, ValueError):  # no fork (Windows): sequential
+        return 1
+    if WORKERS > 0:
+        return WORKERS
+    return max(1, min(MAX_WORKERS, free_cores()))
+
+
+def free_cores() -> int:
+    """The cores we may run on, less those busy on average over the last minute."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        busy = int(os.getloadavg()[0] + 0.5)
+    except (AttributeError, OSError):  # no load average (Windows)
+        busy = 0
+    return cores - busy
+
+
+def split_at_lines(fd: int, size: int, parts: int) -> List[Tuple[int, int]]:
+    """``parts`` byte ranges of about equal size, each ending just after a "\\n" (except the last):
+    so no line spans two ranges. A cut with no "\\n" within MAX_LINE bytes after it is dropped."""
+    cuts = [0]
+    for k in range(1, parts):
+        at = max(cuts[-1], size * k // parts)
+        ahead = os.pread(fd, MAX_LINE, at)
+        nl = ahead.find(b"\n")
+        if nl != -1 and at + nl + 1 < size:
+            cuts.append(at + nl + 1)
+    cuts.append(size)
+    return [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
+
+
+def scan_range(fd: int, start: int, end: int, patterns: Sequence[str], keep: int) -> RangeResult:
+    scanner = Scanner(patterns, keep)
+    progress = Progress(scanner)
+    scan_into(_FileRange(fd, start, end), scanner, progress)
+    return RangeResult(tuple(scanner.counts), tuple(tuple(k) for k in scanner.kept), tuple(scanner.last_line),
+                       scanner.line - 1, progress.size, progress.ends_in_newline)
+
+
+def scan_file(fd: int, scanner: Scanner, progress: Progress, workers: int) -> None:
+    """Scan the regular file ``fd`` from its start: the first range here, the others in forked
+    workers at the same time, each reading its own range in CHUNK pieces (constant memory each)."""
+    size = os.fstat(fd).st_size
+    ranges = split_at_lines(fd, size, workers) if workers > 1 else [(0, size)]
+    if len(ranges) == 1:
+        scan_into(_FileRange(fd, 0, size), scanner, progress)
+        return
+    import multiprocessing
+
+    patterns = [p.text for p in scanner.patterns]
+    with multiprocessing.get_context("fork").Pool(len(ranges) - 1) as pool:
+        others = pool.starmap_async(scan_range, [(fd, a, b, patterns, scanner.keep) for a, b in ranges[1:]], chunksize=1)
+        first = ranges[0]
+        scan_into(_FileRange(fd, first[0], first[1]), scanner, progress)
+        parts = others.get()
+    for part in parts:
+        scanner.absorb(part)
+        progress.size += part.size
+        progress.ends_in_newline = part.ends_in_newline

