@@ -267,8 +267,10 @@ class _Planner:
         value = self.facts.get("pkg." + package)
         return value if isinstance(value, str) else None
 
-    def trial(self, assignment: Tuple[Tuple[str, Optional[str]], ...]) -> Tuple[Optional[_Trial], List[str]]:
-        """Facts with the assignment (and what its releases need); or None and why not."""
+    def trial(self, assignment: Tuple[Tuple[str, Optional[str]], ...],
+              extra: Tuple[Tuple[str, str], ...] = ()) -> Tuple[Optional[_Trial], List[str]]:
+        """Facts with the assignment (and what its releases need, and ``extra`` packages to
+        install within a range); or None and why not."""
         values: Dict[str, Optional[str]] = {"pkg." + p: v for p, v in assignment}
         unknown: Dict[str, str] = {}
         targets = [self.table.get(p, {}).get(v or "") for p, v in assignment if v is not None and v != self.current(p)]
@@ -286,6 +288,14 @@ class _Planner:
         deps: List[Tuple[str, Optional[str], str, str]] = []
         declared: List[Tuple[str, str]] = []
         chosen = dict(assignment)
+        for name, spec in extra:  # installed within a range; judged at the version the records name
+            tried = _tried_version(name, SpecifierSet(spec), "", self.kb, self.releases)
+            if tried is None:
+                unknown["pkg." + name] = "chosen by pip within %s" % spec
+            else:
+                values["pkg." + name] = tried
+            deps.append((name, None, name + spec, tried or ""))
+            chosen[name] = tried
         for release in targets:
             for text in release.requires:
                 req = _requirement(text)
@@ -316,9 +326,9 @@ class _Planner:
         facts = _redeclare(_forget_code(_substitute(self.facts, values, unknown), self.kb, changed), self.kb)
         return _Trial(tuple(assignment), facts, python, tuple(deps), tuple(declared)), []
 
-    def repaired(self, assignment: Tuple[Tuple[str, Optional[str]], ...], trial: _Trial) -> Optional[Tuple[Tuple[str, Optional[str]], ...]]:
-        """The assignment plus the packages the trial's own errors ask to install (e.g. the
-        deepspeed XTuner 0.1.20-0.1.23 import without declaring it); None when there are none."""
+    def repaired(self, assignment: Tuple[Tuple[str, Optional[str]], ...], trial: _Trial) -> Tuple[Tuple[str, str], ...]:
+        """Packages the trial's own errors ask to install, as (name, specifier): e.g. the
+        deepspeed XTuner 0.1.20-0.1.23 import without declaring it."""
         chosen = dict(assignment)
         added = []
         for finding in evaluate_all(self.kb.records, trial.facts):
@@ -328,11 +338,9 @@ class _Planner:
                 name = canonical_name(req.name) if req else ""
                 if not req or name in chosen or self.current(name) is not None or not self.allowed(name):
                     continue
-                tried = _tried_version(name, req.specifier, "", self.kb, self.releases)
-                if tried is not None:
-                    chosen[name] = tried
-                    added.append((name, tried))
-        return tuple(assignment) + tuple(added) if added else None
+                chosen[name] = str(req.specifier)
+                added.append((name, str(req.specifier)))
+        return tuple(added)
 
     def judge(self, trial: _Trial) -> List[str]:
         """Why the trial fails: any confirmed error, or a possible error not already there."""
@@ -369,9 +377,9 @@ class _Planner:
             trial, why = self.trial(assignment)
             if trial is not None:
                 why = self.judge(trial)
-                bigger = self.repaired(assignment, trial) if why else None
-                if bigger is not None:
-                    retried, _ = self.trial(bigger)
+                extra = self.repaired(assignment, trial) if why else ()
+                if extra:
+                    retried, _ = self.trial(assignment, extra)
                     if retried is not None and not self.judge(retried):
                         return retried
                 if not why:
