@@ -112,6 +112,7 @@ def derive_all(facts: Facts, kb: KnowledgeBase) -> Tuple[Facts, Tuple[Problem, .
     for step in (
         lambda f: derive.driver_facts(f, kb.tables),
         derive.training_facts,
+        lambda f: derive.dispatch_facts(f, kb.tables),
         lambda f: declared.derive(f, kb.dirs[0]),
     ):
         facts, found = merge([Gathered(facts.values, facts.unknown, complete=facts.complete), step(facts)])

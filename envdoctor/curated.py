@@ -9,6 +9,8 @@ no error. Each lockfile's verdict is explained; with no match, that is said and 
 import glob
 import json
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
@@ -86,7 +88,6 @@ def judge(path: str, report: Report, plan: Plan) -> Candidate:
     if not reasons:
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
-        import tempfile, shutil
         work = tempfile.mkdtemp(prefix="envdoctor-offline-")
         try:
             errors, _, _ = lock.static_check(text, report, python + ".0", work)

@@ -129,3 +129,28 @@ def training_facts(facts: Facts) -> Gathered:
         cpu = got["torch.cuda"] is None
     put("torch.cpu_build", cpu, why)
     return Gathered(values, unknown)
+
+
+PATCHED = "xtuner.internlm2_attention_patched"
+
+
+def dispatch_facts(facts: Facts, tables: Mapping[str, dict]) -> Gathered:
+    """Whether this XTuner swaps InternLM2's attention for its own non-varlen forward.
+
+    False only when it is known not to (no flash-attn, and torch below the release's gate);
+    None when there is nothing to judge (no xtuner, or a release outside the table, or no torch:
+    then nothing trains at all)."""
+    got, why = _known(facts, "pkg.xtuner", "pkg.flash-attn", "torch.version")
+    if why is not None:
+        return Gathered() if why is _NOT_PROBED else Gathered(unknown={PATCHED: why})
+    xtuner, flash, torch = (_v(got[k]) if got[k] is not None else None for k in ("pkg.xtuner", "pkg.flash-attn", "torch.version"))
+    if xtuner is None or torch is None:
+        return Gathered(values={PATCHED: None})
+    from packaging.specifiers import SpecifierSet
+
+    for gate in tables.get("xtuner-internlm2-dispatch", {}).get("gate", []):
+        if not SpecifierSet(gate["xtuner"]).contains(Version(xtuner.public), prereleases=True):
+            continue
+        by_torch = "torch" in gate and SpecifierSet(gate["torch"]).contains(Version(torch.public), prereleases=True)
+        return Gathered(values={PATCHED: flash is not None or by_torch})
+    return Gathered(values={PATCHED: None})

@@ -41,9 +41,15 @@ def run(check_options: check.CheckOptions, options: FixOptions) -> Tuple[str, in
     if fatal:
         raise FixError(fatal[0].message)
     releases = load_releases(report.kb.dirs[0])
+    extras: Tuple = ()
+    if check_options.requirements:
+        from envdoctor.sources import requirements
+
+        parsed = requirements.read(check_options.requirements, str(report.facts.get("python")))
+        extras = tuple((p.name, p.extras) for p in parsed.pins if p.extras)
     made = plan.make_plan(report.facts, report.kb, releases, plan.PlanOptions(
         options.latest, options.allow_change, whole_environment=report.static,
-        loose=tuple(r.name + r.specifier for r in report.ranges)))
+        loose=tuple(r.name + r.specifier for r in report.ranges), extras=extras))
     if options.offline:
         from envdoctor import curated
 

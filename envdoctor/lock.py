@@ -116,7 +116,12 @@ def check_destination(path: str, force: bool) -> str:
     return target
 
 
-def find_pip_compile(explicit: Optional[str] = None) -> str:
+def find_pip_compile(explicit: Optional[str] = None, beside: Optional[str] = None) -> str:
+    """--pip-compile, ENVDOCTOR_PIP_COMPILE, the one installed beside the target interpreter
+    (it resolves for that Python), or the one on PATH."""
+    sibling = os.path.join(os.path.dirname(beside), "pip-compile") if beside else None
+    if not explicit and sibling and os.access(sibling, os.X_OK):
+        explicit = sibling
     program = explicit or os.environ.get("ENVDOCTOR_PIP_COMPILE") or "pip-compile"
     found = shutil.which(program)
     if not found:
@@ -298,7 +303,9 @@ class LockRequest:
 def write(plan: Plan, report: Report, request: LockRequest) -> LockResult:
     """Resolve, check, (verify), then write. Raises LockError; the file is untouched then."""
     target = check_destination(request.path, request.force)
-    program = find_pip_compile(request.pip_compile)
+    executable = report.facts.get("python.executable")
+    beside = executable if report.environment is not None and isinstance(executable, str) else None
+    program = find_pip_compile(request.pip_compile, beside)
     work = tempfile.mkdtemp(prefix="envdoctor-lock-")
     try:
         compiled = compile_requirements(program, plan.requirements, plan.constraints, request.index, request.timeout, work)

@@ -38,6 +38,7 @@ class PlanOptions:
     allow_change: FrozenSet[str] = frozenset()  # "torch", "python"
     whole_environment: bool = False  # -r FILE: every pin is a user requirement
     loose: Tuple[str, ...] = ()  # -r FILE: its unpinned requirements, kept as they are
+    extras: Tuple[Tuple[str, Tuple[str, ...]], ...] = ()  # -r FILE: (package, extras) of its pins
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ class _Trial:
     assignment: Tuple[Tuple[str, Optional[str]], ...]  # (package, version or None to remove)
     facts: Facts
     python: str
-    deps: Tuple[Tuple[str, Optional[str], str, str], ...]  # (package, current, requirement, tried version)
+    deps: Tuple[Tuple[str, Optional[str], str, str, str], ...]  # (package, current, requirement, tried version, why)
     declared: Tuple[Tuple[str, str], ...]  # (package, specifier) the targets declare
 
 
@@ -116,8 +117,9 @@ def _primary_packages(record: Record) -> List[str]:
     names = [r.package for r in record.affected]
     names.extend(canonical_name(req.name) for req in map(_requirement, record.remedy.requires) if req)
     names.extend(c.key[4:] for c in record.when if c.kind == "installed" and c.key.startswith("pkg."))
-    # A fact derived from a release table (xtuner.declared.python_ok) changes with that package.
-    names.extend(c.key.split(".")[0] for c in record.when if c.key.startswith(DECLARED_FACTS))
+    # A fact derived from a release's declarations ("xtuner.declared.requirements_ok") is the
+    # business of that package (and of what it declares, which the trial adds).
+    names.extend(c.key.split(".declared.")[0] for c in record.when if ".declared." in c.key)
     out: List[str] = []
     for name in names:
         if name not in out:
@@ -205,37 +207,6 @@ def _substitute(facts: Facts, values: Dict[str, Optional[str]], unknown: Dict[st
     return Facts(kept, gaps, merged.complete)
 
 
-DECLARED_FACTS = ("xtuner.declared.", "torch.declared.")
-
-
-def _redeclare(facts: Facts, kb: KnowledgeBase) -> Facts:
-    """Facts derived from the release tables, computed again for the trial's versions."""
-    from envdoctor.kb import declared
-
-    values = {k: v for k, v in facts.values.items() if not k.startswith(DECLARED_FACTS)}
-    unknown = {k: v for k, v in facts.unknown.items() if not k.startswith(DECLARED_FACTS)}
-    base = Facts(values, unknown, facts.complete)
-    fresh = declared.derive(base, kb.dirs[0])
-    values.update(fresh.values)
-    unknown.update({k: v for k, v in fresh.unknown.items() if k not in fresh.values})
-    return Facts(values, unknown, facts.complete)
-
-
-def _forget_code(facts: Facts, kb: KnowledgeBase, changed: set) -> Facts:
-    """The installed files of a package the trial changes say nothing about its new version:
-    its records' code checks are decided by the version again."""
-    stale = set()
-    for record in kb.records:
-        for check in record.code:
-            if check.package in changed:
-                stale.update((check.key, check.file_key))
-    if not stale:
-        return facts
-    values = {k: v for k, v in facts.values.items() if k not in stale}
-    unknown = {k: v for k, v in facts.unknown.items() if k not in stale}
-    return Facts(values, unknown, facts.complete)
-
-
 def _marker_holds(req: Requirement, python: str) -> bool:
     if req.marker is None:
         return True
@@ -267,14 +238,16 @@ class _Planner:
         value = self.facts.get("pkg." + package)
         return value if isinstance(value, str) else None
 
-    def trial(self, assignment: Tuple[Tuple[str, Optional[str]], ...],
-              extra: Tuple[Tuple[str, str], ...] = ()) -> Tuple[Optional[_Trial], List[str]]:
-        """Facts with the assignment (and what its releases need, and ``extra`` packages to
-        install within a range); or None and why not."""
+    def trial(self, assignment: Tuple[Tuple[str, Optional[str]], ...]) -> Tuple[Optional[_Trial], List[str]]:
+        """Facts with the assignment (and what its releases need); or None and why not."""
         values: Dict[str, Optional[str]] = {"pkg." + p: v for p, v in assignment}
         unknown: Dict[str, str] = {}
         targets = [self.table.get(p, {}).get(v or "") for p, v in assignment if v is not None and v != self.current(p)]
         targets = [r for r in targets if r is not None]
+        moving = {p for p, v in assignment if v != self.current(p)}
+        # The releases that stay must keep what they declare, too.
+        staying = [self.table.get(p, {}).get(self.current(p) or "") for p in self.table if p not in moving]
+        staying = [r for r in staying if r is not None]
         python = self.python
         if not all(_python_ok(r, python) for r in targets):
             bad = next(r for r in targets if not _python_ok(r, python))
@@ -285,18 +258,10 @@ class _Planner:
                 return None, ["no Python allows %s" % ", ".join("%s %s" % (r.package, r.version) for r in targets)]
             python = picked
             values["python"] = picked
-        deps: List[Tuple[str, Optional[str], str, str]] = []
+        deps: List[Tuple[str, Optional[str], str, str, str]] = []
         declared: List[Tuple[str, str]] = []
         chosen = dict(assignment)
-        for name, spec in extra:  # installed within a range; judged at the version the records name
-            tried = _tried_version(name, SpecifierSet(spec), "", self.kb, self.releases)
-            if tried is None:
-                unknown["pkg." + name] = "chosen by pip within %s" % spec
-            else:
-                values["pkg." + name] = tried
-            deps.append((name, None, name + spec, tried or ""))
-            chosen[name] = tried
-        for release in targets:
+        for release in targets + staying:
             for text in release.requires:
                 req = _requirement(text)
                 if req is None or not _marker_holds(req, python) or not str(req.specifier):
@@ -318,39 +283,66 @@ class _Planner:
                     unknown["pkg." + name] = "chosen by pip within %s" % req.specifier
                 else:
                     values["pkg." + name] = tried
-                deps.append((name, now, "%s%s" % (name, req.specifier), tried or ""))
+                deps.append((name, now, "%s%s" % (name, req.specifier), tried or "", "declared by %s %s" % (release.package, release.version)))
                 chosen[name] = tried
         if "pkg.torch" in values and values["pkg.torch"] != self.current("torch"):
             values["torch.version"] = values["pkg.torch"]
-        changed = {p for p, v in assignment if v != self.current(p)} | {k[4:] for k in values if k.startswith("pkg.")}
-        facts = _redeclare(_forget_code(_substitute(self.facts, values, unknown), self.kb, changed), self.kb)
+        facts = self.substitute(values, unknown)
+        facts = self.complete(facts, values, unknown, chosen, deps)
         return _Trial(tuple(assignment), facts, python, tuple(deps), tuple(declared)), []
 
-    def repaired(self, assignment: Tuple[Tuple[str, Optional[str]], ...], trial: _Trial) -> Tuple[Tuple[str, str], ...]:
-        """Packages the trial's own errors ask to install, as (name, specifier): e.g. the
-        deepspeed XTuner 0.1.20-0.1.23 import without declaring it."""
-        chosen = dict(assignment)
-        added = []
-        for finding in evaluate_all(self.kb.records, trial.facts):
-            if finding.status != CONFIRMED or finding.severity != "error" or finding.record.id in self.ignore:
-                continue
-            for req in map(_requirement, finding.record.remedy.requires):
-                name = canonical_name(req.name) if req else ""
-                if not req or name in chosen or self.current(name) is not None or not self.allowed(name):
+    def complete(self, facts: Facts, values: Dict[str, Optional[str]], unknown: Dict[str, str],
+                 chosen: Dict[str, Optional[str]], deps: List[Tuple[str, Optional[str], str, str, str]]) -> Facts:
+        """Add what the remedies of errors the targets newly trip ask for (e.g. XTuner 0.1.20-0.1.23
+        import deepspeed without declaring it: install deepspeed), while the package may change."""
+        for _ in range(3):
+            added = False
+            for finding in evaluate_all(self.kb.records, facts):
+                if finding.status != CONFIRMED or finding.severity != "error" or finding.record.id in self.ignore:
                     continue
-                chosen[name] = str(req.specifier)
-                added.append((name, str(req.specifier)))
-        return tuple(added)
+                for req in map(_requirement, finding.record.remedy.requires):
+                    name = canonical_name(req.name) if req else ""
+                    if not req or name in chosen or not self.allowed(name):
+                        continue
+                    now = facts.get("pkg." + name)
+                    now_v = _v(now) if isinstance(now, str) else None
+                    if now_v is not None and req.specifier.contains(Version(now_v.public), prereleases=True):
+                        continue
+                    tried = _tried_version(name, req.specifier, now if isinstance(now, str) else "", self.kb, self.releases)
+                    if tried is None:
+                        continue
+                    values["pkg." + name] = tried
+                    chosen[name] = tried
+                    deps.append((name, self.current(name), "%s%s" % (name, req.specifier), tried, "the remedy of %s" % finding.record.id))
+                    added = True
+            if not added:
+                return facts
+            facts = self.substitute(values, unknown)
+        return facts
 
-    def judge(self, trial: _Trial) -> List[str]:
-        """Why the trial fails: any confirmed error, or a possible error not already there."""
+    def substitute(self, values: Dict[str, Optional[str]], unknown: Dict[str, str]) -> Facts:
+        """The facts with the planned versions, and everything derived from them recomputed.
+        What was read from the installed files of a package that changes no longer holds."""
+        from envdoctor.check import derive_all
+
+        changed = {k[4:] for k, v in values.items() if k.startswith("pkg.") and v != self.facts.get(k)}
+        gone = dict(unknown)
+        for record in self.kb.records:
+            for check in record.code:
+                if check.package in changed:
+                    gone[check.key] = "%s would be replaced by the plan" % check.package
+        facts, _ = derive_all(_substitute(self.facts, values, gone), self.kb)
+        return facts
+
+    def judge(self, trial: _Trial, strict: bool = True) -> List[str]:
+        """Why the trial fails: any confirmed error, or (strict) a possible error not already there."""
         reasons = []
         for finding in evaluate_all(self.kb.records, trial.facts):
             if finding.severity != "error" or finding.record.id in self.ignore:
                 continue
             if finding.status == CONFIRMED:
                 reasons.append("trips %s" % finding.record.id)
-            elif finding.record.id not in self.baseline:
+            elif strict and finding.record.id not in self.baseline:
                 facts = ", ".join(u.key for u in finding.undecided)
                 reasons.append("may trip %s (undecided: %s unknown)" % (finding.record.id, facts))
         return reasons
@@ -370,24 +362,44 @@ class _Planner:
         # Fewest changes first, then the best-ranked versions.
         ranked = sorted(itertools.islice(combos, MAX_TRIALS * 10),
                         key=lambda combo: (sum(1 for rank, _ in combo if rank), sum(rank for rank, _ in combo)))
-        for combo in ranked[:MAX_TRIALS]:
-            assignment = tuple((p, v) for p, (rank, v) in zip(packages, combo))
-            if all(v == self.current(p) for p, v in assignment):
-                continue
-            trial, why = self.trial(assignment)
-            if trial is not None:
-                why = self.judge(trial)
-                extra = self.repaired(assignment, trial) if why else ()
-                if extra:
-                    retried, _ = self.trial(assignment, extra)
-                    if retried is not None and not self.judge(retried):
-                        return retried
-                if not why:
-                    return trial
-            changed = [(p, v) for p, v in assignment if v != self.current(p)]
-            if len(changed) == 1:
-                self.rejected.setdefault((changed[0][0], str(changed[0][1] or "removed")), why)
+        # Versions the remedies advise before others; within each, first a target that may trip
+        # nothing new, then one that only *may* trip records (a fact they need is unknown: the
+        # plan lists them, and supplying the facts decides), the fewest such records first.
+        tried: Dict[Tuple, Tuple[Optional[_Trial], List[str], List[str]]] = {}
+        for advised in (True, False):
+            pool = [c for c in ranked[:MAX_TRIALS] if self.advised(packages, c) is advised]
+            for strict in (True, False):
+                fallback: List[Tuple[int, int, _Trial, Tuple]] = []
+                for order, combo in enumerate(pool):
+                    assignment = tuple((p, v) for p, (rank, v) in zip(packages, combo))
+                    if assignment not in tried:
+                        trial, why = self.trial(assignment)
+                        hard = self.judge(trial, False) if trial is not None else why
+                        soft = self.judge(trial, True) if trial is not None and not hard else hard
+                        tried[assignment] = (trial, hard, soft)
+                    trial, hard, soft = tried[assignment]
+                    if strict and not soft:
+                        return trial
+                    if not strict and not hard and trial is not None:
+                        fallback.append((len(soft), order, trial, assignment))
+                    changed = [(p, v) for p, v in assignment if v != self.current(p)]
+                    if strict and len(changed) == 1:
+                        self.rejected.setdefault((changed[0][0], str(changed[0][1] or "removed")), soft)
+                if fallback:
+                    fallback.sort(key=lambda item: item[:2])
+                    for p, v in fallback[0][3]:
+                        self.rejected.pop((p, str(v or "removed")), None)
+                    return fallback[0][2]
         return None
+
+    def advised(self, packages: Sequence[str], combo: Sequence[Tuple[int, Optional[str]]]) -> bool:
+        """Whether every version satisfies what the errors' remedies require of its package."""
+        for package, (_, version) in zip(packages, combo):
+            parsed = _v(version) if version else None
+            for spec in _remedy_specs(self.errors, package):
+                if parsed is None or not spec.contains(Version(parsed.public), prereleases=True):
+                    return False
+        return True
 
 
 def _action(current: Optional[str], target: Optional[str]) -> str:
@@ -431,16 +443,16 @@ def _from_trial(planner: "_Planner", trial: _Trial, rejected: Tuple[Rejected, ..
         if target == now:
             continue
         release = planner.table.get(package, {}).get(target or "")
-        why = _why(package, target, release, trial, rejected, options)
+        why = _why(package, target, release, trial, rejected, options, planner.judge(trial, True))
         requirement = "%s==%s" % (package, target) if target else package
         clears = tuple(f.record.id for f in planner.errors if package in _primary_packages(f.record) and f.record.id not in planner.ignore)
         declares = ()
         if release is not None:
             declares = ("python%s" % release.requires_python.replace(" ", ""),) if release.requires_python else ()
-            declares += tuple(name + spec for name, spec in trial.declared if name in ("transformers", "torch"))
+            declares += tuple(name + spec for name, spec in _declares(release, trial.python) if name in ("transformers", "torch"))
         changes.append(Change(_action(now, target), package, now, target, requirement, clears, why, declares))
-    for name, now, requirement, tried in trial.deps:
-        reason = "required by %s" % ", ".join("%s %s" % (p, v) for p, v in trial.assignment if v != planner.current(p))
+    for name, now, requirement, tried, source in trial.deps:
+        reason = "%s, needed with %s" % (source, ", ".join("%s %s" % (p, v) for p, v in trial.assignment if v != planner.current(p)))
         if tried:
             reason += "; checked against the records at %s" % tried
         changes.append(Change(_action(now, tried or None) if tried else "upgrade", name, now, tried or None, requirement, (), reason))
@@ -457,16 +469,29 @@ def _from_trial(planner: "_Planner", trial: _Trial, rejected: Tuple[Rejected, ..
                 records=len(kb.records), python=trial.python)
 
 
-def _why(package: str, target: Optional[str], release: Optional[Release], trial: _Trial, rejected: Sequence[Rejected], options: PlanOptions) -> str:
-    parts = ["the newest release" if options.latest else "the nearest release", "that clears every error without tripping another record"]
-    text = " ".join(parts)
+def _why(package: str, target: Optional[str], release: Optional[Release], trial: _Trial, rejected: Sequence[Rejected],
+         options: PlanOptions, doubts: Sequence[str] = ()) -> str:
+    which = "the newest release" if options.latest else "the nearest release"
+    if doubts:
+        text = "%s that clears every error and trips no other record for sure; it %s: supply those facts to decide" % (
+            which, ", ".join(doubts))
+    else:
+        text = "%s that clears every error without tripping another record" % which
     if release is not None:
-        declares = [name + spec for name, spec in trial.declared if name in ("transformers", "torch")]
+        declares = [name + spec for name, spec in _declares(release, trial.python) if name in ("transformers", "torch")]
         text += "; it declares Python %s%s" % (release.requires_python or "(any)", ", " + ", ".join(declares) if declares else "")
     skipped = [r for r in rejected if r.package == package]
     if skipped:
         text += "; passed over: " + "; ".join("%s (%s)" % (r.version, ", ".join(r.reasons)) for r in skipped[:6])
     return text
+
+
+def _declares(release: Release, python: str) -> List[Tuple[str, str]]:
+    out = []
+    for req in map(_requirement, release.requires):
+        if req is not None and str(req.specifier) and _marker_holds(req, python):
+            out.append((canonical_name(req.name), str(req.specifier)))
+    return out
 
 
 def _bounds(planner: _Planner, facts: Facts) -> Tuple[str, ...]:
@@ -524,11 +549,14 @@ def _stack(planner: _Planner, trial: Optional[_Trial], changes: Sequence[Change]
             lines.append(loose[name])
             continue
         change = by_name.get(name)
+        extras = dict(planner.options.extras).get(name)
+        label = "%s[%s]" % (name, ",".join(extras)) if extras else name
         if change is None:
-            lines.append("%s==%s" % (name, installed[name]))
+            lines.append("%s==%s" % (label, installed[name]))
         elif change.action != "remove":
             extra = [b[len(name):] for b in constraints if b.startswith(name) and b[len(name):len(name) + 1] in "<>=!~"]
-            lines.append(change.requirement + ("," + ",".join(extra) if extra and "==" not in change.requirement else ""))
+            line = change.requirement + ("," + ",".join(extra) if extra and "==" not in change.requirement else "")
+            lines.append(label + line[len(name):] if line.startswith(name) else line)
     return tuple(lines)
 
 

@@ -32,7 +32,6 @@ STACK = [
     ("transformers", "4.43.0", [], ">=3.8.0"),
     ("transformers", "4.48.0", [], ">=3.9.0"),
     ("flash-attn", "2.5.8", ["torch"], ">=3.7"),
-    ("deepspeed", "0.12.3", [], ">=3.8"),  # xtuner 0.1.20-0.1.23 import it (XTUNER-HIDDEN-DEEPSPEED-IMPORT)
 ]
 
 

@@ -74,11 +74,11 @@ def test_python_310_lock_for_the_position_ids_case(pins, wheelhouse, tmp_path):
     lock = str(tmp_path / "py310.lock")
     path = pins("xtuner==0.1.17", "transformers==4.36.2", "torch==2.1.2+cu121")
     done = fix("-r", path, "--python-version", "3.10", "--pip-compile", program, "--write-lock", lock,
-               "--no-index", "--find-links", wheelhouse, "--format", "json", *INTERNLM2)
+               "--no-index", "--find-links", wheelhouse, "--format", "json", "--fact", "run.gpus=1", *INTERNLM2)
     assert done.returncode == 0, done.stdout + done.stderr
     plan = json.loads(done.stdout)
     assert plan["lock"]["level"] == "resolved" and plan["lock"]["cuda"] == "CUDA 12.1 (torch 2.1.2+cu121)"
-    assert "torch==2.1.2+cu121" in _pins_of(lock) and "xtuner==0.1.20" in _pins_of(lock)
+    assert "torch==2.1.2+cu121" in _pins_of(lock) and "xtuner==0.1.18" in _pins_of(lock)
     venv = make_venv(str(tmp_path / "venv"), python=python)
     subprocess.run([sys.executable, "-m", "pip", "--python", venv.python, "install", "-q", "--no-index", "--find-links", wheelhouse,
                     "-r", lock], check=True, env=dict(os.environ, **OFFLINE), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -88,7 +88,7 @@ def test_python_310_lock_for_the_position_ids_case(pins, wheelhouse, tmp_path):
 
 def test_pip_compile_on_the_wrong_python_is_explained(pins, wheelhouse, tmp_path):
     lock = tmp_path / "x.lock"
-    path = pins("xtuner==0.1.20", "transformers==4.40.0")
+    path = pins("xtuner==0.1.18", "transformers==4.40.0")
     done = fix("-r", path, "--python-version", "3.10", "--write-lock", str(lock), "--no-index", "--find-links", wheelhouse,
                "--pip-compile", shutil.which("pip-compile"))
     if sys.version_info[:2] == (3, 10):
@@ -117,13 +117,16 @@ def test_failures_leave_the_existing_lockfile_untouched(pins, wheelhouse, tmp_pa
     lock = tmp_path / "requirements.lock"
     assert fix("-r", pins("transformers==4.40.0"), "--write-lock", str(lock), "--no-index", "--find-links", wheelhouse).returncode == 0
     before = lock.read_text()
-    # A conflict no version can satisfy: xtuner 0.2.0 declares transformers==4.48.0.
-    conflict = fix("-r", pins("xtuner==0.2.0", "transformers==4.40.0"), "--write-lock", str(lock), "--no-index", "--find-links", wheelhouse)
+    # A conflict no version can satisfy, between packages the knowledge base does not know (a
+    # conflict it knows, e.g. a range XTuner declares, the plan resolves before pip-compile runs).
+    make_wheel(wheelhouse, "acme-trainer", "1.0", ["acme-core<2"], ">=3.8")
+    make_wheel(wheelhouse, "acme-core", "2.0", [], ">=3.8")
+    conflict = fix("-r", pins("acme-trainer==1.0", "acme-core==2.0"), "--write-lock", str(lock), "--no-index", "--find-links", wheelhouse)
     assert conflict.returncode == 2
     line = conflict.stderr.strip()
     assert line.count("\n") == 0 and "Traceback" not in line
     assert line.startswith("envdoctor: pip-compile could not resolve the plan:")
-    assert "the requirements conflict" in line and "transformers" in line
+    assert "the requirements conflict" in line and "acme-core==2.0 (requested) vs acme-core<2 (from acme_trainer 1.0)" in line
     # No version at all.
     missing = fix("-r", pins("transformers==4.40.0", "no-such-package==1.0"), "--write-lock", str(lock), "--no-index", "--find-links", wheelhouse)
     assert missing.returncode == 2 and "no-such-package" in missing.stderr and "Traceback" not in missing.stderr
@@ -181,8 +184,11 @@ def test_pip_compile_that_fails_is_one_line(pins, tmp_path):
 
 @pytest.fixture(scope="session")
 def import_wheelhouse(tmp_path_factory):
-    folder = str(tmp_path_factory.mktemp("import-wheels"))
-    make_wheel(folder, "transformers", "4.48.0", [], ">=3.9.0", files={"transformers/__init__.py": "__version__ = '4.48.0'\n"})
+    """Two folders holding XTuner 0.2.0 and transformers: one stack imports, one does not."""
+    folders = {}
+    for kind in ("good", "bad"):
+        folders[kind] = str(tmp_path_factory.mktemp("import-wheels-" + kind))
+        make_wheel(folders[kind], "transformers", "4.48.0", [], ">=3.9.0", files={"transformers/__init__.py": "__version__ = '4.48.0'\n"})
     good = {
         "xtuner/__init__.py": "",
         "xtuner/model/__init__.py": "",
@@ -190,17 +196,17 @@ def import_wheelhouse(tmp_path_factory):
         "xtuner/dataset/__init__.py": "",
         "xtuner/engine/__init__.py": "",
     }
-    make_wheel(folder, "xtuner", "0.2.0", ["transformers==4.48.0"], ">=3.8, <3.13", files=good)
+    make_wheel(folders["good"], "xtuner", "0.2.0", ["transformers==4.48.0"], ">=3.8, <3.13", files=good)
     # As in XTuner 0.1.20-0.1.23: a module imports deepspeed, which the release does not declare.
     bad = dict(good)
     bad["xtuner/engine/__init__.py"] = "import deepspeed\n"
-    make_wheel(folder, "xtuner", "0.1.99", ["transformers==4.48.0"], ">=3.8", files=bad)
-    return folder
+    make_wheel(folders["bad"], "xtuner", "0.2.0", ["transformers==4.48.0"], ">=3.8, <3.13", files=bad)
+    return folders
 
 
 def test_verify_reaches_imports(pins, import_wheelhouse, tmp_path):
     lock = tmp_path / "ok.lock"
-    done = fix("-r", pins("xtuner==0.2.0"), "--write-lock", str(lock), "--verify", "--no-index", "--find-links", import_wheelhouse,
+    done = fix("-r", pins("xtuner==0.2.0"), "--write-lock", str(lock), "--verify", "--no-index", "--find-links", import_wheelhouse["good"],
                "--format", "json")
     assert done.returncode == 0, done.stdout + done.stderr
     info = json.loads(done.stdout)["lock"]
@@ -212,7 +218,7 @@ def test_verify_reaches_imports(pins, import_wheelhouse, tmp_path):
 
 def test_verify_stays_at_consistent_when_an_import_fails(pins, import_wheelhouse, tmp_path):
     lock = tmp_path / "bad.lock"
-    done = fix("-r", pins("xtuner==0.1.99"), "--write-lock", str(lock), "--verify", "--no-index", "--find-links", import_wheelhouse)
+    done = fix("-r", pins("xtuner==0.2.0"), "--write-lock", str(lock), "--verify", "--no-index", "--find-links", import_wheelhouse["bad"])
     assert done.returncode == 0, done.stdout + done.stderr
     text = lock.read_text()
     assert "# level consistent:" in text and "# level imports" not in text
@@ -229,3 +235,17 @@ def test_only_the_users_own_index_options_reach_the_lockfile(pins, wheelhouse, t
     text = lock.read_text()
     assert "--extra-index-url https://download.pytorch.org/whl/cu121" in text
     assert "/machine/local/mirror" not in text and wheelhouse not in text.split("# command:")[1].split("\n", 1)[1]
+
+
+def test_the_pip_compile_beside_the_target_interpreter_is_preferred(venvs, tmp_path):
+    # It resolves for the target's Python, which the one on PATH may not.
+    venv = venvs("transformers==4.40.0")
+    beside = os.path.join(os.path.dirname(venv.python), "pip-compile")
+    with open(beside, "w") as handle:
+        handle.write("#!/bin/sh\necho 'ERROR: the venv pip-compile ran' >&2\nexit 1\n")
+    os.chmod(beside, 0o755)
+    try:
+        done = fix("--python", venv.python, "--write-lock", str(tmp_path / "v.lock"))
+    finally:
+        os.unlink(beside)
+    assert done.returncode == 2 and "the venv pip-compile ran" in done.stderr

@@ -1,8 +1,6 @@
 """envdoctor fix: the plan, from pins (-r) and from real venvs, run as a subprocess."""
 
 import json
-import os
-import sys
 
 import pytest
 
@@ -31,20 +29,34 @@ def _changes(plan):
 
 
 def test_position_ids_on_0117_names_xtuner_target_transformers_range_and_why(pins):
-    path = pins("xtuner==0.1.17", "transformers==4.34.0", "torch==2.1.2+cu121")
-    plan = fix_json("-r", path, "--python-version", "3.10", *INTERNLM2)
-    assert plan["status"] == "plan" and plan["errors"] == ["XTUNER-POSITION-IDS-COLLATE"]
+    path = pins("xtuner==0.1.17", "transformers==4.34.0", "torch==2.1.2+cu121", "flash-attn==2.5.8")
+    # Eight GPUs under torchrun, no sequence parallelism, flash-attn installed (so 0.1.19 patches the
+    # asserting forward too): 0.1.18 and 0.1.19 still pad position_ids for the world size, so the
+    # nearest release that clears both causes is 0.1.20, which imports deepspeed without declaring it.
+    run = ("--fact", "run.gpus=8", "--fact", "run.launcher=torchrun", "--fact", "train.sequence_parallel_size=1")
+    plan = fix_json("-r", path, "--python-version", "3.10", *(INTERNLM2 + run))
+    assert plan["status"] == "plan"
+    assert {"XTUNER-POSITION-IDS-COLLATE", "XTUNER-DECLARED-REQUIREMENTS"} <= set(plan["errors"])
     changes = _changes(plan)
-    # 0.1.18 and 0.1.19 still pad position_ids on multi-GPU runs; with run.gpus unknown they
-    # may trip the second record, so the nearest safe target is 0.1.20.
     assert changes["xtuner"]["to"] == "0.1.20" and changes["xtuner"]["action"] == "upgrade"
-    assert changes["xtuner"]["clears"] == ["XTUNER-POSITION-IDS-COLLATE"]
-    assert "XTUNER-POSITION-IDS-SP-PADDING" in changes["xtuner"]["reason"]
+    assert "XTUNER-POSITION-IDS-COLLATE" in changes["xtuner"]["clears"]
+    assert "0.1.18 (may trip XTUNER-POSITION-IDS-SP-PADDING (undecided: run.batch_length_multiple_of_gpus" in changes["xtuner"]["reason"]
     assert "transformers!=4.38.0,!=4.38.1,!=4.38.2,>=4.36.0" in changes["xtuner"]["declares"]
     assert "python>=3.8,<3.11" in changes["xtuner"]["declares"]
     assert changes["transformers"]["from"] == "4.34.0" and changes["transformers"]["to"] == "!=4.38.0,!=4.38.1,!=4.38.2,>=4.36.0"
+    assert changes["deepspeed"]["action"] == "install" and "XTUNER-HIDDEN-DEEPSPEED-IMPORT" in changes["deepspeed"]["reason"]
     assert "torch" not in changes
     assert "xtuner==0.1.20" in plan["requirements"] and "torch==2.1.2+cu121" in plan["requirements"]
+
+
+def test_unknown_run_facts_give_the_nearest_target_with_its_doubts_named(pins):
+    path = pins("xtuner==0.1.17", "transformers==4.34.0", "torch==2.1.2+cu121")
+    plan = fix_json("-r", path, "--python-version", "3.10", *INTERNLM2)
+    xtuner = _changes(plan)["xtuner"]
+    # With the GPU count unknown, 0.1.18 may pad position_ids (torch 2.1.2 is past its dispatch
+    # gate); 0.1.19 patches the asserting forward only with flash-attn, which is not pinned here.
+    assert xtuner["to"] == "0.1.19"
+    assert "0.1.18 (may trip XTUNER-POSITION-IDS-SP-PADDING" in xtuner["reason"] and "run.gpus" in xtuner["reason"]
 
 
 def test_single_gpu_run_takes_the_nearer_018(pins):
@@ -57,14 +69,14 @@ def test_single_gpu_run_takes_the_nearer_018(pins):
 
 def test_latest_takes_the_newest_release(pins):
     path = pins("xtuner==0.1.17", "transformers==4.40.0")
-    plan = fix_json("-r", path, "--python-version", "3.10", "--latest", "--fact", "run.gpus=1", *INTERNLM2)
+    plan = fix_json("-r", path, "--python-version", "3.10", "--latest", "--fact", "run.gpus=1",
+                    "--fact", "train.sequence_parallel_size=1", *INTERNLM2)
     changes = _changes(plan)
     assert changes["xtuner"]["to"] == "0.2.0"
     assert changes["transformers"]["to"] == "4.48.0"  # 0.2.0 pins it
 
 
 def test_nothing_to_do_when_no_error(pins):
-    # deepspeed too: xtuner 0.1.20 imports it without declaring it (XTUNER-HIDDEN-DEEPSPEED-IMPORT).
     path = pins("xtuner==0.1.20", "transformers==4.40.0", "deepspeed==0.14.4")
     plan = fix_json("-r", path, "--python-version", "3.10", *INTERNLM2)
     assert plan["status"] == "nothing-to-do" and plan["changes"] == []
@@ -124,6 +136,8 @@ def test_no_plan_on_python_311_names_the_base_image(pins, tmp_path):
     assert "No plan works in this environment" in done.stdout
     assert "use a Python 3.10 base image" in done.stdout
     assert "needs Python >=3.8, <3.11 (this is 3.11)" in done.stdout
+    lock = tmp_path / "never.lock"
+    assert envdoctor("fix", *args, "--write-lock", str(lock)).returncode == 1 and not lock.exists()
     # Allowed to change Python, the same plan goes through.
     plan = fix_json(*args, "--allow-change", "python")
     changes = _changes(plan)
@@ -131,11 +145,11 @@ def test_no_plan_on_python_311_names_the_base_image(pins, tmp_path):
 
 
 def test_print_requirements_is_a_requirements_in(pins):
-    path = pins("xtuner==0.1.17", "transformers==4.34.0", "torch==2.1.2+cu121")
+    path = pins("xtuner[deepspeed]==0.1.17", "transformers==4.34.0", "torch==2.1.2+cu121")
     done = envdoctor("fix", "-r", path, "--python-version", "3.10", "--print-requirements", "--fact", "run.gpus=1", *INTERNLM2)
     assert done.returncode == 0
     lines = [l for l in done.stdout.splitlines() if l and not l.startswith("#")]
-    assert lines == ["torch==2.1.2+cu121", "transformers!=4.38.0,!=4.38.1,!=4.38.2,>=4.36.0", "xtuner==0.1.18"]
+    assert lines == ["torch==2.1.2+cu121", "transformers!=4.38.0,!=4.38.1,!=4.38.2,>=4.36.0", "xtuner[deepspeed]==0.1.18"]
 
 
 def test_plan_for_an_installed_venv(venvs):
@@ -170,3 +184,18 @@ def test_an_error_no_package_clears_gives_exit_1_with_the_partial_plan(pins):
     assert _changes(plan)["xtuner"]["to"] == "0.1.18"
     # Near miss: a driver new enough leaves a plain plan.
     assert fix_json("-r", path, "--python-version", "3.10", "--driver", "535.104.05", "--fact", "run.gpus=1", *INTERNLM2)["status"] == "plan"
+
+
+def test_an_upgrade_across_0122_follows_the_models_remote_code(pins):
+    # XTuner 0.1.22 rewrote its InternLM2 dispatch for the June-2024 remote code (with flash-attn).
+    path = pins("xtuner==0.1.17", "transformers==4.40.0", "flash-attn==2.5.8")
+    args = ("-r", path, "--python-version", "3.10", "--latest", "--fact", "run.gpus=1",
+            "--fact", "train.sequence_parallel_size=1") + INTERNLM2
+    old = _changes(fix_json(*args, "--fact", "model.remote_code=internlm2-tuple-cache"))
+    assert old["xtuner"]["to"] == "0.1.21"
+    assert "0.1.22 (trips XTUNER-INTERNLM2-OLD-REMOTE-CODE" in old["xtuner"]["reason"]
+    new = fix_json(*args, "--fact", "model.remote_code=internlm2-cache-class")
+    assert "XTUNER-INTERNLM2-NEW-REMOTE-CODE" in new["errors"]
+    assert _changes(new)["xtuner"]["to"] == "0.2.0"
+    unknown = _changes(fix_json(*args))
+    assert unknown["xtuner"]["to"] == "0.1.21"  # unknown remote code: 0.1.22+ may trip the old-code record

@@ -1,6 +1,5 @@
 """check -r FILE: pins read statically, nothing installed."""
 
-import json
 
 import pytest
 

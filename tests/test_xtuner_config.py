@@ -249,3 +249,20 @@ def test_run_facts_from_options_and_environment(tmp_path):
 def test_bad_launcher_is_a_usage_error():
     done = envdoctor("check", "--launcher", "mpirun")
     assert done.returncode == 2 and "mpirun" in done.stderr
+
+
+def test_read_base_imports_leave_what_they_may_set_unknown(tmp_path):
+    write(str(tmp_path / "base.py"), xtuner_config())
+    path = write(str(tmp_path / "c.py"), (
+        "from mmengine.config import read_base\n"
+        "with read_base():\n"
+        "    from .base import *\n"
+        "    from .base import max_length as base_length\n"
+        "max_length = 1024\n"
+        "batch_size = base_length // 512\n"
+    ))
+    values, unknown = _facts(path)
+    assert values["train.max_length"] == 1024
+    assert unknown["train.batch_size"].reason == "unresolved expression: base_length // 512"
+    for key in ("train.sequence_parallel_size", "train.use_varlen_attn", "train.quantization", "train.prompt_template"):
+        assert unknown[key].reason.startswith("not set in the config; it may come from from .base import * (%s:3)" % path), key

@@ -28,6 +28,7 @@ BOOL_FACTS = ("use_varlen_attn", "pack_to_max_length")
 # XTuner's own defaults when a config leaves the name out (tools/train.py reads
 # sequence_parallel_size with default 1; SupervisedFinetune's use_varlen_attn defaults to False).
 DEFAULTS = {"sequence_parallel_size": 1, "use_varlen_attn": False}
+WILDCARD = "*"  # the binding that records a `from x import *`
 KEYS = tuple("train." + k for k in INT_FACTS + BOOL_FACTS + (
     "prompt_template", "quantization", "lora", "pretrained_model_name_or_path", "torch_dtype"))
 
@@ -188,6 +189,7 @@ class _Folder:
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             for alias in node.names:  # an import shadows an earlier assignment
                 self.env.pop((alias.asname or alias.name).split(".")[0], None)
+            self.note_wildcard(node)
         elif isinstance(node, ast.Delete):
             for target in node.targets:
                 if isinstance(target, ast.Name):
@@ -195,9 +197,22 @@ class _Folder:
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             self.env.pop(node.name, None)
         elif not isinstance(node, (ast.Expr, ast.Pass)):
-            # if / for / with / try: what they bind depends on running them.
+            # if / for / with / try: what they bind depends on running them (mmengine's
+            # `with read_base(): from .base import *` included: envdoctor does not follow it).
             for name in _stored_names(node):
                 self.bind(name, self.unresolved(node), node, node.lineno)
+            for sub in ast.walk(node):
+                if isinstance(sub, (ast.Import, ast.ImportFrom)):
+                    for alias in sub.names:
+                        if alias.name != "*":
+                            self.bind((alias.asname or alias.name).split(".")[0], self.unresolved(sub), sub, sub.lineno)
+                    self.note_wildcard(sub)
+
+    def note_wildcard(self, node: ast.stmt) -> None:
+        """``from x import *`` may define any name: remembered, so a name the file does not
+        set is unknown rather than absent."""
+        if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
+            self.bind(WILDCARD, Unresolved(self.source(node)), node, node.lineno)
 
     def assign(self, target: ast.AST, value_node: ast.expr, line: int) -> None:
         if isinstance(target, ast.Name):
@@ -373,11 +388,15 @@ def gather(path: str) -> Gathered:
         varlen = _checked(model.value["use_varlen_attn"], model.source, bool, "True or False")
     put("use_varlen_attn", varlen)
     put("pretrained_model_name_or_path", _typed(env, "pretrained_model_name_or_path", str, "a string"))
-    put("prompt_template", _prompt_template(env.get("prompt_template")))
-    quantization, lora = _model_facts(model)
+    put("prompt_template", _prompt_template(env.get("prompt_template")) if "prompt_template" in env else _not_set(env))
+    if model is None and _not_set(env):
+        quantization = lora = dtype = _not_set(env)
+    else:
+        quantization, lora = _model_facts(model)
+        dtype = _torch_dtype(model)
     put("quantization", quantization)
     put("lora", lora)
-    put("torch_dtype", _torch_dtype(model))
+    put("torch_dtype", dtype)
     return Gathered(values, unknown)
 
 
@@ -399,8 +418,16 @@ def _torch_dtype(model: Optional[Binding]) -> object:
 def _typed(env: Dict[str, Binding], name: str, kind: type, described: str) -> object:
     binding = env.get(name)
     if binding is None:
-        return DEFAULTS.get(name)
+        return _not_set(env) or DEFAULTS.get(name)
     return _checked(binding.value, binding.source, kind, described)
+
+
+def _not_set(env: Dict[str, Binding]) -> Optional[Unknown]:
+    wildcard = env.get(WILDCARD)
+    if wildcard is None:
+        return None
+    return Unknown("not set in the config; it may come from %s (%s:%d), which envdoctor does not follow"
+                   % (wildcard.source, wildcard.path, wildcard.line))
 
 
 def _checked(value: Any, source: str, kind: type, described: str) -> object:
