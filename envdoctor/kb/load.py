@@ -302,9 +302,9 @@ def parse_record(data: dict, path: str, trusted: bool = False) -> Record:
     extra = set(data) - TOP_FIELDS
     if extra:
         raise _Invalid(sorted(extra)[0], "unknown field (known: %s)" % ", ".join(sorted(TOP_FIELDS)))
-    for field in REQUIRED:
-        if field not in data:
-            raise _Invalid(field, "missing" + (": every record cites at least one source ([[references]] url = ...)" if field == "references" else ""))
+    for name in REQUIRED:
+        if name not in data:
+            raise _Invalid(name, "missing" + (": every record cites at least one source ([[references]] url = ...)" if name == "references" else ""))
     record_id = _text(data, "id")
     if not _ID_RE.match(record_id):
         raise _Invalid("id", "%r: use upper-case letters, digits and dashes" % record_id)
