@@ -1,6 +1,5 @@
 """--config: XTuner configs read with ast, never executed."""
 
-import json
 import os
 
 import pytest
