@@ -8,6 +8,9 @@ produce facts and problems; they never judge.
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, Mapping, Optional, Tuple, Union
 
+# PEP 503 names. The probe owns the function: it runs standalone in other interpreters.
+from envdoctor.sources._probe import canonical_name  # noqa: F401  (re-exported)
+
 Value = Union[str, int, float, bool, None]
 
 
@@ -83,21 +86,6 @@ def merge(parts: Iterable[Gathered]) -> Tuple[Facts, Tuple[Problem, ...]]:
         problems.extend(part.problems)
         complete.extend(part.complete)
     return Facts(values, unknown, tuple(complete)), tuple(problems)
-
-
-def canonical_name(name: str) -> str:
-    """PEP 503 normalisation, without importing packaging on the hot path."""
-    out = []
-    prev_sep = False
-    for ch in name.strip().lower():
-        if ch in "-_.":
-            if not prev_sep:
-                out.append("-")
-            prev_sep = True
-        else:
-            out.append(ch)
-            prev_sep = False
-    return "".join(out)
 
 
 def describe(value: Optional[Value]) -> str:

@@ -87,3 +87,13 @@ def index_available():
         return False
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture()
+def pins(tmp_path):
+    """Write a requirements file of the given lines; each call a new file."""
+    def write(*lines):
+        path = tmp_path / ("req%d.txt" % len(list(tmp_path.iterdir())))
+        path.write_text("\n".join(lines) + "\n")
+        return str(path)
+    return write

@@ -25,15 +25,6 @@ def fix(*args, env=None):
     return envdoctor("fix", *args, env=full, timeout=300)
 
 
-@pytest.fixture()
-def pins(tmp_path):
-    def write(*lines):
-        path = tmp_path / ("req%d.txt" % len(list(tmp_path.iterdir())))
-        path.write_text("\n".join(lines) + "\n")
-        return str(path)
-    return write
-
-
 def _pins_of(path):
     return sorted(l.strip() for l in open(path) if "==" in l and not l.lstrip().startswith("#"))
 

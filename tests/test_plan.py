@@ -15,15 +15,6 @@ def fix_json(*args, code=0):
     return json.loads(done.stdout)
 
 
-@pytest.fixture()
-def pins(tmp_path):
-    def write(*lines):
-        path = tmp_path / ("req%d.txt" % len(list(tmp_path.iterdir())))
-        path.write_text("\n".join(lines) + "\n")
-        return str(path)
-    return write
-
-
 def _changes(plan):
     return {c["package"]: c for c in plan["changes"]}
 

@@ -99,7 +99,7 @@ def _list_distributions(problems):
             location = str(dist.locate_file(""))
         except Exception:
             location = ""
-        key = _canonical(name)
+        key = canonical_name(name)
         entry = {
             "name": name,
             "version": version,
@@ -120,7 +120,8 @@ def _list_distributions(problems):
     return result
 
 
-def _canonical(name):
+def canonical_name(name):
+    """PEP 503 normalisation (lower case, runs of -_. become one -), without packaging."""
     out = []
     prev = False
     for ch in name.strip().lower():
@@ -146,7 +147,7 @@ def _unreadable_paths(problems):
 
 def _torch_build(distributions, problems):
     for dist in distributions:
-        if _canonical(dist["name"]) != "torch":
+        if canonical_name(dist["name"]) != "torch":
             continue
         path = os.path.join(dist["location"], TORCH_VERSION_FILE)
         try:
