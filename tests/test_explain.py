@@ -178,12 +178,6 @@ def test_position_ids_without_xtuner_none_applies(venvs, assertion_log):
     assert all(any("not installed" in u for u in r["unmet"]) for r in match["records"] if r["id"] in POSITION_IDS)
 
 
-def _has_option(name: str) -> bool:
-    return name in envdoctor("explain", "--help").stdout
-
-
-@pytest.mark.skipif(not (_has_option("--model") and _has_option("--config") and _has_option("--gpus")),
-                    reason="explain has no --model/--config/--gpus yet (added to the shared probe options by another issue)")
 def test_position_ids_with_model_and_config_confirms_the_collate_cause(venvs, assertion_log, tmp_path):
     log, _ = assertion_log
     model = tmp_path / "internlm2-chat-1_8b"
