@@ -1,12 +1,11 @@
 """Read TOML files, remembering parsed results by content so repeat runs skip the parser.
 
 The knowledge base is read on every run and tomllib is pure Python, which would make its
-parsing most of `check`'s own time. The cache is keyed by the sha256 of each file's bytes,
+parsing most of `check`'s own time. The cache is keyed by each file's length and checksums,
 so an edited record is simply parsed again; it lives in the user's cache folder and is only
 an optimisation: when it cannot be read or written, everything still works.
 """
 
-import hashlib
 import json
 import os
 import sys
@@ -57,7 +56,7 @@ class TomlCache:
         """The parsed file and the sha256 of its bytes."""
         with open(path, "rb") as handle:
             data = handle.read()
-        digest = hashlib.sha256(data).hexdigest()
+        digest = content_key(data)
         hit = self.entries.get(digest)
         if isinstance(hit, dict):
             return hit, digest
@@ -101,6 +100,14 @@ def shared() -> TomlCache:
     if _SHARED is None or _SHARED.path != cache_file():
         _SHARED = TomlCache()
     return _SHARED
+
+
+def content_key(data: bytes) -> str:
+    """The cache key of a file's bytes: its length and two independent checksums. zlib is
+    already loaded by importlib.metadata, while hashlib would load OpenSSL on every run."""
+    import zlib
+
+    return "%d-%08x-%08x" % (len(data), zlib.crc32(data), zlib.adler32(data))
 
 
 def _parse(data: bytes) -> dict:

@@ -57,11 +57,22 @@ def test_lock_round_trip_installs_into_a_clean_environment(pins, wheelhouse, tmp
     assert finding_ids(check_json("-r", path, *INTERNLM2)) >= {"XTUNER-POSITION-IDS-COLLATE"}
 
 
-def test_python_310_lock_for_the_position_ids_case(pins, wheelhouse, tmp_path):
+@pytest.fixture(scope="session")
+def pip_compile_310(tmp_path_factory, index_available):
+    """pip-tools in a Python 3.10 venv (pip-compile resolves for the Python it runs on)."""
     python = pyenv_python("3.10")
-    program = python and os.path.join(os.path.dirname(python), "pip-compile")
-    if not program or not os.path.exists(program):
-        pytest.skip("no pip-compile installed for Python 3.10 here")
+    if python is None:
+        pytest.skip("no Python 3.10 interpreter under pyenv on this machine")
+    if not index_available:
+        pytest.skip("pip-tools for Python 3.10 comes from the package index, which is not reachable")
+    venv = make_venv(str(tmp_path_factory.mktemp("piptools310") / "venv"), python=python, with_pip=True)
+    subprocess.run([venv.python, "-m", "pip", "install", "-q", "pip-tools>=7"], check=True,
+                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return python, os.path.join(venv.root, "bin", "pip-compile")
+
+
+def test_python_310_lock_for_the_position_ids_case(pins, wheelhouse, tmp_path, pip_compile_310):
+    python, program = pip_compile_310
     lock = str(tmp_path / "py310.lock")
     path = pins("xtuner==0.1.17", "transformers==4.36.2", "torch==2.1.2+cu121")
     done = fix("-r", path, "--python-version", "3.10", "--pip-compile", program, "--write-lock", lock,
