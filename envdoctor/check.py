@@ -4,8 +4,7 @@ Knows nothing of the command line; ``cli.py`` builds the options and picks a ren
 """
 
 import os
-from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import List, NamedTuple, Optional, Tuple
 
 from envdoctor import derive
 from envdoctor.facts import Facts, Gathered, Problem, Unknown, merge
@@ -35,8 +34,7 @@ NO_GPU = Record(
 )
 
 
-@dataclass(frozen=True)
-class CheckOptions:
+class CheckOptions(NamedTuple):
     python: Optional[str] = None  # another interpreter; None: this one
     extra_kb: Tuple[str, ...] = ()
     driver: Optional[str] = None
@@ -52,8 +50,7 @@ class CheckOptions:
     set_facts: Tuple[Tuple[str, object], ...] = ()  # --fact KEY=VALUE: supplied by the user, win over probes
 
 
-@dataclass(frozen=True)
-class Report:
+class Report(NamedTuple):
     facts: Facts
     environment: Optional[environment.Environment]
     findings: Tuple[Finding, ...]

@@ -3,10 +3,13 @@
 A fact is known (a value, where ``None`` means *absent*, e.g. no CUDA in a CPU build of
 torch) or *unknown* (it could not be gathered; the reason travels with it). Sources only
 produce facts and problems; they never judge.
+
+The results on every run's path (facts, records, findings, reports) are ``typing.NamedTuple``
+classes: immutable like frozen dataclasses, and about six times cheaper to define, a cost each
+run pays at start-up (measured with bench/bench_check.py). Elsewhere, frozen dataclasses.
 """
 
-from dataclasses import dataclass, field
-from typing import Dict, Iterable, Mapping, Optional, Tuple, Union
+from typing import Dict, Iterable, Mapping, NamedTuple, Optional, Tuple, Union
 
 # PEP 503 names. The probe owns the function: it runs standalone in other interpreters.
 from envdoctor.sources._probe import canonical_name  # noqa: F401  (re-exported)
@@ -14,15 +17,13 @@ from envdoctor.sources._probe import canonical_name  # noqa: F401  (re-exported)
 Value = Union[str, int, float, bool, None]
 
 
-@dataclass(frozen=True)
-class Unknown:
+class Unknown(NamedTuple):
     """A fact that could not be gathered, and why (shown to the user as a hint)."""
 
     reason: str
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(NamedTuple):
     """Something a source could not read. The run goes on; the report shows it."""
 
     source: str  # e.g. "installed", "nvidia-smi", "knowledge"
@@ -30,10 +31,9 @@ class Problem:
     fatal: bool = False  # the requested probe as a whole failed (exit 2)
 
 
-@dataclass(frozen=True)
-class Facts:
-    values: Mapping[str, Value] = field(default_factory=dict)
-    unknown: Mapping[str, Unknown] = field(default_factory=dict)
+class Facts(NamedTuple):
+    values: Mapping[str, Value] = {}
+    unknown: Mapping[str, Unknown] = {}
     # Namespaces listed here were probed completely, so a missing key means absent
     # ("pkg." once the installed distributions were listed).
     complete: Tuple[str, ...] = ()
@@ -60,12 +60,11 @@ class Facts:
         return {k[4:]: v for k, v in self.values.items() if k.startswith("pkg.") and isinstance(v, str)}
 
 
-@dataclass(frozen=True)
-class Gathered:
+class Gathered(NamedTuple):
     """What one source returns: facts it knows, facts it could not learn, problems."""
 
-    values: Mapping[str, Value] = field(default_factory=dict)
-    unknown: Mapping[str, Unknown] = field(default_factory=dict)
+    values: Mapping[str, Value] = {}
+    unknown: Mapping[str, Unknown] = {}
     problems: Tuple[Problem, ...] = ()
     complete: Tuple[str, ...] = ()
 

@@ -3,12 +3,10 @@
 import os
 import signal
 import subprocess
-from dataclasses import dataclass
-from typing import Mapping, Optional, Sequence
+from typing import Mapping, NamedTuple, Optional, Sequence
 
 
-@dataclass(frozen=True)
-class Ran:
+class Ran(NamedTuple):
     argv: Sequence[str]
     returncode: Optional[int]  # None: did not run or did not finish
     stdout: str = ""

@@ -1,7 +1,6 @@
 """Evaluate records against facts: a finding, a *possible* finding, or nothing."""
 
-from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
@@ -29,15 +28,13 @@ HINTS = (
 )
 
 
-@dataclass(frozen=True)
-class Undecided:
+class Undecided(NamedTuple):
     key: str
     reason: str
     hint: str
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(NamedTuple):
     record: Record
     status: str  # CONFIRMED or POSSIBLE
     because: Tuple[str, ...]  # the facts that made it fire, in words

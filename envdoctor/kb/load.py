@@ -2,8 +2,7 @@
 
 import os
 import re
-from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
@@ -29,8 +28,7 @@ COMPARISONS = ("below", "above", "at_least")
 _ID_RE = re.compile(r"^[A-Z0-9][A-Z0-9-]+$")
 
 
-@dataclass(frozen=True)
-class RecordError:
+class RecordError(NamedTuple):
     path: str
     field: str
     message: str
@@ -40,12 +38,11 @@ class RecordError:
         return "%s: %s" % (where, self.message)
 
 
-@dataclass(frozen=True)
-class KnowledgeBase:
+class KnowledgeBase(NamedTuple):
     records: Tuple[Record, ...]
     errors: Tuple[RecordError, ...]
     dirs: Tuple[str, ...]
-    tables: Mapping[str, dict] = field(default_factory=dict)  # knowledge/tables/NAME.toml, by NAME
+    tables: Mapping[str, dict] = {}  # knowledge/tables/NAME.toml, by NAME
 
     def by_id(self, record_id: str) -> Optional[Record]:
         for record in self.records:

@@ -4,15 +4,13 @@ Conditions are data: a version specifier, a value, a list of values, or a compar
 format is documented in knowledge/README.md.
 """
 
-from dataclasses import dataclass
-from typing import Optional, Tuple, Union
+from typing import NamedTuple, Optional, Tuple, Union
 
 SEVERITIES = ("error", "warning", "info")
 Scalar = Union[str, int, float, bool]
 
 
-@dataclass(frozen=True)
-class Range:
+class Range(NamedTuple):
     """One affected version range of one package (OSV's introduced / fixed / last_affected)."""
 
     package: str  # canonical name
@@ -35,8 +33,7 @@ class Range:
         return "%s %s" % (self.package, spec) if spec else "%s (all versions)" % self.package
 
 
-@dataclass(frozen=True)
-class Condition:
+class Condition(NamedTuple):
     """What one fact must be. Exactly one of the fields is set (see ``kind``)."""
 
     key: str
@@ -64,14 +61,12 @@ def _show(value: object) -> str:
     return str(value)
 
 
-@dataclass(frozen=True)
-class Symptom:
+class Symptom(NamedTuple):
     pattern: str  # a regular expression over one log line
     example: str = ""  # the exact text users see; tests check the pattern matches it
 
 
-@dataclass(frozen=True)
-class CodeCheck:
+class CodeCheck(NamedTuple):
     """Evidence read from an installed file, for when version numbers lie (source installs)."""
 
     package: str
@@ -92,21 +87,18 @@ class CodeCheck:
         return "code.%s" % self.file
 
 
-@dataclass(frozen=True)
-class Remedy:
+class Remedy(NamedTuple):
     summary: str  # one line: what to do
     requires: Tuple[str, ...] = ()  # requirement strings the fix needs, e.g. "xtuner>=0.1.18"
     note: str = ""
 
 
-@dataclass(frozen=True)
-class Reference:
+class Reference(NamedTuple):
     url: str
     title: str = ""
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
     id: str
     summary: str
     severity: str

@@ -5,8 +5,7 @@ install_requires per release, ``load_torch_python`` for the Pythons each torch m
 """
 
 import os
-from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
@@ -22,19 +21,17 @@ class TableError(ValueError):
     """A table file that cannot be read or has a bad row; the message names file and row."""
 
 
-@dataclass(frozen=True)
-class Release:
+class Release(NamedTuple):
     package: str  # canonical name
     version: str
     requires_python: str  # a specifier, "" when the release declares none
     requires: Tuple[str, ...]  # requirement strings, exactly as the release declares them
-    extras: Dict[str, Tuple[str, ...]] = field(default_factory=dict)  # what each extra adds
+    extras: Dict[str, Tuple[str, ...]] = {}  # what each extra adds
     date: str = ""
     source: str = ""
 
 
-@dataclass(frozen=True)
-class Violation:
+class Violation(NamedTuple):
     """An installed package outside a range the release declares."""
 
     package: str
@@ -45,8 +42,7 @@ class Violation:
         return "%s %s does not satisfy %s" % (self.package, self.installed, self.requirement)
 
 
-@dataclass(frozen=True)
-class TorchPython:
+class TorchPython(NamedTuple):
     minor: str  # "2.4"
     python: str  # specifier of the Pythons it builds wheels for
     source: str = ""

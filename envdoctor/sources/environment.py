@@ -7,8 +7,7 @@ runs there in isolated mode and answers in JSON. The result becomes facts:
 
 import json
 import os
-from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from envdoctor import subproc
 from envdoctor.facts import Gathered, Problem, Unknown, canonical_name
@@ -17,8 +16,7 @@ from envdoctor.sources import _probe
 PROBE_TIMEOUT = 60.0
 
 
-@dataclass(frozen=True)
-class Distribution:
+class Distribution(NamedTuple):
     name: str  # canonical
     version: str
     location: str
@@ -26,8 +24,7 @@ class Distribution:
     requires_python: Optional[str]
 
 
-@dataclass(frozen=True)
-class Environment:
+class Environment(NamedTuple):
     """The raw inventory, kept beside the facts for renderers and the planner."""
 
     python: str
