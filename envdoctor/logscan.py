@@ -150,9 +150,16 @@ class _Pattern:
     def __init__(self, index: int, text: str) -> None:
         self.index = index
         self.text = text
-        self.regex = re.compile(text)
+        self._regex: Optional["re.Pattern[str]"] = None
         literals = required_literals(text)
         self.literals = tuple(s.encode("utf-8") for s in literals) if literals else ()
+
+    @property
+    def regex(self) -> "re.Pattern[str]":
+        # Compiled on first use: most logs hold the literals of few patterns, if any.
+        if self._regex is None:
+            self._regex = re.compile(self.text)
+        return self._regex
 
 
 def _combined(patterns: Sequence[_Pattern]) -> List["re.Pattern[str]"]:
@@ -445,10 +452,11 @@ def parallel_workers(fd: int) -> int:
 
 
 def free_cores() -> int:
-    """The cores we may run on, less those busy on average over the last minute."""
+    """The cores we may run on, less those fully busy on average over the last minute (a
+    partly busy core still gives a worker most of its time)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     try:
-        busy = int(os.getloadavg()[0] + 0.5)
+        busy = int(os.getloadavg()[0])
     except (AttributeError, OSError):  # no load average (Windows)
         busy = 0
     return cores - busy
