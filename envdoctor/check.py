@@ -10,8 +10,9 @@ from envdoctor import derive
 from envdoctor.facts import Facts, Gathered, Problem, Unknown, merge
 from envdoctor.kb import declared
 from envdoctor.kb.evaluate import CONFIRMED, Finding, evaluate_all
-from envdoctor.kb.load import KnowledgeBase, load, shipped_dir
+from envdoctor.kb.load import KnowledgeBase, load_kb
 from envdoctor.kb.record import Record, Reference, Remedy
+from envdoctor.options import CheckOptions
 from envdoctor.sources import binary, code, environment, gpu
 from envdoctor.sources import run as run_facts
 
@@ -32,22 +33,6 @@ NO_GPU = Record(
     references=(Reference("https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/docker-specialized.html"),),
     path="<envdoctor>",
 )
-
-
-class CheckOptions(NamedTuple):
-    python: Optional[str] = None  # another interpreter; None: this one
-    extra_kb: Tuple[str, ...] = ()
-    driver: Optional[str] = None
-    probe_timeout: float = 10.0
-    require_gpu: bool = False
-    model: Optional[str] = None  # a model folder or a hub id in the local cache
-    revision: Optional[str] = None  # a hub-cache revision (branch, tag or commit)
-    config: Optional[str] = None  # an XTuner config, read with ast
-    gpus: Optional[int] = None
-    launcher: Optional[str] = None
-    requirements: Optional[str] = None  # -r FILE: facts from its pins, nothing installed
-    python_version: Optional[str] = None  # with -r: the target Python (default: this one)
-    set_facts: Tuple[Tuple[str, object], ...] = ()  # --fact KEY=VALUE: supplied by the user, win over probes
 
 
 class Report(NamedTuple):
@@ -73,10 +58,6 @@ def exit_code(report: Report, fail_on: str) -> int:
     if report.fatal:
         return 2
     return 1 if report.confirmed(fail_on) else 0
-
-
-def load_kb(extra: Tuple[str, ...] = ()) -> KnowledgeBase:
-    return load((shipped_dir(),) + tuple(extra))
 
 
 def training_sources(options: CheckOptions) -> List[Gathered]:

@@ -64,7 +64,7 @@ def probe_options(func):
 
 def check_options(params: dict, require_gpu: bool = False):
     """CheckOptions from the values of probe_options."""
-    from envdoctor.check import CheckOptions
+    from envdoctor.options import CheckOptions
 
     return CheckOptions(
         python=params["python"],

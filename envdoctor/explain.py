@@ -10,9 +10,13 @@ import os
 import sys
 import zlib
 from dataclasses import dataclass
-from typing import BinaryIO, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, BinaryIO, Dict, List, Optional, Sequence, Tuple
 
-from envdoctor.check import CheckOptions, Report, load_kb, run
+from envdoctor.kb.load import load_kb
+from envdoctor.options import CheckOptions
+
+if TYPE_CHECKING:  # check (and every source) is imported only when a log matches
+    from envdoctor.check import Report
 from envdoctor.facts import Facts, Problem, Unknown, describe
 from envdoctor.kb.evaluate import CONFIRMED, POSSIBLE, Finding, _holds, in_specifier, parse_version
 from envdoctor.kb.load import KnowledgeBase
@@ -72,7 +76,7 @@ class Explanation:
     size: int
     complete: bool  # read to the end
     records_searched: int
-    report: Optional[Report]  # the environment, when one was examined
+    report: Optional["Report"]  # the environment, when one was examined
     problems: Tuple[Problem, ...]
 
     @property
@@ -181,7 +185,7 @@ def unmet_conditions(record: Record, facts: Facts) -> Tuple[str, ...]:
     return tuple(unmet)
 
 
-def _candidates(records: Sequence[Record], report: Optional[Report]) -> Tuple[Candidate, ...]:
+def _candidates(records: Sequence[Record], report: Optional["Report"]) -> Tuple[Candidate, ...]:
     order = {CONFIRMED: 0, POSSIBLE: 1, NOT_FIRING: 2, NOT_EXAMINED: 3}
     out = []
     findings = {f.record.id: f for f in report.findings} if report is not None and not report.fatal else None
@@ -197,7 +201,7 @@ def _candidates(records: Sequence[Record], report: Optional[Report]) -> Tuple[Ca
     return tuple(out)
 
 
-def diagnose(hits: Sequence[Hit], kb: KnowledgeBase, report: Optional[Report]) -> Tuple[Diagnosis, ...]:
+def diagnose(hits: Sequence[Hit], kb: KnowledgeBase, report: Optional["Report"]) -> Tuple[Diagnosis, ...]:
     """Group the records whose symptoms matched the same lines: they are rival explanations."""
     groups: Dict[Tuple[int, ...], Tuple[Hit, List[Record]]] = {}
     for hit in hits:
@@ -240,6 +244,8 @@ def explain(log: str, options: CheckOptions, examine: bool = True, keep: int = K
     hits = scanner.hits()
     report = None
     if hits and examine:
+        from envdoctor.check import run
+
         report = run(options, kb)
         problems.extend(p for p in report.problems if p.source != "knowledge")
     return Explanation(log, diagnose(hits, kb, report), progress.lines, progress.size, complete,

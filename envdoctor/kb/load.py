@@ -400,3 +400,8 @@ def load(dirs: Sequence[str], cache: Optional[TomlCache] = None) -> KnowledgeBas
             records.append(record)
     cache.save()
     return KnowledgeBase(tuple(records), tuple(errors), tuple(dirs), tables)
+
+
+def load_kb(extra: Sequence[str] = ()) -> KnowledgeBase:
+    """The shipped knowledge base, then a team's own folders (``--kb``)."""
+    return load((shipped_dir(),) + tuple(extra))
