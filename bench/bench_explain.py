@@ -170,6 +170,9 @@ def main() -> int:
         else:
             size = build_log(log, args.size_mb, list(examples))
         print("log: %.1f MB, %d patterns, %d error lines planted" % (size / 1e6, len(patterns), len(examples)))
+        # As installed: byte-compiled (this machine sets PYTHONDONTWRITEBYTECODE, which would make
+        # every run compile envdoctor's sources again).
+        subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.join(REPO, "envdoctor")], check=True)
         env = dict(os.environ, PYTHONPATH=REPO)
         ours_cmd = [sys.executable, "-m", "envdoctor", "explain", log, "--format", "json"]
         grep_args = [a for p in patterns for a in ("-e", ere(p))]
