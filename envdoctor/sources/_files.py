@@ -59,3 +59,17 @@ def _size(count: int) -> str:
     if count >= MIB:
         return "%.0f MiB" % (count / MIB)
     return "%d bytes" % count
+
+
+def parse_python(text: str, path: str):
+    """``ast.parse`` for files we read and never run: (module, "") or (None, one line naming
+    the file, the line and what Python said)."""
+    import ast
+
+    try:
+        return ast.parse(text, path), ""
+    except SyntaxError as exc:
+        where = "%s:%d" % (path, exc.lineno) if exc.lineno else path
+        return None, "%s: syntax error (%s)" % (where, exc.msg)
+    except (ValueError, RecursionError, MemoryError) as exc:  # null bytes; absurd nesting
+        return None, "%s: cannot be parsed as Python (%s)" % (path, type(exc).__name__)

@@ -15,6 +15,8 @@ Anything else, or a file carrying markers of both, is ``unknown``: never a guess
 import ast
 from typing import Set
 
+from envdoctor.sources._files import parse_python
+
 TUPLE_CACHE = "internlm2-tuple-cache"
 CACHE_CLASS = "internlm2-cache-class"
 UNKNOWN = "unknown"
@@ -27,13 +29,10 @@ class RemoteCodeSyntaxError(Exception):
 
 
 def parse(source: str, filename: str) -> ast.Module:
-    try:
-        return ast.parse(source, filename)
-    except SyntaxError as exc:
-        where = "%s:%d" % (filename, exc.lineno) if exc.lineno else filename
-        raise RemoteCodeSyntaxError("%s: syntax error (%s)" % (where, exc.msg))
-    except (ValueError, RecursionError, MemoryError) as exc:  # null bytes; absurd nesting
-        raise RemoteCodeSyntaxError("%s: cannot be parsed as Python (%s)" % (filename, type(exc).__name__))
+    tree, why = parse_python(source, filename)
+    if tree is None:
+        raise RemoteCodeSyntaxError(why)
+    return tree
 
 
 def classify(tree: ast.Module) -> str:

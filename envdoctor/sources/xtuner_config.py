@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from envdoctor.facts import Gathered, Problem, Unknown, Value
-from envdoctor.sources._files import MIB, FileProblem, decode_text, read_capped
+from envdoctor.sources._files import MIB, FileProblem, decode_text, parse_python, read_capped
 
 CONFIG_LIMIT = 1 * MIB  # real XTuner configs are 5-10 KiB; parsing is linear but not free
 MAX_BASE_DEPTH = 16
@@ -313,13 +313,10 @@ def read_config(path: str, stack: Tuple[str, ...] = ()) -> Dict[str, Binding]:
 
 
 def _parse(text: str, path: str) -> ast.Module:
-    try:
-        return ast.parse(text, path)
-    except SyntaxError as exc:
-        where = "%s:%d" % (path, exc.lineno) if exc.lineno else path
-        raise ConfigProblem("%s: syntax error (%s)" % (where, exc.msg))
-    except (ValueError, RecursionError, MemoryError) as exc:
-        raise ConfigProblem("%s: cannot be parsed as Python (%s)" % (path, type(exc).__name__))
+    tree, why = parse_python(text, path)
+    if tree is None:
+        raise ConfigProblem(why)
+    return tree
 
 
 def _base_paths(binding: Optional[Binding], path: str) -> List[str]:
