@@ -18,7 +18,7 @@ from envdoctor.options import CheckOptions
 if TYPE_CHECKING:  # check (and every source) is imported only when a log matches
     from envdoctor.check import Report
 from envdoctor.facts import Facts, Problem, Unknown, describe
-from envdoctor.kb.evaluate import CONFIRMED, POSSIBLE, Finding, _holds, in_specifier, parse_version
+from envdoctor.kb.evaluate import CONFIRMED, POSSIBLE, Finding, condition_holds, in_specifier, parse_version
 from envdoctor.kb.load import KnowledgeBase
 from envdoctor.kb.record import Record
 from envdoctor.logscan import Hit, LogLine, Progress, Scanner, parallel_workers, scan_file, scan_into
@@ -178,7 +178,7 @@ def unmet_conditions(record: Record, facts: Facts) -> Tuple[str, ...]:
             unmet.append("%s %s, but %s is installed" % (package, wanted, value))
     for cond in record.when:
         value = facts.get(cond.key)
-        if not isinstance(value, Unknown) and _holds(cond, value) is False:
+        if not isinstance(value, Unknown) and condition_holds(cond, value) is False:
             unmet.append("%s, but here it is %s" % (cond.describe(), "absent" if value is None else describe(value)))
     if not unmet and record.code:
         unmet.append("the installed code shows the fix (%s)" % ", ".join(c.file for c in record.code))

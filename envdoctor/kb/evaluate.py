@@ -68,7 +68,7 @@ def in_specifier(version: Version, spec: str) -> bool:
     return SpecifierSet(spec).contains(Version(version.public), prereleases=True)
 
 
-def _holds(cond: Condition, value: object) -> Optional[bool]:
+def condition_holds(cond: Condition, value: object) -> Optional[bool]:
     """True / False, or None when the fact's value cannot be compared (e.g. not a version)."""
     kind, expected = cond.kind, cond.value
     if kind == "installed":
@@ -216,7 +216,7 @@ def evaluate(record: Record, facts: Facts) -> Optional[Finding]:
         if isinstance(value, Unknown):
             undecided.append(Undecided(cond.key, value.reason, hint_for(cond.key)))
             continue
-        result = _holds(cond, value)
+        result = condition_holds(cond, value)
         if result is None:
             undecided.append(Undecided(cond.key, "value %r cannot be compared" % (value,), hint_for(cond.key)))
         elif not result:

@@ -5,6 +5,7 @@ install_requires per release, ``load_torch_python`` for the Pythons each torch m
 """
 
 import os
+from functools import lru_cache
 from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -98,6 +99,9 @@ def _release(row: object, where: str) -> Release:
     )
 
 
+# Once per process: the planner derives facts for every candidate it tries, and validating the
+# table's ~300 requirement strings each time was most of a `fix` run.
+@lru_cache(maxsize=None)
 def load_releases(kb_dir: str) -> Tuple[Release, ...]:
     """Every release in the table, in file order. Raises TableError naming file and row."""
     path = os.path.join(kb_dir, RELEASES_FILE)
@@ -160,6 +164,7 @@ def _declared(release: Release) -> List[str]:
     return out
 
 
+@lru_cache(maxsize=None)
 def load_torch_python(kb_dir: str) -> Tuple[TorchPython, ...]:
     path = os.path.join(kb_dir, TORCH_PYTHON_FILE)
     out = []
