@@ -1,0 +1,294 @@
+"""Ask a real resolver whether a set of requirements installs for a target Python and platform.
+
+uv resolves for any Python version and platform without that interpreter, from the index's
+metadata alone (nothing is installed). uv reads only the lower bound of a release's
+Requires-Python, while pip refuses a release whose upper bound excludes the target (xtuner
+0.1.18 declares ``>=3.8, <3.11``); so every pin uv picks is checked against its full
+Requires-Python here, read from the index's simple pages or from the --find-links files.
+"""
+
+import concurrent.futures
+import email.parser
+import json
+import os
+import re
+import shutil
+import sys
+import tarfile
+import urllib.parse
+import urllib.request
+import zipfile
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
+
+from envdoctor import subproc
+
+PYPI_SIMPLE = "https://pypi.org/simple/"
+DEFAULT_PLATFORM = "x86_64-manylinux_2_28"
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)")
+
+
+class Target(NamedTuple):
+    """What the set must install on: a Python (major.minor or full) and a uv platform name."""
+
+    python: str
+    platform: str = DEFAULT_PLATFORM
+
+    @property
+    def minor(self) -> str:
+        return ".".join(self.python.split(".")[:2])
+
+
+class Sources(NamedTuple):
+    """Where releases come from, as pip's options say it."""
+
+    index_url: Optional[str] = None
+    extra_index_url: Tuple[str, ...] = ()
+    find_links: Tuple[str, ...] = ()
+    no_index: bool = False
+
+    def uv_args(self) -> List[str]:
+        args: List[str] = []
+        if self.index_url:
+            args += ["--index-url", self.index_url]
+        for url in self.extra_index_url:
+            args += ["--extra-index-url", url]
+        for link in self.find_links:
+            args += ["--find-links", link]
+        if self.no_index:
+            args.append("--no-index")
+        return args
+
+    def simple_urls(self) -> List[str]:
+        if self.no_index:
+            return []
+        return [self.index_url or PYPI_SIMPLE] + list(self.extra_index_url)
+
+
+class Resolution(NamedTuple):
+    ok: bool
+    text: str = ""  # the pinned set, requirements.txt form (uv's output, its header removed)
+    pins: Tuple[Tuple[str, str], ...] = ()  # (canonical name, version)
+    reason: str = ""  # why it does not install, one line
+    resolver: str = "uv"
+
+
+class ResolverError(Exception):
+    """The resolver itself could not be run (not found, timed out): no verdict on the set."""
+
+
+def find_uv(explicit: Optional[str] = None) -> str:
+    """--uv, ENVDOCTOR_UV, the uv installed beside this interpreter (a required dependency of
+    envdoctor), or the one on PATH."""
+    wanted = explicit or os.environ.get("ENVDOCTOR_UV")
+    if wanted:
+        found = shutil.which(wanted) or (wanted if os.access(wanted, os.X_OK) and os.path.isfile(wanted) else None)
+        if not found:
+            raise ResolverError("%s: uv not found there" % wanted)
+        return found
+    beside = os.path.join(os.path.dirname(sys.executable), "uv")
+    if os.access(beside, os.X_OK):
+        return beside
+    try:  # the uv package knows where its binary went (a --user or --target install)
+        import uv  # type: ignore
+
+        return uv.find_uv_bin()
+    except Exception:
+        pass
+    found = shutil.which("uv")
+    if not found:
+        raise ResolverError("uv not found: reinstall envdoctor (uv is one of its dependencies) or pass --uv PATH")
+    return found
+
+
+def resolve(lines: Sequence[str], constraints: Sequence[str], target: Target, sources: Sources,
+            timeout: float, work: str, uv: Optional[str] = None, check_python: bool = True) -> Resolution:
+    """Resolve lines (requirements.in) for the target with uv, then hold every pin to its
+    Requires-Python. Raises ResolverError only when uv itself could not give an answer."""
+    program = find_uv(uv)
+    infile = os.path.join(work, "requirements.in")
+    with open(infile, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+    argv = [program, "pip", "compile", "--quiet", "--no-header", "--no-annotate", "--no-emit-index-url",
+            "--no-emit-find-links", "--python-version", target.python, "--python-platform", target.platform]
+    if constraints:
+        cfile = os.path.join(work, "constraints.txt")
+        with open(cfile, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(constraints) + "\n")
+        argv += ["--constraint", cfile]
+    argv += sources.uv_args() + [infile]
+    # uv would otherwise try to download a Python it cannot find; the network may refuse it.
+    env = dict(os.environ, UV_PYTHON_DOWNLOADS="never", NO_COLOR="1")
+    ran = subproc.run(argv, timeout=timeout, env=env, cwd=work)
+    if ran.returncode is None:
+        raise ResolverError("uv (%s) did not finish: %s" % (program, ran.error))
+    if not ran.ok:
+        return Resolution(False, reason=explain_failure(ran.stderr + "\n" + ran.stdout))
+    pins = tuple(parse_pins(ran.stdout))
+    if check_python:
+        bad = python_conflicts(pins, target, sources, timeout)
+        if bad:
+            return Resolution(False, ran.stdout, pins, "; ".join(bad))
+    return Resolution(True, ran.stdout, pins)
+
+
+def parse_pins(text: str) -> List[Tuple[str, str]]:
+    out = []
+    for line in text.splitlines():
+        found = _PIN.match(line.strip())
+        if found:
+            out.append((canonicalize_name(found.group(1)), found.group(2)))
+    return out
+
+
+_UV_REASONS = (
+    (re.compile(r"(\S+?)==(\S+?) has no wheels with a matching Python ABI tag \(e\.g\., `(cp\d+)`\)"),
+     "{0} {1} has no {2} wheels"),
+    (re.compile(r"(\S+?)==(\S+?) has no wheels with a matching platform tag(?: \(e\.g\., `([^`]+)`\))?"),
+     "{0} {1} has no wheels for this platform"),
+    (re.compile(r"does not satisfy Python(\S+?) and (\S+?)==(\S+?) depends on Python"),
+     "{1} {2} needs Python {0}"),
+    (re.compile(r"Because (\S+?)==(\S+?) requires Python (\S+?) and"), "{0} {1} needs Python {2}"),
+    (re.compile(r"Because there is no version of (\S+?)==(\S+?) and"), "no release {0} {1} is available from the index"),
+    (re.compile(r"Because (\S+?) was not found in the (?:package registry|provided package locations)"),
+     "{0} is not available from the index"),
+    (re.compile(r"Because there is no version of (\S+?) and"), "no version of {0} is available from the index"),
+)
+
+
+def explain_failure(output: str) -> str:
+    """uv's verdict in one line: the first cause it names, in our words where we know it."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", output)
+    for pattern, words in _UV_REASONS:
+        found = pattern.search(text)
+        if found:
+            return words.format(*[g or "" for g in found.groups()])
+    cause = re.search(r"(?:cause|╰─▶):?\s*(.+?)(?:\n\s*\n|\Z)", text, re.S)
+    if cause:
+        return " ".join(cause.group(1).split())[:300]
+    lines = [l.strip() for l in text.splitlines() if l.strip()]
+    return (lines or ["uv failed without saying why"])[-1][:300]
+
+
+def python_conflicts(pins: Sequence[Tuple[str, str]], target: Target, sources: Sources, timeout: float) -> List[str]:
+    """The pins whose Requires-Python excludes the target Python, in words."""
+    python = target.python if target.python.count(".") >= 2 else target.python + ".0"
+    wanted = {name: version for name, version in pins}
+    declared = local_requires_python(sources.find_links, wanted)
+    missing = [n for n in wanted if n not in declared]
+    declared.update(index_requires_python(sources.simple_urls(), {n: wanted[n] for n in missing}, timeout))
+    out = []
+    for name, version in pins:
+        spec = declared.get(name)
+        if not spec:
+            continue
+        try:
+            allowed = SpecifierSet(spec).contains(python, prereleases=True)
+        except InvalidSpecifier:
+            continue
+        if not allowed:
+            out.append("%s %s needs Python %s (the target is %s)" % (name, version, spec.replace(" ", ""), target.minor))
+    return out
+
+
+def local_requires_python(links: Sequence[str], wanted: Dict[str, str]) -> Dict[str, str]:
+    """Requires-Python of the wanted releases found as files in --find-links folders."""
+    out: Dict[str, str] = {}
+    for folder in links:
+        if not os.path.isdir(folder):
+            continue
+        for entry in sorted(os.listdir(folder)):
+            parsed = _file_release(entry)
+            if parsed is None or wanted.get(parsed[0]) != parsed[1] or parsed[0] in out:
+                continue
+            spec = _metadata_requires_python(os.path.join(folder, entry))
+            if spec is not None:
+                out[parsed[0]] = spec
+    return out
+
+
+def _file_release(filename: str) -> Optional[Tuple[str, str]]:
+    if filename.endswith(".whl"):
+        parts = filename[:-4].split("-")
+        return (canonicalize_name(parts[0]), parts[1]) if len(parts) >= 5 else None
+    for suffix in (".tar.gz", ".zip"):
+        if filename.endswith(suffix):
+            name, _, version = filename[: -len(suffix)].rpartition("-")
+            return (canonicalize_name(name), version) if name else None
+    return None
+
+
+def _metadata_requires_python(path: str) -> Optional[str]:
+    """Read (never run) the METADATA / PKG-INFO of a wheel or sdist."""
+    try:
+        if path.endswith(".whl"):
+            with zipfile.ZipFile(path) as archive:
+                names = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA") and n.count("/") == 1]
+                data = archive.read(names[0]) if names else b""
+        else:
+            with tarfile.open(path) as archive:
+                member = next((m for m in archive.getmembers() if m.name.count("/") == 1 and m.name.endswith("/PKG-INFO")), None)
+                handle = archive.extractfile(member) if member is not None else None
+                data = handle.read(1 << 20) if handle is not None else b""
+    except (OSError, zipfile.BadZipFile, tarfile.TarError, KeyError):
+        return None
+    message = email.parser.BytesParser().parsebytes(data, headersonly=True)
+    return message.get("Requires-Python") or ""
+
+
+def index_requires_python(urls: Sequence[str], wanted: Dict[str, str], timeout: float) -> Dict[str, str]:
+    """Requires-Python of each wanted release from the index's simple page (PEP 691 JSON, or
+    the data-requires-python attribute of the HTML page), asked in parallel."""
+    if not urls or not wanted:
+        return {}
+    out: Dict[str, str] = {}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+        futures = {pool.submit(_page_requires_python, urls, name, version, min(timeout, 30.0)): name for name, version in wanted.items()}
+        for future in concurrent.futures.as_completed(futures):
+            spec = future.result()
+            if spec:
+                out[futures[future]] = spec
+    return out
+
+
+def _page_requires_python(urls: Sequence[str], name: str, version: str, timeout: float) -> Optional[str]:
+    for base in urls:
+        url = base.rstrip("/") + "/" + name + "/"
+        request = urllib.request.Request(url, headers={
+            "Accept": "application/vnd.pypi.simple.v1+json, text/html;q=0.1", "User-Agent": "envdoctor"})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as answer:
+                body = answer.read(64 << 20)
+                kind = answer.headers.get("Content-Type", "")
+        except (OSError, ValueError):
+            continue
+        files = _json_files(body) if "json" in kind else _html_files(body)
+        for filename, spec in files:
+            release = _file_release(urllib.parse.unquote(filename))
+            if release is not None and release == (name, version):
+                return spec or ""
+    return None
+
+
+def _json_files(body: bytes) -> List[Tuple[str, str]]:
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except ValueError:
+        return []
+    return [(f.get("filename", ""), f.get("requires-python") or "") for f in data.get("files", []) if isinstance(f, dict)]
+
+
+_ANCHOR = re.compile(r'<a\s[^>]*?href="([^"#]*)(?:#[^"]*)?"([^>]*)>', re.I)
+_DATA_RP = re.compile(r'data-requires-python="([^"]*)"', re.I)
+
+
+def _html_files(body: bytes) -> List[Tuple[str, str]]:
+    import html
+
+    out = []
+    for found in _ANCHOR.finditer(body.decode("utf-8", "replace")):
+        rp = _DATA_RP.search(found.group(0))
+        out.append((found.group(1).rsplit("/", 1)[-1], html.unescape(rp.group(1)) if rp else ""))
+    return out

@@ -1,0 +1,70 @@
+"""The resolver: real uv runs, offline against wheel folders made here."""
+
+import os
+
+import pytest
+
+from builders import make_wheel
+from envdoctor import resolver
+
+
+@pytest.fixture(scope="module")
+def links(tmp_path_factory):
+    folder = str(tmp_path_factory.mktemp("links"))
+    # An upper bound uv itself ignores (it reads only the lower bound of Requires-Python).
+    make_wheel(folder, "trainer", "0.1.18", ["model-lib>=4.36"], ">=3.8, <3.11")
+    make_wheel(folder, "trainer", "0.2.0", ["model-lib==4.48.0"], ">=3.8, <3.13")
+    make_wheel(folder, "model-lib", "4.40.0", [], ">=3.8")
+    make_wheel(folder, "model-lib", "4.48.0", [], ">=3.9")
+    return folder
+
+
+def _resolve(lines, python, links, tmp_path, constraints=()):
+    return resolver.resolve(lines, list(constraints), resolver.Target(python), resolver.Sources(find_links=(links,), no_index=True),
+                            120, str(tmp_path))
+
+
+def test_a_set_that_installs_gives_its_pins(links, tmp_path):
+    done = _resolve(["trainer==0.1.18"], "3.10", links, tmp_path)
+    assert done.ok, done.reason
+    assert dict(done.pins) == {"trainer": "0.1.18", "model-lib": "4.48.0"}
+
+
+def test_a_requires_python_upper_bound_is_held_although_uv_ignores_it(links, tmp_path):
+    done = _resolve(["trainer==0.1.18"], "3.12", links, tmp_path)
+    assert not done.ok
+    assert done.reason == "trainer 0.1.18 needs Python >=3.8,<3.11 (the target is 3.12)"
+
+
+def test_a_lower_bound_failure_is_uvs_own_verdict_in_one_line(links, tmp_path):
+    done = _resolve(["trainer==0.2.0"], "3.8", links, tmp_path)
+    assert not done.ok
+    assert done.reason == "model-lib 4.48.0 needs Python >=3.9"
+
+
+def test_constraints_take_part(links, tmp_path):
+    done = _resolve(["trainer==0.1.18"], "3.10", links, tmp_path, constraints=["model-lib<4.48"])
+    assert done.ok and dict(done.pins)["model-lib"] == "4.40.0"
+
+
+def test_a_missing_release_is_named(links, tmp_path):
+    done = _resolve(["trainer==0.1.99"], "3.10", links, tmp_path)
+    assert not done.ok and "trainer" in done.reason and "0.1.99" in done.reason
+
+
+def test_uv_is_found_beside_this_interpreter_or_named(tmp_path, monkeypatch):
+    found = resolver.find_uv()
+    assert os.access(found, os.X_OK)
+    with pytest.raises(resolver.ResolverError, match="uv not found there"):
+        resolver.find_uv(str(tmp_path / "no-uv"))
+
+
+@pytest.mark.parametrize("output, words", [
+    ("error: No solution found\n  cause: Because torch==2.1.2 has no wheels with a matching Python ABI tag (e.g., `cp312`) and you "
+     "require torch==2.1.2, we can conclude that your requirements are unsatisfiable.", "torch 2.1.2 has no cp312 wheels"),
+    ("  cause: Because the requested Python version (>=3.8) does not satisfy Python>=3.9.0 and transformers==4.48.0 depends on "
+     "Python>=3.9.0, we can conclude", "transformers 4.48.0 needs Python >=3.9.0"),
+    ("something else entirely\n", "something else entirely"),
+])
+def test_failures_in_one_line(output, words):
+    assert resolver.explain_failure(output) == words
