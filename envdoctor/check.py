@@ -6,9 +6,8 @@ Knows nothing of the command line; ``cli.py`` builds the options and picks a ren
 import os
 from typing import List, NamedTuple, Optional, Tuple
 
-from envdoctor import derive
 from envdoctor.facts import Facts, Gathered, Problem, Unknown, merge
-from envdoctor.kb import declared
+from envdoctor.kb.derive import derive_all
 from envdoctor.kb.evaluate import CONFIRMED, Finding, evaluate_all
 from envdoctor.kb.load import KnowledgeBase, load_kb
 from envdoctor.kb.record import Record, Reference, Remedy
@@ -82,20 +81,6 @@ def training_sources(options: CheckOptions) -> List[Gathered]:
         parts.append(model.gather(spec, options.revision, fatal=fatal))
     parts.append(run_facts.gather(options.gpus, options.launcher, os.environ))
     return parts
-
-
-def derive_all(facts: Facts, kb: KnowledgeBase) -> Tuple[Facts, Tuple[Problem, ...]]:
-    """Every derived fact, in order (later steps may read earlier ones)."""
-    problems: List[Problem] = []
-    for step in (
-        lambda f: derive.driver_facts(f, kb.tables),
-        derive.training_facts,
-        lambda f: derive.dispatch_facts(f, kb.tables),
-        lambda f: declared.derive(f, kb.dirs[0]),
-    ):
-        facts, found = merge([Gathered(facts.values, facts.unknown, complete=facts.complete), step(facts)])
-        problems.extend(found)
-    return facts, tuple(problems)
 
 
 def run(options: CheckOptions, kb: Optional[KnowledgeBase] = None) -> Report:

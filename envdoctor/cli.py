@@ -181,8 +181,8 @@ def kb_lint(directory) -> None:
 @click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
 def kb_list(kb_dirs, fmt) -> None:
     """List every record: id, severity, affected ranges, fix, source."""
-    from envdoctor.check import load_kb
     from envdoctor.kb import listing
+    from envdoctor.kb.load import load_kb
 
     base = load_kb(tuple(kb_dirs))
     _emit(listing.render(base, fmt))
@@ -223,22 +223,33 @@ def fix(latest, allow_change, fmt, print_requirements, write_lock, force, verify
     remedies); each is checked against every record before it is proposed. torch and Python
     stay as they are unless --allow-change says otherwise.
     """
-    from envdoctor import fixcmd
+    import shlex
+
+    from envdoctor.fix import command
+    from envdoctor.fix.locktypes import Index
 
     if (verify or force) and not write_lock:
         raise _Failure("--verify and --force apply only with --write-lock PATH")
     if offline and write_lock:
         raise _Failure("--offline picks a shipped lockfile; it cannot be combined with --write-lock")
-    index = fixcmd.IndexOptions(index_url, tuple(extra_index_url), tuple(find_links), no_index, generate_hashes)
+    index = Index(index_url, tuple(extra_index_url), tuple(find_links), no_index, generate_hashes)
     try:
-        text, code = fixcmd.run(check_options(probe), fixcmd.FixOptions(
+        text, code = command.run(check_options(probe), command.FixOptions(
             latest=latest, allow_change=frozenset(allow_change), fmt=fmt, print_requirements=print_requirements,
             write_lock=write_lock, force=force, verify=verify, verify_python=verify_python, offline=offline,
-            index=index, timeout=lock_timeout, pip_compile=pip_compile))
-    except fixcmd.FixError as exc:
+            index=index, timeout=lock_timeout, pip_compile=pip_compile,
+            command="envdoctor " + " ".join(shlex.quote(a) for a in sys.argv[1:]), progress=_progress))
+    except command.FixError as exc:
         raise _Failure(str(exc))
     _emit(text)
     sys.exit(code)
+
+
+def _progress(message: str) -> None:
+    """The lockfile steps' progress, only for a person at a terminal: a pipe or a log gets nothing."""
+    if sys.stderr.isatty():
+        sys.stderr.write("envdoctor: %s\n" % message)
+        sys.stderr.flush()
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from envdoctor.facts import canonical_name
+from envdoctor.names import canonical_name
 from envdoctor.tomlcache import TOMLError, TomlCache, shared
 from envdoctor.kb.record import (
     SEVERITIES,

@@ -5,7 +5,7 @@ import json
 from typing import Any, Dict, List, Optional
 
 from envdoctor import __version__
-from envdoctor.plan import NO_PLAN, NOTHING_TO_DO, Plan
+from envdoctor.fix.plan import NO_PLAN, NOTHING_TO_DO, Plan
 from envdoctor.render.json import finding_dict
 from envdoctor.render.style import Style
 

@@ -18,7 +18,8 @@ from typing import Dict, List, Optional, Tuple
 from packaging.markers import InvalidMarker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 
-from envdoctor.facts import Gathered, Problem, Unknown, canonical_name
+from envdoctor.facts import Gathered, Problem, Unknown
+from envdoctor.names import canonical_name
 
 _CUDA_LABEL = re.compile(r"^cu(\d+)(\d)$")  # cu121 -> 12.1, cu118 -> 11.8
 _TORCH_INDEX = re.compile(r"/whl/(cu\d+|cpu)/?$")

@@ -1,22 +1,19 @@
 """envdoctor fix: probe, plan, and optionally lock. Knows nothing of the command line."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import FrozenSet, Optional, Tuple
 
-import shlex
-import sys
-
-from envdoctor import check, lock, plan
+from envdoctor import check
+from envdoctor.fix import lock, plan
+from envdoctor.fix.locktypes import Index, LockError, LockRequest, Progress, silent
 from envdoctor.kb.releases import load_releases
+from envdoctor.options import CheckOptions
 from envdoctor.render import fix as out
 from envdoctor.render import style
 
 
 class FixError(Exception):
     """One clear line for the user (exit 2)."""
-
-
-IndexOptions = lock.Index
 
 
 @dataclass(frozen=True)
@@ -30,12 +27,14 @@ class FixOptions:
     verify: bool = False
     verify_python: Optional[str] = None
     offline: bool = False
-    index: IndexOptions = IndexOptions()
+    index: Index = Index()
     timeout: float = 900.0
     pip_compile: Optional[str] = None
+    command: str = "envdoctor fix"  # the command line, as the lockfile header records it
+    progress: Progress = field(default=silent, compare=False)
 
 
-def run(check_options: check.CheckOptions, options: FixOptions) -> Tuple[str, int]:
+def run(check_options: CheckOptions, options: FixOptions) -> Tuple[str, int]:
     report = check.run(check_options)
     fatal = [p for p in report.problems if p.fatal]
     if fatal:
@@ -51,7 +50,7 @@ def run(check_options: check.CheckOptions, options: FixOptions) -> Tuple[str, in
         options.latest, options.allow_change, whole_environment=report.static,
         loose=tuple(r.name + r.specifier for r in report.ranges), extras=extras))
     if options.offline:
-        from envdoctor import curated
+        from envdoctor.fix import curated
 
         return curated.choose(report, made, options.fmt)
     if options.print_requirements:
@@ -60,11 +59,11 @@ def run(check_options: check.CheckOptions, options: FixOptions) -> Tuple[str, in
         return out.requirements_in(made), 0
     lock_lines, lock_info = None, None
     if options.write_lock and made.status != plan.NO_PLAN:
-        request = lock.LockRequest(options.write_lock, options.force, options.index, options.timeout, options.pip_compile,
-                                   options.verify, options.verify_python, "envdoctor " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+        request = LockRequest(options.write_lock, options.force, options.index, options.timeout, options.pip_compile,
+                              options.verify, options.verify_python, options.command, options.progress)
         try:
             result = lock.write(made, report, request)
-        except lock.LockError as exc:
+        except LockError as exc:
             raise FixError(str(exc))
         lock_lines, lock_info = result.lines(), result.as_dict()
     if options.fmt == "json":

@@ -16,7 +16,9 @@ from typing import List, Optional, Tuple
 
 from envdoctor import __version__
 from envdoctor.check import Report
-from envdoctor.plan import Plan
+from envdoctor.fix.pinned import check_pins
+from envdoctor.fix.plan import Plan
+from envdoctor.sources import requirements
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ class Candidate:
 
 
 def shipped_dir() -> str:
-    here = os.path.dirname(os.path.abspath(__file__))
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the envdoctor package
     installed = os.path.join(here, "_lockfiles")
     if os.path.isdir(installed):
         return installed
@@ -65,9 +67,6 @@ def _wanted_xtuner(report: Report, plan: Plan) -> Optional[str]:
 
 
 def judge(path: str, report: Report, plan: Plan) -> Candidate:
-    from envdoctor import lock
-    from envdoctor.sources import requirements
-
     target = _header_field(path, "# target: Python ")
     python = _minor(target[0].split(",")[0]) if target else ""
     parsed = requirements.read(path, python + ".0" if python else None)
@@ -90,7 +89,7 @@ def judge(path: str, report: Report, plan: Plan) -> Candidate:
             text = handle.read()
         work = tempfile.mkdtemp(prefix="envdoctor-offline-")
         try:
-            errors, _, _ = lock.static_check(text, report, python + ".0", work)
+            errors = check_pins(text, report, python + ".0", work).errors
         finally:
             shutil.rmtree(work, ignore_errors=True)
         if errors:

@@ -17,7 +17,9 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from envdoctor.facts import Facts, Unknown, canonical_name
+from envdoctor.facts import Facts, Unknown
+from envdoctor.names import canonical_name
+from envdoctor.kb.derive import derive_all
 from envdoctor.kb.evaluate import CONFIRMED, Finding, evaluate_all
 from envdoctor.kb.load import KnowledgeBase
 from envdoctor.kb.record import Record
@@ -323,8 +325,6 @@ class _Planner:
     def substitute(self, values: Dict[str, Optional[str]], unknown: Dict[str, str]) -> Facts:
         """The facts with the planned versions, and everything derived from them recomputed.
         What was read from the installed files of a package that changes no longer holds."""
-        from envdoctor.check import derive_all
-
         changed = {k[4:] for k, v in values.items() if k.startswith("pkg.") and v != self.facts.get(k)}
         gone = dict(unknown)
         for record in self.kb.records:

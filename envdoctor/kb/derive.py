@@ -4,11 +4,13 @@ Kept apart from the sources (which only read the machine) and from the records (
 only compare): e.g. whether the NVIDIA driver is new enough for torch's CUDA build.
 """
 
-from typing import Dict, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
 from packaging.version import InvalidVersion, Version
 
-from envdoctor.facts import Facts, Gathered, Unknown
+from envdoctor.facts import Facts, Gathered, Problem, Unknown, merge
+from envdoctor.kb import declared
+from envdoctor.kb.load import KnowledgeBase
 
 
 def driver_table(tables: Mapping[str, dict]) -> Tuple[Dict[str, str], Dict[int, str]]:
@@ -154,3 +156,17 @@ def dispatch_facts(facts: Facts, tables: Mapping[str, dict]) -> Gathered:
         by_torch = "torch" in gate and SpecifierSet(gate["torch"]).contains(Version(torch.public), prereleases=True)
         return Gathered(values={PATCHED: flash is not None or by_torch})
     return Gathered(values={PATCHED: None})
+
+
+def derive_all(facts: Facts, kb: KnowledgeBase) -> Tuple[Facts, Tuple[Problem, ...]]:
+    """Every derived fact, in order (later steps may read earlier ones)."""
+    problems: List[Problem] = []
+    for step in (
+        lambda f: driver_facts(f, kb.tables),
+        training_facts,
+        lambda f: dispatch_facts(f, kb.tables),
+        lambda f: declared.derive(f, kb.dirs[0]),
+    ):
+        facts, found = merge([Gathered(facts.values, facts.unknown, complete=facts.complete), step(facts)])
+        problems.extend(found)
+    return facts, tuple(problems)
