@@ -6,7 +6,7 @@ from typing import FrozenSet, Optional, Tuple
 from envdoctor import check
 from envdoctor.fix import lock, plan
 from envdoctor.fix.locktypes import Index, LockError, LockRequest, Progress, silent
-from envdoctor.kb.releases import load_releases
+from envdoctor.kb.releases import release_table
 from envdoctor.options import CheckOptions
 from envdoctor.render import fix as out
 from envdoctor.render import style
@@ -39,7 +39,7 @@ def run(check_options: CheckOptions, options: FixOptions) -> Tuple[str, int]:
     fatal = [p for p in report.problems if p.fatal]
     if fatal:
         raise FixError(fatal[0].message)
-    releases = load_releases(report.kb.dirs[0])
+    releases = release_table(report.kb.tables)
     extras: Tuple = ()
     if check_options.requirements:
         from envdoctor.sources import requirements

@@ -13,12 +13,8 @@ from typing import List, Optional, Sequence, Tuple
 from envdoctor import subproc
 from envdoctor.check import Report
 from envdoctor.fix.locktypes import Level, LockError, LockRequest, today
+from envdoctor.kb.tables import Tables
 from envdoctor.sources import requirements
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 # Runs inside the throwaway venv: imports each module, answers in JSON, one line.
 _IMPORTER = """
@@ -33,13 +29,9 @@ print(json.dumps({"python": "%d.%d.%d" % sys.version_info[:3], "failed": failed}
 """
 
 
-def import_checks(kb_dir: str) -> List[Tuple[str, Tuple[str, ...]]]:
-    path = os.path.join(kb_dir, "tables", "import-checks.toml")
-    if not os.path.exists(path):
-        return []
-    with open(path, "rb") as handle:
-        data = tomllib.load(handle)
-    return [(row["package"], tuple(row["modules"])) for row in data.get("stack", [])]
+def import_checks(tables: Tables) -> List[Tuple[str, Tuple[str, ...]]]:
+    """(package, modules to import) from tables/import-checks.toml of every knowledge-base folder."""
+    return [(row.data["package"], tuple(row.data["modules"])) for row in tables.rows("import-checks", "stack")]
 
 
 def _interpreter(report: Report, explicit: Optional[str], target: str) -> str:
@@ -88,7 +80,7 @@ def verify(text: str, report: Report, request: LockRequest, work: str) -> Tuple[
         return [], failed
     levels = [Level("consistent", "installed with --no-deps into a fresh venv, pip check clean, %s, Python %s" % (today(), version))]
     pinned = {p.name for p in requirements.read(lock_path, version).pins}
-    modules = [m for package, mods in import_checks(report.kb.dirs[0]) if package in pinned for m in mods]
+    modules = [m for package, mods in import_checks(report.kb.tables) if package in pinned for m in mods]
     if not modules:
         return levels, "imports: the knowledge base names no modules to import for these packages"
     request.progress("verifying: importing %s" % ", ".join(modules))

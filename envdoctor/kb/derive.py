@@ -4,19 +4,19 @@ Kept apart from the sources (which only read the machine) and from the records (
 only compare): e.g. whether the NVIDIA driver is new enough for torch's CUDA build.
 """
 
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from packaging.version import InvalidVersion, Version
 
 from envdoctor.facts import Facts, Gathered, Problem, Unknown, merge
 from envdoctor.kb import declared
 from envdoctor.kb.load import KnowledgeBase
+from envdoctor.kb.tables import Tables
 
 
-def driver_table(tables: Mapping[str, dict]) -> Tuple[Dict[str, str], Dict[int, str]]:
-    data = tables.get("cuda-driver", {})
-    toolkit = {row["cuda"]: row["minimum"] for row in data.get("toolkit", [])}
-    family = {int(row["major"]): row["minimum"] for row in data.get("family", [])}
+def driver_table(tables: Tables) -> Tuple[Dict[str, str], Dict[int, str]]:
+    toolkit = {row.data["cuda"]: row.data["minimum"] for row in tables.rows("cuda-driver", "toolkit")}
+    family = {int(row.data["major"]): row.data["minimum"] for row in tables.rows("cuda-driver", "family")}
     return toolkit, family
 
 
@@ -27,7 +27,7 @@ def _v(text: object) -> Optional[Version]:
         return None
 
 
-def driver_facts(facts: Facts, tables: Mapping[str, dict]) -> Gathered:
+def driver_facts(facts: Facts, tables: Tables) -> Gathered:
     cuda = facts.get("torch.cuda")
     driver = facts.get("cuda.driver")
     keys = ("cuda.driver.meets_toolkit", "cuda.driver.meets_family")
@@ -136,7 +136,7 @@ def training_facts(facts: Facts) -> Gathered:
 PATCHED = "xtuner.internlm2_attention_patched"
 
 
-def dispatch_facts(facts: Facts, tables: Mapping[str, dict]) -> Gathered:
+def dispatch_facts(facts: Facts, tables: Tables) -> Gathered:
     """Whether this XTuner swaps InternLM2's attention for its own non-varlen forward.
 
     False only when it is known not to (no flash-attn, and torch below the release's gate);
@@ -150,7 +150,7 @@ def dispatch_facts(facts: Facts, tables: Mapping[str, dict]) -> Gathered:
         return Gathered(values={PATCHED: None})
     from packaging.specifiers import SpecifierSet
 
-    for gate in tables.get("xtuner-internlm2-dispatch", {}).get("gate", []):
+    for gate in (row.data for row in tables.rows("xtuner-internlm2-dispatch", "gate")):
         if not SpecifierSet(gate["xtuner"]).contains(Version(xtuner.public), prereleases=True):
             continue
         by_torch = "torch" in gate and SpecifierSet(gate["torch"]).contains(Version(torch.public), prereleases=True)
@@ -165,7 +165,7 @@ def derive_all(facts: Facts, kb: KnowledgeBase) -> Tuple[Facts, Tuple[Problem, .
         lambda f: driver_facts(f, kb.tables),
         training_facts,
         lambda f: dispatch_facts(f, kb.tables),
-        lambda f: declared.derive(f, kb.dirs[0]),
+        lambda f: declared.derive(f, kb.tables),
     ):
         facts, found = merge([Gathered(facts.values, facts.unknown, complete=facts.complete), step(facts)])
         problems.extend(found)
