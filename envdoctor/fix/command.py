@@ -1,15 +1,15 @@
-"""envdoctor fix: probe, plan, and optionally lock. Knows nothing of the command line."""
+"""envdoctor fix: probe, plan, and optionally lock. Knows nothing of the command line;
+returns a result object that cli renders."""
 
 from dataclasses import dataclass, field
-from typing import FrozenSet, Optional, Tuple
+from typing import FrozenSet, NamedTuple, Optional, Union
 
 from envdoctor import check
-from envdoctor.fix import lock, plan
-from envdoctor.fix.locktypes import Index, LockError, LockRequest, Progress, silent
+from envdoctor.fix import curated, lock
+from envdoctor.fix.plan import NO_PLAN, Plan, PlanOptions, make_plan
+from envdoctor.fix.locktypes import Index, LockError, LockRequest, LockResult, Progress, silent
 from envdoctor.kb.releases import release_table
 from envdoctor.options import CheckOptions
-from envdoctor.render import fix as out
-from envdoctor.render import style
 
 
 class FixError(Exception):
@@ -20,8 +20,6 @@ class FixError(Exception):
 class FixOptions:
     latest: bool = False
     allow_change: FrozenSet[str] = frozenset()
-    fmt: str = "text"
-    print_requirements: bool = False
     write_lock: Optional[str] = None
     force: bool = False
     verify: bool = False
@@ -34,38 +32,36 @@ class FixOptions:
     progress: Progress = field(default=silent, compare=False)
 
 
-def run(check_options: CheckOptions, options: FixOptions) -> Tuple[str, int]:
+class FixResult(NamedTuple):
+    """What fix found: the plan for the environment examined, and the lockfile if one was written."""
+
+    plan: Plan
+    target: str  # the environment examined, in words
+    lock: Optional[LockResult] = None
+
+    @property
+    def exit_code(self) -> int:
+        return self.plan.exit_code
+
+
+def run(check_options: CheckOptions, options: FixOptions) -> Union[FixResult, curated.OfflineChoice]:
+    """Probe, plan, then lock (--write-lock) or pick a shipped lockfile (--offline).
+    Raises FixError when the environment cannot be probed or no lockfile could be made."""
     report = check.run(check_options)
     fatal = [p for p in report.problems if p.fatal]
     if fatal:
         raise FixError(fatal[0].message)
-    releases = release_table(report.kb.tables)
-    extras: Tuple = ()
-    if check_options.requirements:
-        from envdoctor.sources import requirements
-
-        parsed = requirements.read(check_options.requirements, str(report.facts.get("python")))
-        extras = tuple((p.name, p.extras) for p in parsed.pins if p.extras)
-    made = plan.make_plan(report.facts, report.kb, releases, plan.PlanOptions(
+    pinned = report.requirements.pins if report.requirements is not None else ()
+    made = make_plan(report.facts, report.kb, release_table(report.kb.tables), PlanOptions(
         options.latest, options.allow_change, whole_environment=report.static,
-        loose=tuple(r.name + r.specifier for r in report.ranges), extras=extras))
+        loose=tuple(r.name + r.specifier for r in report.ranges), extras=tuple((p.name, p.extras) for p in pinned if p.extras)))
     if options.offline:
-        from envdoctor.fix import curated
-
-        return curated.choose(report, made, options.fmt)
-    if options.print_requirements:
-        if made.status == plan.NO_PLAN:
-            return out.render_text(made, report.target, style.use_colour()), made.exit_code
-        return out.requirements_in(made), 0
-    lock_lines, lock_info = None, None
-    if options.write_lock and made.status != plan.NO_PLAN:
-        request = LockRequest(options.write_lock, options.force, options.index, options.timeout, options.pip_compile,
-                              options.verify, options.verify_python, options.command, options.progress)
-        try:
-            result = lock.write(made, report, request)
-        except LockError as exc:
-            raise FixError(str(exc))
-        lock_lines, lock_info = result.lines(), result.as_dict()
-    if options.fmt == "json":
-        return out.render_json(made, report.target, lock_info), made.exit_code
-    return out.render_text(made, report.target, style.use_colour(), lock_lines), made.exit_code
+        return curated.choose(report, made)
+    if not options.write_lock or made.status == NO_PLAN:
+        return FixResult(made, report.target)
+    request = LockRequest(options.write_lock, options.force, options.index, options.timeout, options.pip_compile,
+                          options.verify, options.verify_python, options.command, options.progress)
+    try:
+        return FixResult(made, report.target, lock.write(made, report, request))
+    except LockError as exc:
+        raise FixError(str(exc))

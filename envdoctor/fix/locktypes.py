@@ -6,7 +6,7 @@ Apart from lock.py so that verify.py, which lock.py calls, needs nothing of lock
 
 import datetime
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 
 class LockError(Exception):
@@ -76,18 +76,6 @@ class LockResult:
     @property
     def level(self) -> str:
         return self.levels[-1].name
-
-    def lines(self) -> List[str]:
-        out = ["", "Lockfile: %s (%d pins, Python %s, %s)" % (self.path, self.pins, self.python, self.cuda)]
-        out.extend("  level %s: %s" % (lv.name, lv.detail) for lv in self.levels)
-        if self.not_reached:
-            out.append("  not reached: %s" % self.not_reached)
-        return out
-
-    def as_dict(self) -> Dict[str, object]:
-        return {"path": self.path, "python": self.python, "cuda": self.cuda, "records": self.records, "pins": self.pins,
-                "level": self.level, "levels": [{"name": lv.name, "detail": lv.detail} for lv in self.levels],
-                "possible": list(self.possible), "not_reached": self.not_reached or None}
 
 
 def today() -> str:
