@@ -9,6 +9,7 @@ Each bool has a ``.why`` text that the finding shows. None when there is nothing
 
 from typing import Dict, Optional
 
+from envdoctor import specs
 from envdoctor.facts import Facts, Gathered, Problem, Unknown
 from envdoctor.kb import releases
 from envdoctor.kb.tables import Tables
@@ -74,7 +75,7 @@ def torch_python_facts(facts: Facts, tables: Tables) -> Gathered:
     row: Optional[releases.TorchPython] = releases.torch_python_row(rows, str(version))
     if row is None:
         return _absent(TORCH_PY_OK)
-    allowed = releases.version_in(row.python, str(python))
+    allowed = specs.version_in(row.python, str(python))
     values: Dict[str, object] = {TORCH_PY_OK: allowed}
     if allowed is False:
         values[_why(TORCH_PY_OK)] = "torch %s builds for Python %s, not %s" % (row.minor, row.python, python)

@@ -6,25 +6,19 @@ only compare): e.g. whether the NVIDIA driver is new enough for torch's CUDA bui
 
 from typing import Dict, List, Optional, Tuple
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from envdoctor.facts import Facts, Gathered, Problem, Unknown, merge
 from envdoctor.kb import declared
 from envdoctor.kb.load import KnowledgeBase
 from envdoctor.kb.tables import Tables
+from envdoctor.specs import parse_version
 
 
 def driver_table(tables: Tables) -> Tuple[Dict[str, str], Dict[int, str]]:
     toolkit = {row.data["cuda"]: row.data["minimum"] for row in tables.rows("cuda-driver", "toolkit")}
     family = {int(row.data["major"]): row.data["minimum"] for row in tables.rows("cuda-driver", "family")}
     return toolkit, family
-
-
-def _v(text: object) -> Optional[Version]:
-    try:
-        return Version(str(text))
-    except InvalidVersion:
-        return None
 
 
 def driver_facts(facts: Facts, tables: Tables) -> Gathered:
@@ -36,7 +30,7 @@ def driver_facts(facts: Facts, tables: Tables) -> Gathered:
     if cuda is None:  # no torch, or a CPU build: no driver needed
         return Gathered(values={k: None for k in keys})
     toolkit, family = driver_table(tables)
-    cuda_v = _v(cuda)
+    cuda_v = parse_version(cuda)
     if cuda_v is None:
         return Gathered(unknown={k: Unknown("torch.cuda %r is not a version" % cuda) for k in keys})
     values: Dict[str, object] = {}
@@ -50,7 +44,7 @@ def driver_facts(facts: Facts, tables: Tables) -> Gathered:
     if isinstance(driver, Unknown) or driver is None:
         reason = driver.reason if isinstance(driver, Unknown) else "no NVIDIA driver visible"
         return Gathered(values, {k: Unknown(reason) for k in keys})
-    driver_v = _v(driver)
+    driver_v = parse_version(driver)
     if driver_v is None:
         return Gathered(values, {k: Unknown("driver %r is not a version" % driver) for k in keys})
     for key, floor in (("cuda.driver.meets_toolkit", toolkit_floor), ("cuda.driver.meets_family", family_floor)):
@@ -145,7 +139,7 @@ def dispatch_facts(facts: Facts, tables: Tables) -> Gathered:
     got, why = _known(facts, "pkg.xtuner", "pkg.flash-attn", "torch.version")
     if why is not None:
         return Gathered() if why is _NOT_PROBED else Gathered(unknown={PATCHED: why})
-    xtuner, flash, torch = (_v(got[k]) if got[k] is not None else None for k in ("pkg.xtuner", "pkg.flash-attn", "torch.version"))
+    xtuner, flash, torch = (parse_version(got[k]) if got[k] is not None else None for k in ("pkg.xtuner", "pkg.flash-attn", "torch.version"))
     if xtuner is None or torch is None:
         return Gathered(values={PATCHED: None})
     from packaging.specifiers import SpecifierSet

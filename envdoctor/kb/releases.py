@@ -10,6 +10,7 @@ from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from envdoctor import specs
 from envdoctor.kb.tables import Tables
 from envdoctor.names import canonical_name
 
@@ -111,19 +112,8 @@ def find_release(releases: Sequence[Release], package: str, version: str) -> Opt
     return None
 
 
-def version_in(spec: str, version: str) -> Optional[bool]:
-    try:
-        parsed = Version(version)
-    except InvalidVersion:
-        return None
-    # Local labels (2.1.2+cu121) count as their public version, as pip does.
-    return SpecifierSet(spec).contains(Version(parsed.public), prereleases=True)
-
-
 def python_allowed(release: Release, python: str) -> Optional[bool]:
-    if not release.requires_python:
-        return True
-    return version_in(release.requires_python, python)
+    return specs.python_allowed(release.requires_python, python)
 
 
 def violations(release: Release, installed: Mapping[str, str], python: str = "") -> Tuple[Violation, ...]:
@@ -135,13 +125,13 @@ def violations(release: Release, installed: Mapping[str, str], python: str = "")
     found: List[Violation] = []
     for text in _declared(release):
         req = Requirement(text)
-        if req.marker is not None and python and not req.marker.evaluate({"python_version": ".".join(python.split(".")[:2]), "python_full_version": python}):
+        if python and specs.marker_holds(req, python) is False:
             continue
         name = canonical_name(req.name)
         version = installed.get(name)
         if version is None or not str(req.specifier):
             continue
-        if version_in(str(req.specifier), version) is False:
+        if specs.version_in(str(req.specifier), version) is False:
             found.append(Violation(name, version, text))
     return tuple(found)
 
