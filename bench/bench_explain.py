@@ -12,7 +12,6 @@ import argparse
 import json
 import os
 import random
-import re
 import resource
 import shutil
 import subprocess
@@ -23,7 +22,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from envdoctor.check import load_kb  # noqa: E402
+from envdoctor.kb.load import load_kb  # noqa: E402
 from envdoctor.explain import symptom_patterns  # noqa: E402
 from envdoctor.logscan import MAX_WORKERS, free_cores  # noqa: E402
 

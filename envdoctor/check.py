@@ -4,17 +4,19 @@ Knows nothing of the command line; ``cli.py`` builds the options and picks a ren
 """
 
 import os
-from typing import List, NamedTuple, Optional, Tuple
+from typing import TYPE_CHECKING, List, NamedTuple, Optional, Tuple
 
-from envdoctor import derive
 from envdoctor.facts import Facts, Gathered, Problem, Unknown, merge
-from envdoctor.kb import declared
+from envdoctor.kb.derive import derive_all
 from envdoctor.kb.evaluate import CONFIRMED, Finding, evaluate_all
 from envdoctor.kb.load import KnowledgeBase, load_kb
 from envdoctor.kb.record import Record, Reference, Remedy
 from envdoctor.options import CheckOptions
 from envdoctor.sources import binary, code, environment, gpu
 from envdoctor.sources import run as run_facts
+
+if TYPE_CHECKING:  # imported by run() only with -r: the reader brings in packaging.requirements
+    from envdoctor.sources.requirements import RequirementsFile
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 
@@ -44,20 +46,22 @@ class Report(NamedTuple):
     target: str = ""  # which interpreter was examined, in words
     ranges: Tuple = ()  # with -r: static.RangeVerdict for each unpinned requirement
     static: bool = False  # the facts come from a requirements file (-r), nothing installed
+    requirements: Optional["RequirementsFile"] = None  # with -r: the file as read
+    fail_on: str = "error"  # the lowest severity that makes the exit code 1
 
     @property
     def fatal(self) -> bool:
         return any(p.fatal for p in self.problems)
 
+    @property
+    def exit_code(self) -> int:
+        if self.fatal:
+            return 2
+        return 1 if self.confirmed(self.fail_on) else 0
+
     def confirmed(self, at_least: str = "info") -> Tuple[Finding, ...]:
         floor = SEVERITY_RANK[at_least]
         return tuple(f for f in self.findings if f.status == CONFIRMED and SEVERITY_RANK[f.severity] >= floor)
-
-
-def exit_code(report: Report, fail_on: str) -> int:
-    if report.fatal:
-        return 2
-    return 1 if report.confirmed(fail_on) else 0
 
 
 def training_sources(options: CheckOptions) -> List[Gathered]:
@@ -84,21 +88,7 @@ def training_sources(options: CheckOptions) -> List[Gathered]:
     return parts
 
 
-def derive_all(facts: Facts, kb: KnowledgeBase) -> Tuple[Facts, Tuple[Problem, ...]]:
-    """Every derived fact, in order (later steps may read earlier ones)."""
-    problems: List[Problem] = []
-    for step in (
-        lambda f: derive.driver_facts(f, kb.tables),
-        derive.training_facts,
-        lambda f: derive.dispatch_facts(f, kb.tables),
-        lambda f: declared.derive(f, kb.dirs[0]),
-    ):
-        facts, found = merge([Gathered(facts.values, facts.unknown, complete=facts.complete), step(facts)])
-        problems.extend(found)
-    return facts, tuple(problems)
-
-
-def run(options: CheckOptions, kb: Optional[KnowledgeBase] = None) -> Report:
+def run(options: CheckOptions, kb: Optional[KnowledgeBase] = None, fail_on: str = "error") -> Report:
     """Sources -> facts -> derived facts -> findings."""
     kb = kb or load_kb(options.extra_kb)
     problems: List[Problem] = [Problem("knowledge", str(e)) for e in kb.errors]
@@ -148,4 +138,5 @@ def run(options: CheckOptions, kb: Optional[KnowledgeBase] = None) -> Report:
         from envdoctor import static
 
         ranges = static.judge_unpinned(parsed.unpinned, facts, kb)
-    return Report(facts, env, tuple(findings), tuple(problems), kb, target, ranges, static=parsed is not None)
+    return Report(facts, env, tuple(findings), tuple(problems), kb, target, ranges, static=parsed is not None,
+                  requirements=parsed, fail_on=fail_on)

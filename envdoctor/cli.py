@@ -6,6 +6,7 @@ import sys
 import click
 
 from envdoctor import __version__
+from envdoctor.sources.run import LAUNCHERS
 
 EXIT_CODES = """\b
 Exit codes:
@@ -55,7 +56,7 @@ def probe_options(func):
         click.option("--revision", metavar="REV", help="With a hub id: the cached branch, tag or commit (default: main, else the newest snapshot)."),
         click.option("--config", "config", metavar="FILE.py", type=click.Path(dir_okay=False), help="The XTuner config, read without running it. Implies --model from its pretrained_model_name_or_path."),
         click.option("--gpus", type=click.IntRange(1, 100000), metavar="N", help="GPUs the training runs on (default: WORLD_SIZE, NPROC_PER_NODE or SLURM_NTASKS)."),
-        click.option("--launcher", type=click.Choice(["deepspeed", "torchrun", "slurm", "none"]), help="How training is launched; 'deepspeed' for xtuner train --deepspeed (default: from the environment)."),
+        click.option("--launcher", type=click.Choice(LAUNCHERS), help="How training is launched; 'deepspeed' for xtuner train --deepspeed (default: from the environment)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -130,29 +131,31 @@ def check(require_gpu, fmt, fail_on, **probe) -> None:
     fact envdoctor could not learn are shown as "possible", with the option that supplies
     it; they never change the exit code.
     """
-    from envdoctor.check import exit_code, run
+    from envdoctor.check import run
 
-    report = run(check_options(probe, require_gpu))
-    code = exit_code(report, fail_on)
-    _emit(_render(report, fmt, code))
+    report = run(check_options(probe, require_gpu), fail_on=fail_on)
+    _emit(_render(report, fmt))
     for problem in report.problems:
         if problem.fatal and fmt != "text":
             click.echo("envdoctor: %s" % problem.message, err=True)
-    sys.exit(code)
+    sys.exit(report.exit_code)
 
 
-def _render(report, fmt: str, code: int) -> str:
-    if fmt == "json":
-        from envdoctor.render import json as out
+def _colour() -> bool:
+    """Colour only for a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
 
-        return out.render(report, code)
-    if fmt == "markdown":
-        from envdoctor.render import markdown
 
-        return markdown.render(report)
-    from envdoctor.render import style, text
+def _render(result, fmt: str) -> str:
+    """Every command's result goes out through the one dispatcher."""
+    from envdoctor.render import COLOURED, render
 
-    return text.render(report, colour=style.use_colour())
+    return render(result, fmt, colour=fmt in COLOURED and _colour())
 
 
 @cli.group()
@@ -181,11 +184,10 @@ def kb_lint(directory) -> None:
 @click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
 def kb_list(kb_dirs, fmt) -> None:
     """List every record: id, severity, affected ranges, fix, source."""
-    from envdoctor.check import load_kb
-    from envdoctor.kb import listing
+    from envdoctor.kb.load import load_kb
 
     base = load_kb(tuple(kb_dirs))
-    _emit(listing.render(base, fmt))
+    _emit(_render(base, fmt))
     for error in base.errors:
         click.echo("envdoctor: %s" % error, err=True)
 
@@ -223,22 +225,34 @@ def fix(latest, allow_change, fmt, print_requirements, write_lock, force, verify
     remedies); each is checked against every record before it is proposed. torch and Python
     stay as they are unless --allow-change says otherwise.
     """
-    from envdoctor import fixcmd
+    import shlex
+
+    from envdoctor.fix import command
+    from envdoctor.fix.locktypes import Index
 
     if (verify or force) and not write_lock:
         raise _Failure("--verify and --force apply only with --write-lock PATH")
     if offline and write_lock:
         raise _Failure("--offline picks a shipped lockfile; it cannot be combined with --write-lock")
-    index = fixcmd.IndexOptions(index_url, tuple(extra_index_url), tuple(find_links), no_index, generate_hashes)
+    index = Index(index_url, tuple(extra_index_url), tuple(find_links), no_index, generate_hashes)
+    if print_requirements and not offline:  # only the plan is asked for: no lockfile is made
+        fmt, write_lock = "requirements", None
     try:
-        text, code = fixcmd.run(check_options(probe), fixcmd.FixOptions(
-            latest=latest, allow_change=frozenset(allow_change), fmt=fmt, print_requirements=print_requirements,
-            write_lock=write_lock, force=force, verify=verify, verify_python=verify_python, offline=offline,
-            index=index, timeout=lock_timeout, pip_compile=pip_compile))
-    except fixcmd.FixError as exc:
+        result = command.run(check_options(probe), command.FixOptions(
+            latest=latest, allow_change=frozenset(allow_change), write_lock=write_lock, force=force, verify=verify,
+            verify_python=verify_python, offline=offline, index=index, timeout=lock_timeout, pip_compile=pip_compile,
+            command="envdoctor " + " ".join(shlex.quote(a) for a in sys.argv[1:]), progress=_progress))
+    except command.FixError as exc:
         raise _Failure(str(exc))
-    _emit(text)
-    sys.exit(code)
+    _emit(_render(result, fmt))
+    sys.exit(result.exit_code)
+
+
+def _progress(message: str) -> None:
+    """The lockfile steps' progress, only for a person at a terminal: a pipe or a log gets nothing."""
+    if sys.stderr.isatty():
+        sys.stderr.write("envdoctor: %s\n" % message)
+        sys.stderr.flush()
 
 
 def main() -> None:
@@ -285,20 +299,12 @@ def explain(log, log_only, fmt, **probe) -> None:
     applies, or which fact would decide it. The log is streamed: any size, little memory.
     """
     from envdoctor.explain import LogError, explain as explain_log
-    from envdoctor.render import explain as out
 
     try:
         result = explain_log(log, check_options(probe), examine=not log_only)
     except LogError as exc:
         raise _Failure(str(exc))
-    if fmt == "json":
-        _emit(out.render_json(result))
-    elif fmt == "markdown":
-        _emit(out.render_markdown(result))
-    else:
-        from envdoctor.render import style
-
-        _emit(out.render_text(result, colour=style.use_colour()))
+    _emit(_render(result, fmt))
     if fmt != "text":
         for problem in result.problems:
             click.echo("envdoctor: %s" % problem.message, err=True)

@@ -18,7 +18,7 @@ from envdoctor.options import CheckOptions
 if TYPE_CHECKING:  # check (and every source) is imported only when a log matches
     from envdoctor.check import Report
 from envdoctor.facts import Facts, Problem, Unknown, describe
-from envdoctor.kb.evaluate import CONFIRMED, POSSIBLE, Finding, condition_holds, in_specifier, parse_version
+from envdoctor.kb.evaluate import CONFIRMED, POSSIBLE, Finding, condition_holds, package_ranges
 from envdoctor.kb.load import KnowledgeBase
 from envdoctor.kb.record import Record
 from envdoctor.logscan import Hit, LogLine, Progress, Scanner, parallel_workers, scan_file, scan_into
@@ -166,16 +166,10 @@ def symptom_patterns(kb: KnowledgeBase) -> Tuple[str, ...]:
 def unmet_conditions(record: Record, facts: Facts) -> Tuple[str, ...]:
     """Why a record does not fire here, in words: the ranges and conditions that do not hold."""
     unmet = []
-    for package in sorted({r.package for r in record.affected}):
-        value = facts.get("pkg." + package)
-        ranges = [r for r in record.affected if r.package == package]
-        wanted = " or ".join(r.specifier() or "any version" for r in ranges)
-        if value is None:
-            unmet.append("%s %s, but it is not installed" % (package, wanted))
-            continue
-        version = parse_version(str(value)) if not isinstance(value, Unknown) else None
-        if version is not None and not any(in_specifier(version, r.specifier() or ">=0") for r in ranges):
-            unmet.append("%s %s, but %s is installed" % (package, wanted, value))
+    for found in sorted(package_ranges(record.affected, facts), key=lambda found: found.package):
+        if found.inside is False:
+            here = "it is not installed" if found.value is None else "%s is installed" % found.value
+            unmet.append("%s %s, but %s" % (found.package, found.wanted(), here))
     for cond in record.when:
         value = facts.get(cond.key)
         if not isinstance(value, Unknown) and condition_holds(cond, value) is False:

@@ -11,9 +11,6 @@ run pays at start-up (measured with bench/bench_check.py). Elsewhere, frozen dat
 
 from typing import Dict, Iterable, Mapping, NamedTuple, Optional, Tuple, Union
 
-# PEP 503 names. The probe owns the function: it runs standalone in other interpreters.
-from envdoctor.sources._probe import canonical_name  # noqa: F401  (re-exported)
-
 Value = Union[str, int, float, bool, None]
 
 

@@ -14,7 +14,7 @@ from packaging.version import Version
 from envdoctor.facts import Facts
 from envdoctor.kb.evaluate import evaluate
 from envdoctor.kb.load import KnowledgeBase
-from envdoctor.kb.releases import load_releases
+from envdoctor.kb.releases import python_allowed, release_table
 from envdoctor.kb.versions import named_versions
 from envdoctor.sources.requirements import Unpinned
 
@@ -51,7 +51,7 @@ class RangeVerdict:
 
 
 def judge_unpinned(unpinned: Sequence[Unpinned], facts: Facts, kb: KnowledgeBase) -> Tuple[RangeVerdict, ...]:
-    releases = load_releases(kb.dirs[0]) if kb.dirs else ()
+    releases = release_table(kb.tables)
     verdicts = []
     for loose in unpinned:
         try:
@@ -77,9 +77,6 @@ def _installable(package: str, version: Version, facts: Facts, releases) -> bool
     """pip would not pick a release whose declared Python range excludes the target."""
     python = facts.get("python")
     for release in releases:
-        if release.package == package and Version(release.version) == version and release.requires_python:
-            try:
-                return SpecifierSet(release.requires_python).contains(str(python), prereleases=True)
-            except InvalidSpecifier:
-                return True
+        if release.package == package and Version(release.version) == version:
+            return python_allowed(release, str(python)) is not False
     return True

@@ -20,9 +20,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from packaging.version import InvalidVersion, Version  # noqa: E402
 
-from envdoctor.kb.evaluate import in_specifier  # noqa: E402
 from envdoctor.kb.load import load_kb  # noqa: E402
 from envdoctor.kb.record import Record  # noqa: E402
+from envdoctor.specs import in_specifier  # noqa: E402
 
 PREFIX = {"peft": "src/"}  # where a package's files sit in its repository
 LAST = {"xtuner": Version("1.0.0rc0")}  # tags from here on are another code base

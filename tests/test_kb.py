@@ -7,12 +7,12 @@ import sys
 
 import pytest
 
-from builders import REPO, envdoctor
+from builders import REPO, check_json, envdoctor, finding_ids
 
 sys.path.insert(0, REPO)
 
 from envdoctor.kb.load import load, shipped_dir  # noqa: E402
-from envdoctor.kb.releases import find_release, load_releases, load_torch_python, violations  # noqa: E402
+from envdoctor.kb.releases import find_release, release_table, torch_python_table, violations  # noqa: E402
 
 GOOD = '''id = "TEAM-GOOD"
 summary = "a record"
@@ -121,7 +121,7 @@ def test_knowledge_readme_lists_the_current_records():
 
 
 def test_release_table_covers_every_release_from_its_tag():
-    releases = load_releases(shipped_dir())
+    releases = release_table(load([shipped_dir()]).tables)
     versions = [r.version for r in releases]
     assert versions == ["0.1.%d" % i for i in range(24)] + ["0.2.0rc0", "0.2.0"]
     for release in releases:
@@ -142,7 +142,7 @@ def test_release_table_covers_every_release_from_its_tag():
 
 
 def test_violations_compare_installed_versions_with_the_declaration():
-    release = find_release(load_releases(shipped_dir()), "xtuner", "0.1.17")
+    release = find_release(release_table(load([shipped_dir()]).tables), "xtuner", "0.1.17")
     found = violations(release, {"transformers": "4.38.2", "torch": "2.1.2+cu121", "peft": "0.13.2"}, "3.10.13")
     assert [(v.package, v.installed) for v in found] == [("transformers", "4.38.2")]
     assert violations(release, {"transformers": "4.39.3", "torch": "2.1.2+cu121"}, "3.10.13") == ()
@@ -150,7 +150,21 @@ def test_violations_compare_installed_versions_with_the_declaration():
 
 
 def test_torch_python_table_is_ordered_and_parses():
-    rows = load_torch_python(shipped_dir())
+    rows = torch_python_table(load([shipped_dir()]).tables)
     minors = [tuple(int(p) for p in r.minor.split(".")) for r in rows]
     assert minors == sorted(minors) and minors[0] == (1, 12)
     assert all(r.source.startswith("https://github.com/pytorch/pytorch/blob/") for r in rows)
+
+
+def test_tables_of_a_kb_folder_add_rows_to_the_shipped_ones(tmp_path):
+    """A team's --kb folder may declare a torch minor the shipped table lacks; check reads it."""
+    tables = tmp_path / "team" / "tables"
+    tables.mkdir(parents=True)
+    (tables / "torch-python.toml").write_text('[[torch]]\nminor = "2.99"\npython = ">=3.12"\nsource = "team notes"\n')
+    pins = tmp_path / "requirements.txt"
+    pins.write_text("torch==2.99.0\n")
+    args = ("-r", str(pins), "--python-version", "3.10")
+    assert "TORCH-PYTHON-RANGE" in finding_ids(check_json(*args, "--kb", str(tmp_path / "team")))
+    assert "TORCH-PYTHON-RANGE" not in finding_ids(check_json(*args))  # the shipped table has no 2.99 row
+    merged = load([shipped_dir(), str(tmp_path / "team")]).tables
+    assert torch_python_table(merged)[-1].minor == "2.99" and len(merged["torch-python"]["torch"]) == len(torch_python_table(merged))

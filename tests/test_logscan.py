@@ -14,7 +14,7 @@ from builders import REPO, envdoctor
 
 sys.path.insert(0, REPO)
 
-from envdoctor.check import load_kb  # noqa: E402
+from envdoctor.kb.load import load_kb  # noqa: E402
 from envdoctor.explain import symptom_patterns  # noqa: E402
 from envdoctor.logscan import (FILTER_SAMPLE, MAX_LINE, Progress, RareBytes, Scanner, parallel_workers,  # noqa: E402
                                scan, scan_file, split_at_lines)

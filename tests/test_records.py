@@ -26,7 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 from envdoctor.kb.load import load, shipped_dir  # noqa: E402
-from envdoctor.kb.releases import find_release, load_releases  # noqa: E402
+from envdoctor.kb.releases import find_release, release_table  # noqa: E402
 
 KB = shipped_dir()
 HAVE_GXX = shutil.which("g++") is not None
@@ -197,7 +197,7 @@ def _torch_wheel(folder, version, cuda, libc10=None):
 
 
 def _xtuner_wheel(folder, version, code_of):
-    release = find_release(load_releases(KB), "xtuner", code_of)
+    release = find_release(release_table(load([KB]).tables), "xtuner", code_of)
     requires = release.requires if release and version == code_of else ()
     python = release.requires_python if release and version == code_of else None
     make_wheel(folder, "xtuner", version, requires, python, files=xtuner_files(code_of))

@@ -9,8 +9,10 @@ Each bool has a ``.why`` text that the finding shows. None when there is nothing
 
 from typing import Dict, Optional
 
+from envdoctor import specs
 from envdoctor.facts import Facts, Gathered, Problem, Unknown
 from envdoctor.kb import releases
+from envdoctor.kb.tables import Tables
 
 PY_OK = "xtuner.declared.python_ok"
 REQ_OK = "xtuner.declared.requirements_ok"
@@ -29,7 +31,7 @@ def _unknown(reason: str, *keys: str) -> Gathered:
     return Gathered(unknown={k: Unknown(reason) for k in keys})
 
 
-def xtuner_facts(facts: Facts, kb_dir: str) -> Gathered:
+def xtuner_facts(facts: Facts, tables: Tables) -> Gathered:
     version = facts.get("pkg.xtuner")
     python = facts.get("python")
     if isinstance(version, Unknown):
@@ -37,7 +39,7 @@ def xtuner_facts(facts: Facts, kb_dir: str) -> Gathered:
     if version is None:
         return _absent(PY_OK, REQ_OK)
     try:
-        table = releases.load_releases(kb_dir)
+        table = releases.release_table(tables)
     except releases.TableError as exc:
         return Gathered(unknown={PY_OK: Unknown(str(exc)), REQ_OK: Unknown(str(exc))}, problems=(Problem("knowledge", str(exc)),))
     release = releases.find_release(table, "xtuner", str(version))
@@ -59,7 +61,7 @@ def xtuner_facts(facts: Facts, kb_dir: str) -> Gathered:
     return Gathered(values, unknown)
 
 
-def torch_python_facts(facts: Facts, kb_dir: str) -> Gathered:
+def torch_python_facts(facts: Facts, tables: Tables) -> Gathered:
     version = facts.get("pkg.torch")
     python = facts.get("python")
     if isinstance(version, Unknown):
@@ -67,22 +69,22 @@ def torch_python_facts(facts: Facts, kb_dir: str) -> Gathered:
     if version is None or isinstance(python, Unknown) or python is None:
         return _absent(TORCH_PY_OK)
     try:
-        rows = releases.load_torch_python(kb_dir)
+        rows = releases.torch_python_table(tables)
     except releases.TableError as exc:
         return Gathered(unknown={TORCH_PY_OK: Unknown(str(exc))}, problems=(Problem("knowledge", str(exc)),))
     row: Optional[releases.TorchPython] = releases.torch_python_row(rows, str(version))
     if row is None:
         return _absent(TORCH_PY_OK)
-    allowed = releases.version_in(row.python, str(python))
+    allowed = specs.version_in(row.python, str(python))
     values: Dict[str, object] = {TORCH_PY_OK: allowed}
     if allowed is False:
         values[_why(TORCH_PY_OK)] = "torch %s builds for Python %s, not %s" % (row.minor, row.python, python)
     return Gathered(values)
 
 
-def derive(facts: Facts, kb_dir: str) -> Gathered:
-    """All declared-range facts at once (for check.py)."""
-    parts = [xtuner_facts(facts, kb_dir), torch_python_facts(facts, kb_dir)]
+def derive(facts: Facts, tables: Tables) -> Gathered:
+    """All declared-range facts at once."""
+    parts = [xtuner_facts(facts, tables), torch_python_facts(facts, tables)]
     values: Dict[str, object] = {}
     unknown: Dict[str, Unknown] = {}
     problems = []

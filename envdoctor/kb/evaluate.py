@@ -2,11 +2,9 @@
 
 from typing import List, NamedTuple, Optional, Sequence, Tuple
 
-from packaging.specifiers import SpecifierSet
-from packaging.version import InvalidVersion, Version
-
 from envdoctor.facts import Facts, Unknown, describe
 from envdoctor.kb.record import CodeCheck, Condition, Range, Record
+from envdoctor.specs import in_specifier, parse_version
 
 CONFIRMED = "confirmed"
 POSSIBLE = "possible"
@@ -55,19 +53,6 @@ def hint_for(key: str) -> str:
     return answer
 
 
-def parse_version(text: str) -> Optional[Version]:
-    try:
-        return Version(str(text))
-    except InvalidVersion:
-        return None
-
-
-def in_specifier(version: Version, spec: str) -> bool:
-    # Local labels (2.1.2+cu121) compare as their public version; pre-releases and
-    # dev builds (0.1.22.dev0) are real installs, so they count.
-    return SpecifierSet(spec).contains(Version(version.public), prereleases=True)
-
-
 def condition_holds(cond: Condition, value: object) -> Optional[bool]:
     """True / False, or None when the fact's value cannot be compared (e.g. not a version)."""
     kind, expected = cond.kind, cond.value
@@ -101,30 +86,64 @@ def condition_holds(cond: Condition, value: object) -> Optional[bool]:
     return left >= right  # type: ignore[operator]
 
 
-def _ranges_hold(ranges: Sequence[Range], facts: Facts, because: List[str], undecided: List[Undecided]) -> bool:
-    """Every package named must be installed at a version inside one of its ranges."""
-    packages = []
-    for rng in ranges:
-        if rng.package not in packages:
-            packages.append(rng.package)
-    for package in packages:
-        key = "pkg." + package
-        value = facts.get(key)
+class PackageRange(NamedTuple):
+    """One package a record's ranges name, and whether it is installed inside one of them."""
+
+    package: str
+    value: object  # pkg.<package>: a version, None (absent) or Unknown
+    ranges: Tuple[Range, ...]  # this package's ranges
+    inside: Optional[bool]  # None: the value is unknown or not a version
+    hit: Optional[Range] = None  # the range it is inside
+
+    def wanted(self) -> str:
+        return " or ".join(r.specifier() or "any version" for r in self.ranges)
+
+
+def package_ranges(ranges: Sequence[Range], facts: Facts) -> Tuple[PackageRange, ...]:
+    """Each package the ranges name (in the order named) against its installed version."""
+    out = []
+    for package in dict.fromkeys(r.package for r in ranges):
+        value = facts.get("pkg." + package)
+        mine = tuple(r for r in ranges if r.package == package)
         if isinstance(value, Unknown):
-            undecided.append(Undecided(key, value.reason, "list the environment's packages"))
+            out.append(PackageRange(package, value, mine, None))
             continue
         if value is None:
-            return False
-        version = parse_version(str(value))
-        if version is None:
-            undecided.append(Undecided(key, "version %r is not understood" % value, "reinstall %s" % package))
+            out.append(PackageRange(package, value, mine, False))
             continue
-        mine = [r for r in ranges if r.package == package]
-        hit = next((r for r in mine if in_specifier(version, r.specifier() or ">=0")), None)
-        if hit is None:
-            return False
-        because.append("%s %s is in %s" % (package, value, hit.specifier() or "all versions"))
-    return True
+        version = parse_version(str(value))
+        hit = None if version is None else next((r for r in mine if in_specifier(version, r.specifier() or ">=0")), None)
+        out.append(PackageRange(package, value, mine, None if version is None else hit is not None, hit))
+    return tuple(out)
+
+
+class RangeCheck(NamedTuple):
+    """Whether every package named is installed inside one of its ranges."""
+
+    holds: bool  # False: one is absent or outside (undecided packages do not refute)
+    because: Tuple[str, ...] = ()
+    undecided: Tuple[Undecided, ...] = ()
+
+    @property
+    def says(self) -> Optional[bool]:
+        """True, False, or None when a package left it undecided."""
+        return None if self.holds and self.undecided else self.holds
+
+
+def check_ranges(ranges: Sequence[Range], facts: Facts) -> RangeCheck:
+    because: List[str] = []
+    undecided: List[Undecided] = []
+    for found in package_ranges(ranges, facts):
+        key = "pkg." + found.package
+        if isinstance(found.value, Unknown):
+            undecided.append(Undecided(key, found.value.reason, "list the environment's packages"))
+        elif found.inside is None:
+            undecided.append(Undecided(key, "version %r is not understood" % found.value, "reinstall %s" % found.package))
+        elif not found.inside:
+            return RangeCheck(False)
+        else:
+            because.append("%s %s is in %s" % (found.package, found.value, found.hit.specifier() or "all versions"))  # type: ignore[union-attr]
+    return RangeCheck(True, tuple(because), tuple(undecided))
 
 
 def _code_holds(checks: Sequence[CodeCheck], facts: Facts) -> Tuple[Optional[bool], List[str]]:
@@ -147,52 +166,59 @@ def _code_holds(checks: Sequence[CodeCheck], facts: Facts) -> Tuple[Optional[boo
     return (None, []) if unread else (True, because)
 
 
-def _package_evidence(record: Record, facts: Facts, because: List[str], undecided: List[Undecided]) -> Optional[str]:
-    """Whether the affected packages are in range: the evidence that decided ("version", "code",
-    "version and code"; "" when the record names no package), or None when they are not.
+class Evidence(NamedTuple):
+    """Whether a record's affected packages are in range here, and what decided it."""
 
-    A code check speaks only for the package whose files it reads: that package's range is
+    affected: bool
+    kind: str = ""  # "version", "code" or "version and code"; "" when the record names no package
+    because: Tuple[str, ...] = ()
+    undecided: Tuple[Undecided, ...] = ()
+
+
+NOT_AFFECTED = Evidence(False)
+
+
+def package_evidence(record: Record, facts: Facts) -> Evidence:
+    """A code check speaks only for the package whose files it reads: that package's range is
     decided by its installed code when the files are readable (source installs lie about their
     version), by its version otherwise. Every other package's range is decided by its version.
     """
     read = {c.package for c in record.code}
     others = [r for r in record.affected if r.package not in read]
-    covered = [r for r in record.affected if r.package not in [o.package for o in others]]
-    if others and not _ranges_hold(others, facts, because, undecided):
-        return None
+    covered = [r for r in record.affected if r.package in read]
+    by_version = check_ranges(others, facts) if others else RangeCheck(True)
+    if not by_version.holds:
+        return NOT_AFFECTED
     if not record.code:
-        return "version" if others else ""
+        return Evidence(True, "version" if others else "", by_version.because, by_version.undecided)
+    read_code = _read_code_evidence(record, covered, facts, bool(others))
+    if not read_code.affected:
+        return NOT_AFFECTED
+    return read_code._replace(because=by_version.because + read_code.because, undecided=by_version.undecided + read_code.undecided)
 
-    version_because: List[str] = []
-    version_undecided: List[Undecided] = []
-    version_says: Optional[bool] = None
-    if covered:
-        version_says = _ranges_hold(covered, facts, version_because, version_undecided)
-        if version_says and version_undecided:
-            version_says = None
+
+def _read_code_evidence(record: Record, covered: Sequence[Range], facts: Facts, others: bool) -> Evidence:
+    """The packages whose files the record reads: by their code, or by version when unreadable."""
+    versions = check_ranges(covered, facts) if covered else RangeCheck(True)
+    version_says = versions.says if covered else None
     code_says, code_because = _code_holds(record.code, facts)
     if code_says is False:
-        return None
+        return NOT_AFFECTED
     if code_says:
         agree = version_says is True
-        because.extend(version_because if agree else _overruled(covered, facts) if version_says is False else [])
-        because.extend(code_because)
-        return "version and code" if agree or (others and not covered) else "code"
+        because = tuple(versions.because if agree else _overruled(covered, facts) if version_says is False else [])
+        return Evidence(True, "version and code" if agree or (others and not covered) else "code", because + tuple(code_because))
     # The files could not be read: the version decides, as for any other package.
     if not covered:
         values = [facts.get(check.key) for check in record.code]
         if any(v is None for v in values):  # the package is not installed: nothing to read
-            return None
-        for check, value in zip(record.code, values):
-            reason = value.reason if isinstance(value, Unknown) else "not read"
-            undecided.append(Undecided(check.key, reason, hint_for(check.key)))
-        return "code"
+            return NOT_AFFECTED
+        return Evidence(True, "code", undecided=tuple(
+            Undecided(check.key, value.reason if isinstance(value, Unknown) else "not read", hint_for(check.key))
+            for check, value in zip(record.code, values)))
     if version_says is False:
-        return None
-    if version_says is None:
-        undecided.extend(version_undecided)
-    because.extend(version_because)
-    return "version"
+        return NOT_AFFECTED
+    return Evidence(True, "version", versions.because, versions.undecided if version_says is None else ())
 
 
 def _overruled(ranges: Sequence[Range], facts: Facts) -> List[str]:
@@ -205,11 +231,11 @@ def _overruled(ranges: Sequence[Range], facts: Facts) -> List[str]:
 
 
 def evaluate(record: Record, facts: Facts) -> Optional[Finding]:
-    because: List[str] = []
-    undecided: List[Undecided] = []
-    evidence = _package_evidence(record, facts, because, undecided)
-    if evidence is None:
+    evidence = package_evidence(record, facts)
+    if not evidence.affected:
         return None
+    because = list(evidence.because)
+    undecided = list(evidence.undecided)
 
     for cond in record.when:
         value = facts.get(cond.key)
@@ -225,7 +251,7 @@ def evaluate(record: Record, facts: Facts) -> Optional[Finding]:
             because.append(_explain(cond, value, facts))
 
     status = POSSIBLE if undecided else CONFIRMED
-    return Finding(record, status, tuple(because), tuple(undecided), evidence)
+    return Finding(record, status, tuple(because), tuple(undecided), evidence.kind)
 
 
 def _explain(cond: Condition, value: object, facts: Facts) -> str:

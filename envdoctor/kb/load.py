@@ -2,12 +2,13 @@
 
 import os
 import re
-from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from envdoctor.facts import canonical_name
+from envdoctor.kb.tables import Tables
+from envdoctor.names import canonical_name
 from envdoctor.tomlcache import TOMLError, TomlCache, shared
 from envdoctor.kb.record import (
     SEVERITIES,
@@ -42,13 +43,7 @@ class KnowledgeBase(NamedTuple):
     records: Tuple[Record, ...]
     errors: Tuple[RecordError, ...]
     dirs: Tuple[str, ...]
-    tables: Mapping[str, dict] = {}  # knowledge/tables/NAME.toml, by NAME
-
-    def by_id(self, record_id: str) -> Optional[Record]:
-        for record in self.records:
-            if record.id == record_id:
-                return record
-        return None
+    tables: Tables = Tables()  # tables/NAME.toml of every folder, by NAME
 
 
 def shipped_dir() -> str:
@@ -360,7 +355,7 @@ def record_files(directory: str) -> List[str]:
     return found
 
 
-def _tables(directory: str, cache: TomlCache, tables: Dict[str, dict], errors: List[RecordError]) -> None:
+def _tables(directory: str, cache: TomlCache, tables: Tables, errors: List[RecordError]) -> None:
     folder = os.path.join(directory, "tables")
     if not os.path.isdir(folder):
         return
@@ -369,7 +364,7 @@ def _tables(directory: str, cache: TomlCache, tables: Dict[str, dict], errors: L
             continue
         path = os.path.join(folder, name)
         try:
-            tables[name[:-5]] = cache.load(path)
+            tables.add(name[:-5], path, cache.load(path))
         except OSError as exc:
             errors.append(RecordError(path, "", "cannot read (%s)" % (exc.strerror or exc)))
         except TOMLError as exc:
@@ -380,7 +375,7 @@ def load(dirs: Sequence[str], cache: Optional[TomlCache] = None) -> KnowledgeBas
     cache = cache or shared()
     records: List[Record] = []
     errors: List[RecordError] = []
-    tables: Dict[str, dict] = {}
+    tables = Tables()
     seen: Dict[str, str] = {}
     for directory in dirs:
         if not os.path.isdir(directory):

@@ -1,21 +1,21 @@
-"""What releases declare (knowledge/tables/*.toml), and whether an installed set obeys it.
+"""What releases declare (the knowledge base's tables), and whether an installed set obeys it.
 
-The planner reads the same tables: ``load_releases`` for XTuner's python_requires and
-install_requires per release, ``load_torch_python`` for the Pythons each torch minor builds for.
+``release_table``: each XTuner release's python_requires and install_requires
+(tables/xtuner-releases.toml); ``torch_python_table``: the Pythons each torch minor builds for
+(tables/torch-python.toml). Both are parsed from the knowledge base's tables once, on first use.
 """
 
-import os
-from functools import lru_cache
 from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from envdoctor.facts import canonical_name
-from envdoctor.tomlcache import TOMLError, shared
+from envdoctor import specs
+from envdoctor.kb.tables import Tables
+from envdoctor.names import canonical_name
 
-RELEASES_FILE = os.path.join("tables", "xtuner-releases.toml")
-TORCH_PYTHON_FILE = os.path.join("tables", "torch-python.toml")
+RELEASES = "xtuner-releases"
+TORCH_PYTHON = "torch-python"
 
 
 class TableError(ValueError):
@@ -47,18 +47,6 @@ class TorchPython(NamedTuple):
     minor: str  # "2.4"
     python: str  # specifier of the Pythons it builds wheels for
     source: str = ""
-
-
-def _read_toml(path: str) -> dict:
-    cache = shared()
-    try:
-        data = cache.load(path)
-    except OSError as exc:
-        raise TableError("%s: cannot read (%s)" % (path, exc.strerror or exc))
-    except TOMLError as exc:
-        raise TableError("%s: %s" % (path, exc))
-    cache.save()
-    return data
 
 
 def _strings(value: object, where: str) -> Tuple[str, ...]:
@@ -99,14 +87,16 @@ def _release(row: object, where: str) -> Release:
     )
 
 
-# Once per process: the planner derives facts for every candidate it tries, and validating the
-# table's ~300 requirement strings each time was most of a `fix` run.
-@lru_cache(maxsize=None)
-def load_releases(kb_dir: str) -> Tuple[Release, ...]:
-    """Every release in the table, in file order. Raises TableError naming file and row."""
-    path = os.path.join(kb_dir, RELEASES_FILE)
-    rows = _read_toml(path).get("release", [])
-    return tuple(_release(row, "%s: release[%d]" % (path, i)) for i, row in enumerate(rows))
+def release_table(tables: Tables) -> Tuple[Release, ...]:
+    """Every release in the tables, in file order. Raises TableError naming file and row.
+
+    Parsed once per knowledge base: the planner derives facts for every candidate it tries,
+    and validating the table's ~300 requirement strings each time was most of a `fix` run."""
+    return tables.parsed(_parse_releases)
+
+
+def _parse_releases(tables: Tables) -> Tuple[Release, ...]:
+    return tuple(_release(row.data, "%s: release[%d]" % (row.path, row.index)) for row in tables.rows(RELEASES, "release"))
 
 
 def find_release(releases: Sequence[Release], package: str, version: str) -> Optional[Release]:
@@ -122,19 +112,8 @@ def find_release(releases: Sequence[Release], package: str, version: str) -> Opt
     return None
 
 
-def version_in(spec: str, version: str) -> Optional[bool]:
-    try:
-        parsed = Version(version)
-    except InvalidVersion:
-        return None
-    # Local labels (2.1.2+cu121) count as their public version, as pip does.
-    return SpecifierSet(spec).contains(Version(parsed.public), prereleases=True)
-
-
 def python_allowed(release: Release, python: str) -> Optional[bool]:
-    if not release.requires_python:
-        return True
-    return version_in(release.requires_python, python)
+    return specs.python_allowed(release.requires_python, python)
 
 
 def violations(release: Release, installed: Mapping[str, str], python: str = "") -> Tuple[Violation, ...]:
@@ -146,13 +125,13 @@ def violations(release: Release, installed: Mapping[str, str], python: str = "")
     found: List[Violation] = []
     for text in _declared(release):
         req = Requirement(text)
-        if req.marker is not None and python and not req.marker.evaluate({"python_version": ".".join(python.split(".")[:2]), "python_full_version": python}):
+        if python and specs.marker_holds(req, python) is False:
             continue
         name = canonical_name(req.name)
         version = installed.get(name)
         if version is None or not str(req.specifier):
             continue
-        if version_in(str(req.specifier), version) is False:
+        if specs.version_in(str(req.specifier), version) is False:
             found.append(Violation(name, version, text))
     return tuple(found)
 
@@ -164,12 +143,16 @@ def _declared(release: Release) -> List[str]:
     return out
 
 
-@lru_cache(maxsize=None)
-def load_torch_python(kb_dir: str) -> Tuple[TorchPython, ...]:
-    path = os.path.join(kb_dir, TORCH_PYTHON_FILE)
+def torch_python_table(tables: Tables) -> Tuple[TorchPython, ...]:
+    """The Pythons each torch minor builds for. Raises TableError naming file and row."""
+    return tables.parsed(_parse_torch_python)
+
+
+def _parse_torch_python(tables: Tables) -> Tuple[TorchPython, ...]:
     out = []
-    for i, row in enumerate(_read_toml(path).get("torch", [])):
-        where = "%s: torch[%d]" % (path, i)
+    for found in tables.rows(TORCH_PYTHON, "torch"):
+        row = found.data
+        where = "%s: torch[%d]" % (found.path, found.index)
         if not isinstance(row, dict) or not isinstance(row.get("minor"), str) or not isinstance(row.get("python"), str):
             raise TableError("%s: needs minor and python strings" % where)
         try:

@@ -6,7 +6,7 @@ from typing import Iterable, List, Sequence
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 
-from envdoctor.facts import canonical_name
+from envdoctor.names import canonical_name
 from envdoctor.kb.record import Record
 from envdoctor.kb.releases import Release
 

@@ -23,12 +23,6 @@ LABEL = {CONFIRMED: "applies", POSSIBLE: "may apply", NOT_FIRING: "not here", NO
 WORDS = {1: "One", 2: "Two", 3: "Three", 4: "Four", 5: "Five"}
 
 
-def _target(expl: Explanation) -> str:
-    if expl.report is None:
-        return "not examined"
-    return expl.report.target
-
-
 def _log_name(expl: Explanation) -> str:
     return "standard input" if expl.log == "-" else expl.log
 

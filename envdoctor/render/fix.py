@@ -1,11 +1,15 @@
-"""The plan as text, as JSON (schema envdoctor.fix/1, docs/json-schema.md), or as a
-requirements.in."""
+"""fix's results: the plan as text, as JSON (schema envdoctor.fix/1, docs/json-schema.md), or
+as a requirements.in; the lockfile written; fix --offline's choice of a shipped lockfile."""
 
 import json
+import os
 from typing import Any, Dict, List, Optional
 
 from envdoctor import __version__
-from envdoctor.plan import NO_PLAN, NOTHING_TO_DO, Plan
+from envdoctor.fix.command import FixResult
+from envdoctor.fix.curated import OfflineChoice
+from envdoctor.fix.locktypes import LockResult
+from envdoctor.fix.plan import NO_PLAN, NOTHING_TO_DO, Plan
 from envdoctor.render.json import finding_dict
 from envdoctor.render.style import Style
 
@@ -20,7 +24,15 @@ def requirements_in(plan: Plan, header: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_text(plan: Plan, target: str, colour: bool = False, lock: Optional[List[str]] = None) -> str:
+def render_requirements(result: FixResult, colour: bool = False) -> str:
+    """--print-requirements: the plan as a requirements.in; with no plan, why not (as text)."""
+    if result.plan.status == NO_PLAN:
+        return render_text(result, colour)
+    return requirements_in(result.plan)
+
+
+def render_text(result: FixResult, colour: bool = False) -> str:
+    plan, target = result.plan, result.target
     style = Style(colour)
     out = ["envdoctor %s fix: %s" % (__version__, target), "Target Python: %s" % plan.python, ""]
     if plan.status == NOTHING_TO_DO:
@@ -52,9 +64,23 @@ def render_text(plan: Plan, target: str, colour: bool = False, lock: Optional[Li
         out.append("")
         out.append("As requirements (envdoctor fix --print-requirements):")
         out.extend("  " + line for line in plan.requirements)
-    for line in lock or ():
-        out.append(line)
+    if result.lock is not None:
+        out.extend(_lock_lines(result.lock))
     return "\n".join(out) + "\n"
+
+
+def _lock_lines(lock: LockResult) -> List[str]:
+    out = ["", "Lockfile: %s (%d pins, Python %s, %s)" % (lock.path, lock.pins, lock.python, lock.cuda)]
+    out.extend("  level %s: %s" % (lv.name, lv.detail) for lv in lock.levels)
+    if lock.not_reached:
+        out.append("  not reached: %s" % lock.not_reached)
+    return out
+
+
+def _lock_dict(lock: LockResult) -> Dict[str, object]:
+    return {"path": lock.path, "python": lock.python, "cuda": lock.cuda, "records": lock.records, "pins": lock.pins,
+            "level": lock.level, "levels": [{"name": lv.name, "detail": lv.detail} for lv in lock.levels],
+            "possible": list(lock.possible), "not_reached": lock.not_reached or None}
 
 
 def _changes(plan: Plan) -> List[str]:
@@ -93,5 +119,41 @@ def plan_dict(plan: Plan, target: str, lock: Optional[Dict[str, Any]] = None) ->
     }
 
 
-def render_json(plan: Plan, target: str, lock: Optional[Dict[str, Any]] = None) -> str:
-    return json.dumps(plan_dict(plan, target, lock), indent=2) + "\n"
+def render_json(result: FixResult) -> str:
+    lock = _lock_dict(result.lock) if result.lock is not None else None
+    return json.dumps(plan_dict(result.plan, result.target, lock), indent=2) + "\n"
+
+
+def render_offline_json(choice: OfflineChoice) -> str:
+    chosen = choice.chosen
+    data = {
+        "schema": "envdoctor.fix-offline/1", "envdoctor": __version__, "target": choice.target,
+        "chosen": chosen.path if chosen else None,
+        "candidates": [{"path": c.path, "python": c.python, "cuda": c.cuda, "xtuner": c.xtuner, "level": c.level,
+                        "matches": not c.reasons, "reasons": list(c.reasons)} for c in choice.candidates],
+    }
+    return json.dumps(data, indent=2) + "\n"
+
+
+def _cuda_words(cuda: Optional[str]) -> str:
+    return "CUDA %s" % cuda if cuda else "no CUDA build"
+
+
+def render_offline_text(choice: OfflineChoice, colour: bool = False) -> str:
+    here = "Python %s, %s, XTuner %s" % (choice.python, _cuda_words(choice.cuda), choice.xtuner or "not installed")
+    out = ["envdoctor %s fix --offline: %s" % (__version__, choice.target), "This environment: %s" % here, ""]
+    for c in choice.candidates:
+        verdict = "matches" if not c.reasons else "no: " + "; ".join(c.reasons)
+        out.append("  %s (Python %s, %s, XTuner %s, level %s): %s" % (os.path.basename(c.path), c.python, _cuda_words(c.cuda),
+                                                                      c.xtuner or "-", c.level, verdict))
+    out.append("")
+    chosen = choice.chosen
+    if chosen:
+        out.append("Chosen: %s" % chosen.path)
+        out.append("  it matches the Python minor, the CUDA build of torch and the XTuner line, and its pins pass the static check")
+        out.append("  install with: pip install -r %s" % chosen.path)
+    elif not choice.candidates:
+        out.append("No curated lockfile is shipped in %s." % choice.folder)
+    else:
+        out.append("No curated lockfile matches this environment; use envdoctor fix --write-lock PATH to make one.")
+    return "\n".join(out) + "\n"

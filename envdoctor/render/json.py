@@ -28,7 +28,7 @@ def finding_dict(finding: Finding) -> Dict[str, Any]:
     }
 
 
-def report_dict(report: Report, exit_code: int) -> Dict[str, Any]:
+def report_dict(report: Report) -> Dict[str, Any]:
     counts = {"error": 0, "warning": 0, "info": 0, "possible": 0}
     for f in report.findings:
         counts[f.severity if f.status == CONFIRMED else "possible"] += 1
@@ -36,7 +36,7 @@ def report_dict(report: Report, exit_code: int) -> Dict[str, Any]:
         "schema": SCHEMA,
         "envdoctor": __version__,
         "target": report.target,
-        "exit_code": exit_code,
+        "exit_code": report.exit_code,
         "facts": dict(sorted(report.facts.values.items())),
         "unknown_facts": {k: v.reason for k, v in sorted(report.facts.unknown.items())},
         "findings": [finding_dict(f) for f in report.findings],
@@ -51,5 +51,5 @@ def report_dict(report: Report, exit_code: int) -> Dict[str, Any]:
     }
 
 
-def render(report: Report, exit_code: int) -> str:
-    return json.dumps(report_dict(report, exit_code), indent=2) + "\n"
+def render(report: Report) -> str:
+    return json.dumps(report_dict(report), indent=2) + "\n"

@@ -1,19 +1,6 @@
-"""Colour only for a terminal, and never when NO_COLOR is set (https://no-color.org)."""
-
-import os
-import sys
+"""Colour codes for the text renderers; whether to use them is the command line's call."""
 
 _CODES = {"error": "31;1", "warning": "33;1", "possible": "36", "ok": "32", "dim": "2", "bold": "1"}
-
-
-def use_colour(stream=None) -> bool:
-    stream = stream or sys.stdout
-    if os.environ.get("NO_COLOR"):
-        return False
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 class Style:

@@ -121,7 +121,7 @@ def _list_distributions(problems):
 
 
 def canonical_name(name):
-    """PEP 503 normalisation (lower case, runs of -_. become one -), without packaging."""
+    """envdoctor.names.canonical_name, copied: this file runs standalone (tests hold them equal)."""
     out = []
     prev = False
     for ch in name.strip().lower():

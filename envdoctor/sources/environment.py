@@ -10,7 +10,8 @@ import os
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from envdoctor import subproc
-from envdoctor.facts import Gathered, Problem, Unknown, canonical_name
+from envdoctor.facts import Gathered, Problem, Unknown
+from envdoctor.names import canonical_name
 from envdoctor.sources import _probe
 
 PROBE_TIMEOUT = 60.0

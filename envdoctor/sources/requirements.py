@@ -18,7 +18,9 @@ from typing import Dict, List, Optional, Tuple
 from packaging.markers import InvalidMarker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 
-from envdoctor.facts import Gathered, Problem, Unknown, canonical_name
+from envdoctor.facts import Gathered, Problem, Unknown
+from envdoctor.names import canonical_name
+from envdoctor.specs import marker_environment
 
 _CUDA_LABEL = re.compile(r"^cu(\d+)(\d)$")  # cu121 -> 12.1, cu118 -> 11.8
 _TORCH_INDEX = re.compile(r"/whl/(cu\d+|cpu)/?$")
@@ -100,24 +102,10 @@ def _logical_lines(text: str) -> List[Tuple[int, str]]:
     return out
 
 
-def _marker_env(python: str) -> Dict[str, str]:
-    parts = (python.split(".") + ["0", "0"])[:3]
-    return {
-        "python_version": "%s.%s" % (parts[0], parts[1]),
-        "python_full_version": ".".join(parts),
-        "sys_platform": sys.platform,
-        "platform_system": platform.system(),
-        "platform_machine": platform.machine(),
-        "os_name": os.name,
-        "implementation_name": sys.implementation.name,
-        "platform_python_implementation": platform.python_implementation(),
-    }
-
-
 class _Reader:
     def __init__(self, python: str) -> None:
         self.python = python
-        self.env = _marker_env(python)
+        self.env = marker_environment(python)
         self.pins: Dict[str, Pin] = {}
         self.unpinned: Dict[str, Unpinned] = {}
         self.indexes: List[str] = []

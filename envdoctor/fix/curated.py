@@ -7,16 +7,16 @@ no error. Each lockfile's verdict is explained; with no match, that is said and 
 """
 
 import glob
-import json
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import List, NamedTuple, Optional, Tuple
 
-from envdoctor import __version__
 from envdoctor.check import Report
-from envdoctor.plan import Plan
+from envdoctor.fix.pinned import check_pins
+from envdoctor.fix.plan import Plan
+from envdoctor.sources import requirements
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class Candidate:
 
 
 def shipped_dir() -> str:
-    here = os.path.dirname(os.path.abspath(__file__))
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the envdoctor package
     installed = os.path.join(here, "_lockfiles")
     if os.path.isdir(installed):
         return installed
@@ -65,9 +65,6 @@ def _wanted_xtuner(report: Report, plan: Plan) -> Optional[str]:
 
 
 def judge(path: str, report: Report, plan: Plan) -> Candidate:
-    from envdoctor import lock
-    from envdoctor.sources import requirements
-
     target = _header_field(path, "# target: Python ")
     python = _minor(target[0].split(",")[0]) if target else ""
     parsed = requirements.read(path, python + ".0" if python else None)
@@ -90,7 +87,7 @@ def judge(path: str, report: Report, plan: Plan) -> Candidate:
             text = handle.read()
         work = tempfile.mkdtemp(prefix="envdoctor-offline-")
         try:
-            errors, _, _ = lock.static_check(text, report, python + ".0", work)
+            errors = check_pins(text, report, python + ".0", work).errors
         finally:
             shutil.rmtree(work, ignore_errors=True)
         if errors:
@@ -98,38 +95,28 @@ def judge(path: str, report: Report, plan: Plan) -> Candidate:
     return Candidate(path, python, cuda if isinstance(cuda, str) else None, pins.get("xtuner"), levels[-1] if levels else "none", tuple(reasons))
 
 
-def choose(report: Report, plan: Plan, fmt: str, folder: Optional[str] = None) -> Tuple[str, int]:
+class OfflineChoice(NamedTuple):
+    """fix --offline's answer: every shipped lockfile judged, and the one chosen (if any)."""
+
+    target: str  # the environment examined, in words
+    python: str  # its Python minor
+    cuda: Optional[str]  # its torch's CUDA build
+    xtuner: Optional[str]  # the XTuner it needs (the plan's target when the plan changes it)
+    folder: str  # where the lockfiles were looked for
+    candidates: Tuple[Candidate, ...]
+
+    @property
+    def chosen(self) -> Optional[Candidate]:
+        return next((c for c in self.candidates if not c.reasons), None)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.chosen else 1
+
+
+def choose(report: Report, plan: Plan, folder: Optional[str] = None) -> OfflineChoice:
     folder = folder or shipped_dir()
     paths = sorted(glob.glob(os.path.join(folder, "*.txt")))
-    candidates = [judge(p, report, plan) for p in paths]
-    matches = [c for c in candidates if not c.reasons]
-    chosen = matches[0] if matches else None
-    if fmt == "json":
-        data = {
-            "schema": "envdoctor.fix-offline/1", "envdoctor": __version__, "target": report.target,
-            "chosen": chosen.path if chosen else None,
-            "candidates": [{"path": c.path, "python": c.python, "cuda": c.cuda, "xtuner": c.xtuner, "level": c.level,
-                            "matches": not c.reasons, "reasons": list(c.reasons)} for c in candidates],
-        }
-        return json.dumps(data, indent=2) + "\n", 0 if chosen else 1
-    here = "Python %s, %s, XTuner %s" % (_minor(report.facts.get("python")), _cuda_words(report.facts.get("torch.cuda")),
-                                        _wanted_xtuner(report, plan) or "not installed")
-    out = ["envdoctor %s fix --offline: %s" % (__version__, report.target), "This environment: %s" % here, ""]
-    for c in candidates:
-        verdict = "matches" if not c.reasons else "no: " + "; ".join(c.reasons)
-        out.append("  %s (Python %s, %s, XTuner %s, level %s): %s" % (os.path.basename(c.path), c.python, _cuda_words(c.cuda),
-                                                                      c.xtuner or "-", c.level, verdict))
-    out.append("")
-    if chosen:
-        out.append("Chosen: %s" % chosen.path)
-        out.append("  it matches the Python minor, the CUDA build of torch and the XTuner line, and its pins pass the static check")
-        out.append("  install with: pip install -r %s" % chosen.path)
-    elif not candidates:
-        out.append("No curated lockfile is shipped in %s." % folder)
-    else:
-        out.append("No curated lockfile matches this environment; use envdoctor fix --write-lock PATH to make one.")
-    return "\n".join(out) + "\n", 0 if chosen else 1
-
-
-def _cuda_words(cuda: object) -> str:
-    return "CUDA %s" % cuda if isinstance(cuda, str) else "no CUDA build"
+    cuda = report.facts.get("torch.cuda")
+    return OfflineChoice(report.target, _minor(report.facts.get("python")), cuda if isinstance(cuda, str) else None,
+                         _wanted_xtuner(report, plan), folder, tuple(judge(p, report, plan) for p in paths))

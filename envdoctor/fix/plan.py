@@ -10,18 +10,20 @@ what would have to change instead of inventing one.
 
 import itertools
 from dataclasses import dataclass, field, replace
-from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
+from typing import Dict, FrozenSet, List, NamedTuple, Optional, Sequence, Tuple, Union
 
-from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import InvalidVersion, Version
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
-from envdoctor.facts import Facts, Unknown, canonical_name
+from envdoctor.facts import Facts, Unknown
+from envdoctor.names import canonical_name
+from envdoctor.specs import contains, marker_holds, parse_version
+from envdoctor.kb.derive import derive_all
 from envdoctor.kb.evaluate import CONFIRMED, Finding, evaluate_all
 from envdoctor.kb.load import KnowledgeBase
 from envdoctor.kb.record import Record
-from envdoctor.kb.releases import Release, by_package
+from envdoctor.kb.releases import Release, by_package, python_allowed
 from envdoctor.kb.versions import named_versions
 
 NOTHING_TO_DO = "nothing-to-do"
@@ -86,20 +88,49 @@ class Plan:
         return 1 if self.status == NO_PLAN else 0
 
 
-@dataclass(frozen=True)
-class _Trial:
-    assignment: Tuple[Tuple[str, Optional[str]], ...]  # (package, version or None to remove)
+Assignment = Tuple[Tuple[str, Optional[str]], ...]  # (package, version or None to remove)
+
+
+class Dependency(NamedTuple):
+    """A package a trial changes too: a release it moves to (or keeps) declares it, or the
+    remedy of an error the trial would trip asks for it."""
+
+    package: str
+    current: Optional[str]
+    requirement: str  # e.g. "transformers>=4.36.0"
+    tried: str  # the version the records were checked at; "" when pip chooses within the range
+    why: str  # "declared by xtuner 0.1.22" / "the remedy of RECORD-ID"
+
+
+class _Trial(NamedTuple):
+    """The facts as they would be after an assignment, with what it brings along."""
+
+    assignment: Assignment
     facts: Facts
-    python: str
-    deps: Tuple[Tuple[str, Optional[str], str, str, str], ...]  # (package, current, requirement, tried version, why)
-    declared: Tuple[Tuple[str, str], ...]  # (package, specifier) the targets declare
+    python: str  # the target Python
+    deps: Tuple[Dependency, ...]
 
 
-def _v(text: object) -> Optional[Version]:
-    try:
-        return Version(str(text))
-    except InvalidVersion:
-        return None
+class _Attempt(NamedTuple):
+    """One assignment tried: its trial, or why there is none; and what the records say of it."""
+
+    trial: Optional[_Trial]
+    hard: Tuple[str, ...]  # why it fails for sure (a confirmed error, or why no trial)
+    soft: Tuple[str, ...]  # ``hard``, or else the errors it only may trip that were not there before
+
+
+class _Needs(NamedTuple):
+    """What the releases of a trial declare of the other packages."""
+
+    values: Dict[str, Optional[str]]  # pkg.NAME -> the version tried
+    unknown: Dict[str, str]  # pkg.NAME -> why it stays unknown (pip chooses within a range)
+    chosen: Dict[str, Optional[str]]  # every package the trial fixes, with its version
+    deps: Tuple[Dependency, ...]
+
+
+class _Search(NamedTuple):
+    trial: Optional[_Trial]  # the first assignment that works, best first
+    rejected: Dict[Tuple[str, str], Tuple[str, ...]]  # (package, version) -> why, single changes passed over
 
 
 def _errors(findings: Sequence[Finding]) -> List[Finding]:
@@ -143,7 +174,7 @@ def _removable(errors: Sequence[Finding], package: str) -> bool:
 def _candidates(package: str, current: Optional[str], errors: Sequence[Finding], kb: KnowledgeBase,
                 releases: Sequence[Release], latest: bool) -> List[Optional[str]]:
     """Versions to try for one package, best first; current first of all (no change)."""
-    now = _v(current) if current else None
+    now = parse_version(current) if current else None
     versions = named_versions(package, kb.records, releases)
     if not (now is not None and now.is_prerelease):
         versions = [v for v in versions if not v.is_prerelease]
@@ -168,17 +199,12 @@ def _distance(versions: Sequence[Version], now: Optional[Version], v: Version) -
 
 
 def _python_ok(release: Optional[Release], python: str) -> bool:
-    if release is None or not release.requires_python:
-        return True
-    try:
-        return SpecifierSet(release.requires_python).contains(python, prereleases=True)
-    except InvalidSpecifier:
-        return True
+    return release is None or python_allowed(release, python) is not False
 
 
 def _pick_python(targets: Sequence[Release], current: str) -> Optional[str]:
     """The Python minor nearest to the current one that every target release allows."""
-    now = _v(current)
+    now = parse_version(current)
     minors = sorted(PYTHON_MINORS, key=lambda m: (abs(Version(m).minor - now.minor) if now else 0, Version(m) < now if now else 0))
     for minor in minors:
         if all(_python_ok(r, minor + ".0") for r in targets):
@@ -192,7 +218,7 @@ def _tried_version(package: str, spec: SpecifierSet, current: str, kb: Knowledge
     inside = [v for v in named if spec.contains(v) and not v.is_prerelease]
     if not inside:
         return None
-    now = _v(current)
+    now = parse_version(current)
     inside.sort(key=lambda v: (_distance(named, now, v), now is not None and v < now))
     return str(inside[0])
 
@@ -207,16 +233,6 @@ def _substitute(facts: Facts, values: Dict[str, Optional[str]], unknown: Dict[st
     return Facts(kept, gaps, merged.complete)
 
 
-def _marker_holds(req: Requirement, python: str) -> bool:
-    if req.marker is None:
-        return True
-    env = {"python_version": ".".join(python.split(".")[:2]), "python_full_version": python, "extra": ""}
-    try:
-        return Marker(str(req.marker)).evaluate(env)
-    except Exception:  # a marker on something we cannot know here: keep the requirement
-        return True
-
-
 class _Planner:
     def __init__(self, facts: Facts, kb: KnowledgeBase, releases: Sequence[Release], options: PlanOptions) -> None:
         self.facts = facts
@@ -228,8 +244,9 @@ class _Planner:
         self.before = evaluate_all(kb.records, facts)
         self.errors = _errors(self.before)
         self.baseline = {f.record.id for f in self.before if f.severity == "error"}
-        self.rejected: Dict[Tuple[str, str], List[str]] = {}
-        self.ignore: set = set()  # errors no package change clears: they do not reject a candidate
+        # Errors no package change clears: they do not reject a candidate.
+        self.unresolved = tuple(f for f in self.errors if not any(self.allowed(p) for p in _primary_packages(f.record)))
+        self.ignore = {f.record.id for f in self.unresolved}
 
     def allowed(self, package: str) -> bool:
         return package not in FIXED_BY_DEFAULT or package in self.options.allow_change
@@ -238,63 +255,82 @@ class _Planner:
         value = self.facts.get("pkg." + package)
         return value if isinstance(value, str) else None
 
-    def trial(self, assignment: Tuple[Tuple[str, Optional[str]], ...]) -> Tuple[Optional[_Trial], List[str]]:
+    # -- one trial: the facts an assignment would give ------------------------------------------
+
+    def trial(self, assignment: Assignment) -> Tuple[Optional[_Trial], str]:
         """Facts with the assignment (and what its releases need); or None and why not."""
+        targets, staying = self.releases_of(assignment)
+        python, why = self.target_python(targets)
+        if python is None:
+            return None, why
+        needs = self.declared_needs(targets + staying, assignment, python)
+        if isinstance(needs, str):
+            return None, needs
         values: Dict[str, Optional[str]] = {"pkg." + p: v for p, v in assignment}
-        unknown: Dict[str, str] = {}
-        targets = [self.table.get(p, {}).get(v or "") for p, v in assignment if v is not None and v != self.current(p)]
-        targets = [r for r in targets if r is not None]
+        if python != self.python:
+            values["python"] = python
+        values.update(needs.values)
+        if "pkg.torch" in values and values["pkg.torch"] != self.current("torch"):
+            values["torch.version"] = values["pkg.torch"]
+        facts, deps = self.complete(self.substitute(values, needs.unknown), values, needs.unknown, needs.chosen)
+        return _Trial(assignment, facts, python, needs.deps + deps), ""
+
+    def releases_of(self, assignment: Assignment) -> Tuple[List[Release], List[Release]]:
+        """The table's releases the assignment moves to, and those of the packages that stay
+        (they must keep what they declare, too)."""
         moving = {p for p, v in assignment if v != self.current(p)}
-        # The releases that stay must keep what they declare, too.
+        targets = [self.table.get(p, {}).get(v or "") for p, v in assignment if v is not None and v != self.current(p)]
         staying = [self.table.get(p, {}).get(self.current(p) or "") for p in self.table if p not in moving]
-        staying = [r for r in staying if r is not None]
-        python = self.python
-        if not all(_python_ok(r, python) for r in targets):
-            bad = next(r for r in targets if not _python_ok(r, python))
-            if "python" not in self.options.allow_change:
-                return None, ["needs Python %s (this is %s)" % (bad.requires_python, python)]
-            picked = _pick_python(targets, python)
-            if picked is None:
-                return None, ["no Python allows %s" % ", ".join("%s %s" % (r.package, r.version) for r in targets)]
-            python = picked
-            values["python"] = picked
-        deps: List[Tuple[str, Optional[str], str, str, str]] = []
-        declared: List[Tuple[str, str]] = []
+        return [r for r in targets if r is not None], [r for r in staying if r is not None]
+
+    def target_python(self, targets: Sequence[Release]) -> Tuple[Optional[str], str]:
+        """This Python when every target allows it; else, with --allow-change python, the
+        nearest that all allow; else None and why not."""
+        bad = next((r for r in targets if not _python_ok(r, self.python)), None)
+        if bad is None:
+            return self.python, ""
+        if "python" not in self.options.allow_change:
+            return None, "needs Python %s (this is %s)" % (bad.requires_python, self.python)
+        picked = _pick_python(targets, self.python)
+        if picked is None:
+            return None, "no Python allows %s" % ", ".join("%s %s" % (r.package, r.version) for r in targets)
+        return picked, ""
+
+    def declared_needs(self, releases: Sequence[Release], assignment: Assignment, python: str) -> Union[_Needs, str]:
+        """What the releases declare of the other packages, or why the assignment cannot be."""
+        values: Dict[str, Optional[str]] = {}
+        unknown: Dict[str, str] = {}
+        deps: List[Dependency] = []
         chosen = dict(assignment)
-        for release in targets + staying:
-            for text in release.requires:
-                req = _requirement(text)
-                if req is None or not _marker_holds(req, python) or not str(req.specifier):
+        for release in releases:
+            for req in map(_requirement, release.requires):
+                if req is None or marker_holds(req, python) is False or not str(req.specifier):
                     continue
                 name = canonical_name(req.name)
-                declared.append((name, str(req.specifier)))
                 now = chosen.get(name, self.current(name))
                 if name in chosen or now is None:
-                    if now is not None and _v(now) is not None and not req.specifier.contains(Version(_v(now).public), prereleases=True):
-                        return None, ["%s %s declares %s%s" % (release.package, release.version, name, req.specifier)]
+                    if now is not None and contains(req.specifier, now) is False:
+                        return "%s %s declares %s%s" % (release.package, release.version, name, req.specifier)
                     continue  # not installed: pip brings it in within the declared range
-                now_v = _v(now)
-                if now_v is not None and req.specifier.contains(Version(now_v.public), prereleases=True):
+                if contains(req.specifier, now):
                     continue
                 if not self.allowed(name):
-                    return None, ["needs %s%s, and %s %s stays (allow with --allow-change %s)" % (name, req.specifier, name, now, name)]
+                    return "needs %s%s, and %s %s stays (allow with --allow-change %s)" % (name, req.specifier, name, now, name)
                 tried = _tried_version(name, req.specifier, now, self.kb, self.releases)
                 if tried is None:
                     unknown["pkg." + name] = "chosen by pip within %s" % req.specifier
                 else:
                     values["pkg." + name] = tried
-                deps.append((name, now, "%s%s" % (name, req.specifier), tried or "", "declared by %s %s" % (release.package, release.version)))
+                deps.append(Dependency(name, now, "%s%s" % (name, req.specifier), tried or "", "declared by %s %s" % (release.package, release.version)))
                 chosen[name] = tried
-        if "pkg.torch" in values and values["pkg.torch"] != self.current("torch"):
-            values["torch.version"] = values["pkg.torch"]
-        facts = self.substitute(values, unknown)
-        facts = self.complete(facts, values, unknown, chosen, deps)
-        return _Trial(tuple(assignment), facts, python, tuple(deps), tuple(declared)), []
+        return _Needs(values, unknown, chosen, tuple(deps))
 
     def complete(self, facts: Facts, values: Dict[str, Optional[str]], unknown: Dict[str, str],
-                 chosen: Dict[str, Optional[str]], deps: List[Tuple[str, Optional[str], str, str, str]]) -> Facts:
+                 chosen: Dict[str, Optional[str]]) -> Tuple[Facts, Tuple[Dependency, ...]]:
         """Add what the remedies of errors the targets newly trip ask for (e.g. XTuner 0.1.20-0.1.23
         import deepspeed without declaring it: install deepspeed), while the package may change."""
+        values, chosen = dict(values), dict(chosen)
+        deps: List[Dependency] = []
         for _ in range(3):
             added = False
             for finding in evaluate_all(self.kb.records, facts):
@@ -305,26 +341,23 @@ class _Planner:
                     if not req or name in chosen or not self.allowed(name):
                         continue
                     now = facts.get("pkg." + name)
-                    now_v = _v(now) if isinstance(now, str) else None
-                    if now_v is not None and req.specifier.contains(Version(now_v.public), prereleases=True):
+                    if isinstance(now, str) and contains(req.specifier, now):
                         continue
                     tried = _tried_version(name, req.specifier, now if isinstance(now, str) else "", self.kb, self.releases)
                     if tried is None:
                         continue
                     values["pkg." + name] = tried
                     chosen[name] = tried
-                    deps.append((name, self.current(name), "%s%s" % (name, req.specifier), tried, "the remedy of %s" % finding.record.id))
+                    deps.append(Dependency(name, self.current(name), "%s%s" % (name, req.specifier), tried, "the remedy of %s" % finding.record.id))
                     added = True
             if not added:
-                return facts
+                return facts, tuple(deps)
             facts = self.substitute(values, unknown)
-        return facts
+        return facts, tuple(deps)
 
     def substitute(self, values: Dict[str, Optional[str]], unknown: Dict[str, str]) -> Facts:
         """The facts with the planned versions, and everything derived from them recomputed.
         What was read from the installed files of a package that changes no longer holds."""
-        from envdoctor.check import derive_all
-
         changed = {k[4:] for k, v in values.items() if k.startswith("pkg.") and v != self.facts.get(k)}
         gone = dict(unknown)
         for record in self.kb.records:
@@ -347,7 +380,37 @@ class _Planner:
                 reasons.append("may trip %s (undecided: %s unknown)" % (finding.record.id, facts))
         return reasons
 
-    def search(self) -> Optional[_Trial]:
+    # -- the search: assignments best first, each tried and judged ------------------------------
+
+    def search(self) -> _Search:
+        packages = self.packages_to_change()
+        if not packages:
+            return _Search(None, {})
+        ranked = self.ranked(packages)
+        attempts: Dict[Assignment, _Attempt] = {}
+        rejected: Dict[Tuple[str, str], Tuple[str, ...]] = {}
+        # Versions the remedies advise before others; within each, first a target that may trip
+        # nothing new, then one that only *may* trip records (a fact they need is unknown: the
+        # plan lists them, and supplying the facts decides), the fewest such records first.
+        for advised in (True, False):
+            pool = [self.assignment(packages, c) for c in ranked[:MAX_TRIALS] if self.advised(packages, c) is advised]
+            for assignment in pool:
+                attempt = self.attempt(assignment, attempts)
+                if not attempt.soft:
+                    return _Search(attempt.trial, rejected)
+                changed = [(p, v) for p, v in assignment if v != self.current(p)]
+                if len(changed) == 1:
+                    rejected.setdefault(_rejected_key(*changed[0]), attempt.soft)
+            doubtful = [(len(a.soft), order, a.trial) for order, a in enumerate(self.attempt(x, attempts) for x in pool)
+                        if not a.hard and a.trial is not None]
+            if doubtful:
+                trial = min(doubtful, key=lambda item: item[:2])[2]
+                chosen = {_rejected_key(p, v) for p, v in trial.assignment}
+                return _Search(trial, {k: v for k, v in rejected.items() if k not in chosen})
+        return _Search(None, rejected)
+
+    def packages_to_change(self) -> List[str]:
+        """The packages the errors name (their ranges, remedies and conditions) that may change."""
         packages: List[str] = []
         for finding in self.errors:
             if finding.record.id in self.ignore:
@@ -355,51 +418,43 @@ class _Planner:
             for name in _primary_packages(finding.record):
                 if name not in packages and self.allowed(name):
                     packages.append(name)
-        if not packages:
-            return None
+        return packages
+
+    def ranked(self, packages: Sequence[str]) -> List[Tuple[Tuple[int, Optional[str]], ...]]:
+        """Combinations of (rank, version), one per package: fewest changes first, then the
+        best-ranked versions."""
         lists = [_candidates(p, self.current(p), self.errors, self.kb, self.releases, self.options.latest) for p in packages]
         combos = itertools.product(*[list(enumerate(options)) for options in lists])
-        # Fewest changes first, then the best-ranked versions.
-        ranked = sorted(itertools.islice(combos, MAX_TRIALS * 10),
-                        key=lambda combo: (sum(1 for rank, _ in combo if rank), sum(rank for rank, _ in combo)))
-        # Versions the remedies advise before others; within each, first a target that may trip
-        # nothing new, then one that only *may* trip records (a fact they need is unknown: the
-        # plan lists them, and supplying the facts decides), the fewest such records first.
-        tried: Dict[Tuple, Tuple[Optional[_Trial], List[str], List[str]]] = {}
-        for advised in (True, False):
-            pool = [c for c in ranked[:MAX_TRIALS] if self.advised(packages, c) is advised]
-            for strict in (True, False):
-                fallback: List[Tuple[int, int, _Trial, Tuple]] = []
-                for order, combo in enumerate(pool):
-                    assignment = tuple((p, v) for p, (rank, v) in zip(packages, combo))
-                    if assignment not in tried:
-                        trial, why = self.trial(assignment)
-                        hard = self.judge(trial, False) if trial is not None else why
-                        soft = self.judge(trial, True) if trial is not None and not hard else hard
-                        tried[assignment] = (trial, hard, soft)
-                    trial, hard, soft = tried[assignment]
-                    if strict and not soft:
-                        return trial
-                    if not strict and not hard and trial is not None:
-                        fallback.append((len(soft), order, trial, assignment))
-                    changed = [(p, v) for p, v in assignment if v != self.current(p)]
-                    if strict and len(changed) == 1:
-                        self.rejected.setdefault((changed[0][0], str(changed[0][1] or "removed")), soft)
-                if fallback:
-                    fallback.sort(key=lambda item: item[:2])
-                    for p, v in fallback[0][3]:
-                        self.rejected.pop((p, str(v or "removed")), None)
-                    return fallback[0][2]
-        return None
+        return sorted(itertools.islice(combos, MAX_TRIALS * 10),
+                      key=lambda combo: (sum(1 for rank, _ in combo if rank), sum(rank for rank, _ in combo)))
+
+    @staticmethod
+    def assignment(packages: Sequence[str], combo: Sequence[Tuple[int, Optional[str]]]) -> Assignment:
+        return tuple((p, v) for p, (rank, v) in zip(packages, combo))
+
+    def attempt(self, assignment: Assignment, attempts: Dict[Assignment, _Attempt]) -> _Attempt:
+        """The assignment tried and judged, once (``attempts`` keeps what was tried)."""
+        if assignment not in attempts:
+            trial, why = self.trial(assignment)
+            if trial is None:
+                attempts[assignment] = _Attempt(None, (why,), (why,))
+            else:
+                hard = tuple(self.judge(trial, False))
+                attempts[assignment] = _Attempt(trial, hard, hard or tuple(self.judge(trial, True)))
+        return attempts[assignment]
 
     def advised(self, packages: Sequence[str], combo: Sequence[Tuple[int, Optional[str]]]) -> bool:
         """Whether every version satisfies what the errors' remedies require of its package."""
         for package, (_, version) in zip(packages, combo):
-            parsed = _v(version) if version else None
+            parsed = parse_version(version) if version else None
             for spec in _remedy_specs(self.errors, package):
                 if parsed is None or not spec.contains(Version(parsed.public), prereleases=True):
                     return False
         return True
+
+
+def _rejected_key(package: str, version: Optional[str]) -> Tuple[str, str]:
+    return package, str(version or "removed")
 
 
 def _action(current: Optional[str], target: Optional[str]) -> str:
@@ -407,7 +462,7 @@ def _action(current: Optional[str], target: Optional[str]) -> str:
         return "remove"
     if current is None:
         return "install"
-    a, b = _v(current), _v(target)
+    a, b = parse_version(current), parse_version(target)
     return "downgrade" if a is not None and b is not None and b < a else "upgrade"
 
 
@@ -419,10 +474,10 @@ def make_plan(facts: Facts, kb: KnowledgeBase, releases: Sequence[Release], opti
         constraints = tuple(b for b in _bounds(planner, facts) if _bound_name(b) not in set(facts.packages()))
         return Plan(NOTHING_TO_DO, remaining=planner.before, requirements=_stack(planner, None, (), constraints),
                     constraints=constraints, facts=facts, **base)
-    unresolved = tuple(f for f in planner.errors if not any(planner.allowed(p) for p in _primary_packages(f.record)))
-    planner.ignore = {f.record.id for f in unresolved}
-    trial = planner.search() if len(unresolved) < len(planner.errors) else None
-    rejected = tuple(Rejected(p, v, tuple(r)) for (p, v), r in sorted(planner.rejected.items(), key=lambda kv: (kv[0][0], _v(kv[0][1]) or Version("0"))))
+    unresolved = planner.unresolved
+    found = planner.search() if len(unresolved) < len(planner.errors) else _Search(None, {})
+    trial = found.trial
+    rejected = tuple(Rejected(p, v, r) for (p, v), r in sorted(found.rejected.items(), key=lambda kv: (kv[0][0], parse_version(kv[0][1]) or Version("0"))))
     if trial is None:
         return Plan(NO_PLAN, errors=tuple(planner.errors), rejected=rejected, unresolved=unresolved,
                     needs=tuple(_needs(facts, kb, releases, options, unresolved)), **base)
@@ -489,7 +544,7 @@ def _why(package: str, target: Optional[str], release: Optional[Release], trial:
 def _declares(release: Release, python: str) -> List[Tuple[str, str]]:
     out = []
     for req in map(_requirement, release.requires):
-        if req is not None and str(req.specifier) and _marker_holds(req, python):
+        if req is not None and str(req.specifier) and marker_holds(req, python) is not False:
             out.append((canonical_name(req.name), str(req.specifier)))
     return out
 
@@ -507,7 +562,7 @@ def _bounds(planner: _Planner, facts: Facts) -> Tuple[str, ...]:
             probe = facts.with_values({"pkg." + rng.package: rng.introduced})
             if not any(f.record.id == record.id and f.severity == "error" for f in evaluate_all((record,), probe)):
                 continue
-            now = _v(chosen) if isinstance(chosen, str) else None
+            now = parse_version(chosen) if isinstance(chosen, str) else None
             if now is not None and now < Version(rng.introduced):
                 bound = "%s<%s" % (rng.package, rng.introduced)
             elif rng.fixed and (now is None or now >= Version(rng.fixed)):

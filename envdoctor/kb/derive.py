@@ -4,28 +4,24 @@ Kept apart from the sources (which only read the machine) and from the records (
 only compare): e.g. whether the NVIDIA driver is new enough for torch's CUDA build.
 """
 
-from typing import Dict, Mapping, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
-from envdoctor.facts import Facts, Gathered, Unknown
+from envdoctor.facts import Facts, Gathered, Problem, Unknown, merge
+from envdoctor.kb import declared
+from envdoctor.kb.load import KnowledgeBase
+from envdoctor.kb.tables import Tables
+from envdoctor.specs import parse_version
 
 
-def driver_table(tables: Mapping[str, dict]) -> Tuple[Dict[str, str], Dict[int, str]]:
-    data = tables.get("cuda-driver", {})
-    toolkit = {row["cuda"]: row["minimum"] for row in data.get("toolkit", [])}
-    family = {int(row["major"]): row["minimum"] for row in data.get("family", [])}
+def driver_table(tables: Tables) -> Tuple[Dict[str, str], Dict[int, str]]:
+    toolkit = {row.data["cuda"]: row.data["minimum"] for row in tables.rows("cuda-driver", "toolkit")}
+    family = {int(row.data["major"]): row.data["minimum"] for row in tables.rows("cuda-driver", "family")}
     return toolkit, family
 
 
-def _v(text: object) -> Optional[Version]:
-    try:
-        return Version(str(text))
-    except InvalidVersion:
-        return None
-
-
-def driver_facts(facts: Facts, tables: Mapping[str, dict]) -> Gathered:
+def driver_facts(facts: Facts, tables: Tables) -> Gathered:
     cuda = facts.get("torch.cuda")
     driver = facts.get("cuda.driver")
     keys = ("cuda.driver.meets_toolkit", "cuda.driver.meets_family")
@@ -34,7 +30,7 @@ def driver_facts(facts: Facts, tables: Mapping[str, dict]) -> Gathered:
     if cuda is None:  # no torch, or a CPU build: no driver needed
         return Gathered(values={k: None for k in keys})
     toolkit, family = driver_table(tables)
-    cuda_v = _v(cuda)
+    cuda_v = parse_version(cuda)
     if cuda_v is None:
         return Gathered(unknown={k: Unknown("torch.cuda %r is not a version" % cuda) for k in keys})
     values: Dict[str, object] = {}
@@ -48,7 +44,7 @@ def driver_facts(facts: Facts, tables: Mapping[str, dict]) -> Gathered:
     if isinstance(driver, Unknown) or driver is None:
         reason = driver.reason if isinstance(driver, Unknown) else "no NVIDIA driver visible"
         return Gathered(values, {k: Unknown(reason) for k in keys})
-    driver_v = _v(driver)
+    driver_v = parse_version(driver)
     if driver_v is None:
         return Gathered(values, {k: Unknown("driver %r is not a version" % driver) for k in keys})
     for key, floor in (("cuda.driver.meets_toolkit", toolkit_floor), ("cuda.driver.meets_family", family_floor)):
@@ -134,7 +130,7 @@ def training_facts(facts: Facts) -> Gathered:
 PATCHED = "xtuner.internlm2_attention_patched"
 
 
-def dispatch_facts(facts: Facts, tables: Mapping[str, dict]) -> Gathered:
+def dispatch_facts(facts: Facts, tables: Tables) -> Gathered:
     """Whether this XTuner swaps InternLM2's attention for its own non-varlen forward.
 
     False only when it is known not to (no flash-attn, and torch below the release's gate);
@@ -143,14 +139,28 @@ def dispatch_facts(facts: Facts, tables: Mapping[str, dict]) -> Gathered:
     got, why = _known(facts, "pkg.xtuner", "pkg.flash-attn", "torch.version")
     if why is not None:
         return Gathered() if why is _NOT_PROBED else Gathered(unknown={PATCHED: why})
-    xtuner, flash, torch = (_v(got[k]) if got[k] is not None else None for k in ("pkg.xtuner", "pkg.flash-attn", "torch.version"))
+    xtuner, flash, torch = (parse_version(got[k]) if got[k] is not None else None for k in ("pkg.xtuner", "pkg.flash-attn", "torch.version"))
     if xtuner is None or torch is None:
         return Gathered(values={PATCHED: None})
     from packaging.specifiers import SpecifierSet
 
-    for gate in tables.get("xtuner-internlm2-dispatch", {}).get("gate", []):
+    for gate in (row.data for row in tables.rows("xtuner-internlm2-dispatch", "gate")):
         if not SpecifierSet(gate["xtuner"]).contains(Version(xtuner.public), prereleases=True):
             continue
         by_torch = "torch" in gate and SpecifierSet(gate["torch"]).contains(Version(torch.public), prereleases=True)
         return Gathered(values={PATCHED: flash is not None or by_torch})
     return Gathered(values={PATCHED: None})
+
+
+def derive_all(facts: Facts, kb: KnowledgeBase) -> Tuple[Facts, Tuple[Problem, ...]]:
+    """Every derived fact, in order (later steps may read earlier ones)."""
+    problems: List[Problem] = []
+    for step in (
+        lambda f: driver_facts(f, kb.tables),
+        training_facts,
+        lambda f: dispatch_facts(f, kb.tables),
+        lambda f: declared.derive(f, kb.tables),
+    ):
+        facts, found = merge([Gathered(facts.values, facts.unknown, complete=facts.complete), step(facts)])
+        problems.extend(found)
+    return facts, tuple(problems)

@@ -1,4 +1,4 @@
-"""The knowledge base as a list people read (kb list; knowledge/README.md is made from it)."""
+"""kb list: the knowledge base as a list people read (knowledge/README.md is made from it)."""
 
 import json
 import os
@@ -47,12 +47,12 @@ def rows(base: KnowledgeBase) -> List[dict]:
     ]
 
 
-def render(base: KnowledgeBase, fmt: str) -> str:
+def render_json(base: KnowledgeBase) -> str:
+    return json.dumps({"schema": "envdoctor.kb/1", "records": rows(base)}, indent=2) + "\n"
+
+
+def render_text(base: KnowledgeBase, colour: bool = False) -> str:
     records = sorted(base.records, key=lambda r: r.id)
-    if fmt == "json":
-        return json.dumps({"schema": "envdoctor.kb/1", "records": rows(base)}, indent=2) + "\n"
-    if fmt == "markdown":
-        return markdown(records)
     out = []
     for r in records:
         out.append("%-40s %-8s %s" % (r.id, r.severity, r.summary))
@@ -66,7 +66,10 @@ def render(base: KnowledgeBase, fmt: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def markdown(records: List[Record]) -> str:
+def render_markdown(base: KnowledgeBase) -> str:
+    """The table knowledge/README.md carries (scripts/update_kb_readme.py)."""
+    records = sorted(base.records, key=lambda r: r.id)
+
     def cell(text: str) -> str:
         return text.replace("|", "\\|")
 

@@ -12,11 +12,9 @@ from typing import List, Optional, Sequence, Tuple
 
 from envdoctor import subproc
 from envdoctor.check import Report
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from envdoctor.fix.locktypes import Level, LockError, LockRequest, today
+from envdoctor.kb.tables import Tables
+from envdoctor.sources import requirements
 
 # Runs inside the throwaway venv: imports each module, answers in JSON, one line.
 _IMPORTER = """
@@ -31,13 +29,9 @@ print(json.dumps({"python": "%d.%d.%d" % sys.version_info[:3], "failed": failed}
 """
 
 
-def import_checks(kb_dir: str) -> List[Tuple[str, Tuple[str, ...]]]:
-    path = os.path.join(kb_dir, "tables", "import-checks.toml")
-    if not os.path.exists(path):
-        return []
-    with open(path, "rb") as handle:
-        data = tomllib.load(handle)
-    return [(row["package"], tuple(row["modules"])) for row in data.get("stack", [])]
+def import_checks(tables: Tables) -> List[Tuple[str, Tuple[str, ...]]]:
+    """(package, modules to import) from tables/import-checks.toml of every knowledge-base folder."""
+    return [(row.data["package"], tuple(row.data["modules"])) for row in tables.rows("import-checks", "stack")]
 
 
 def _interpreter(report: Report, explicit: Optional[str], target: str) -> str:
@@ -49,8 +43,6 @@ def _interpreter(report: Report, explicit: Optional[str], target: str) -> str:
         return executable
     if "%d.%d" % sys.version_info[:2] == minor:
         return sys.executable
-    from envdoctor.lock import LockError
-
     raise LockError("--verify needs a Python %s interpreter for the throwaway venv: pass --verify-python PATH" % minor)
 
 
@@ -62,17 +54,14 @@ def _step(argv: Sequence[str], timeout: float, what: str) -> Optional[str]:
     return "%s failed: %s" % (what, ran.error or (tail[-1][:300] if tail else "exit %s" % ran.returncode))
 
 
-def verify(text: str, report: Report, request, work: str):
+def verify(text: str, report: Report, request: LockRequest, work: str) -> Tuple[List[Level], str]:
     """Returns (levels reached beyond 'resolved', what was not reached, in words)."""
-    from envdoctor.lock import Level, LockError, _progress, today
-    from envdoctor.sources import requirements
-
     python = _interpreter(report, request.verify_python, str(report.facts.get("python")))
     lock_path = os.path.join(work, "lock-verify.txt")
     with open(lock_path, "w", encoding="utf-8") as handle:
         handle.write(text)
     venv = os.path.join(work, "venv")
-    _progress("verifying: a throwaway venv with %s" % python)
+    request.progress("verifying: a throwaway venv with %s" % python)
     failed = _step([python, "-m", "venv", venv], request.timeout, "creating a venv with %s" % python)
     if failed:
         raise LockError(failed)
@@ -81,7 +70,7 @@ def verify(text: str, report: Report, request, work: str):
     minor = ".".join(str(report.facts.get("python")).split(".")[:2])
     if not version.startswith(minor + "."):
         raise LockError("--verify: %s is Python %s, the target is Python %s" % (python, version, minor))
-    _progress("verifying: installing the lockfile")
+    request.progress("verifying: installing the lockfile")
     failed = _step([vpy, "-m", "pip", "install", "-q", "--no-deps", "--disable-pip-version-check", "-r", lock_path]
                    + request.index.pip_args(), request.timeout, "installing the lockfile")
     if failed:
@@ -91,10 +80,10 @@ def verify(text: str, report: Report, request, work: str):
         return [], failed
     levels = [Level("consistent", "installed with --no-deps into a fresh venv, pip check clean, %s, Python %s" % (today(), version))]
     pinned = {p.name for p in requirements.read(lock_path, version).pins}
-    modules = [m for package, mods in import_checks(report.kb.dirs[0]) if package in pinned for m in mods]
+    modules = [m for package, mods in import_checks(report.kb.tables) if package in pinned for m in mods]
     if not modules:
         return levels, "imports: the knowledge base names no modules to import for these packages"
-    _progress("verifying: importing %s" % ", ".join(modules))
+    request.progress("verifying: importing %s" % ", ".join(modules))
     ran = subproc.run([vpy, "-c", _IMPORTER] + modules, timeout=request.timeout)
     try:
         answer = json.loads(ran.stdout.strip().splitlines()[-1])

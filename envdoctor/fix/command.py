@@ -1,0 +1,67 @@
+"""envdoctor fix: probe, plan, and optionally lock. Knows nothing of the command line;
+returns a result object that cli renders."""
+
+from dataclasses import dataclass, field
+from typing import FrozenSet, NamedTuple, Optional, Union
+
+from envdoctor import check
+from envdoctor.fix import curated, lock
+from envdoctor.fix.plan import NO_PLAN, Plan, PlanOptions, make_plan
+from envdoctor.fix.locktypes import Index, LockError, LockRequest, LockResult, Progress, silent
+from envdoctor.kb.releases import release_table
+from envdoctor.options import CheckOptions
+
+
+class FixError(Exception):
+    """One clear line for the user (exit 2)."""
+
+
+@dataclass(frozen=True)
+class FixOptions:
+    latest: bool = False
+    allow_change: FrozenSet[str] = frozenset()
+    write_lock: Optional[str] = None
+    force: bool = False
+    verify: bool = False
+    verify_python: Optional[str] = None
+    offline: bool = False
+    index: Index = Index()
+    timeout: float = 900.0
+    pip_compile: Optional[str] = None
+    command: str = "envdoctor fix"  # the command line, as the lockfile header records it
+    progress: Progress = field(default=silent, compare=False)
+
+
+class FixResult(NamedTuple):
+    """What fix found: the plan for the environment examined, and the lockfile if one was written."""
+
+    plan: Plan
+    target: str  # the environment examined, in words
+    lock: Optional[LockResult] = None
+
+    @property
+    def exit_code(self) -> int:
+        return self.plan.exit_code
+
+
+def run(check_options: CheckOptions, options: FixOptions) -> Union[FixResult, curated.OfflineChoice]:
+    """Probe, plan, then lock (--write-lock) or pick a shipped lockfile (--offline).
+    Raises FixError when the environment cannot be probed or no lockfile could be made."""
+    report = check.run(check_options)
+    fatal = [p for p in report.problems if p.fatal]
+    if fatal:
+        raise FixError(fatal[0].message)
+    pinned = report.requirements.pins if report.requirements is not None else ()
+    made = make_plan(report.facts, report.kb, release_table(report.kb.tables), PlanOptions(
+        options.latest, options.allow_change, whole_environment=report.static,
+        loose=tuple(r.name + r.specifier for r in report.ranges), extras=tuple((p.name, p.extras) for p in pinned if p.extras)))
+    if options.offline:
+        return curated.choose(report, made)
+    if not options.write_lock or made.status == NO_PLAN:
+        return FixResult(made, report.target)
+    request = LockRequest(options.write_lock, options.force, options.index, options.timeout, options.pip_compile,
+                          options.verify, options.verify_python, options.command, options.progress)
+    try:
+        return FixResult(made, report.target, lock.write(made, report, request))
+    except LockError as exc:
+        raise FixError(str(exc))
