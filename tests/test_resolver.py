@@ -5,7 +5,7 @@ import os
 import pytest
 
 from builders import make_wheel
-from envdoctor import resolver
+from envdoctor.fix import resolve as resolver
 
 
 @pytest.fixture(scope="module")
