@@ -244,6 +244,10 @@ def fix(latest, allow_change, fmt, print_requirements, write_lock, force, verify
             command="envdoctor " + " ".join(shlex.quote(a) for a in sys.argv[1:]), progress=_progress))
     except command.FixError as exc:
         raise _Failure(str(exc))
+    if fmt == "requirements" and getattr(result, "plan", None) is not None and result.plan.status == "no-plan":
+        # stdout is meant for a requirements.in: on no plan it gets nothing, the reasons go to stderr.
+        sys.stderr.write(_render(result, "text"))
+        sys.exit(result.exit_code)
     _emit(_render(result, fmt))
     sys.exit(result.exit_code)
 

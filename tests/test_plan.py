@@ -129,6 +129,10 @@ def test_no_plan_on_python_311_names_the_base_image(pins, tmp_path):
     assert "needs Python >=3.8, <3.11 (this is 3.11)" in done.stdout
     lock = tmp_path / "never.lock"
     assert envdoctor("fix", *args, "--write-lock", str(lock)).returncode == 1 and not lock.exists()
+    # `> requirements.in` gets nothing on no plan; the reasons go to stderr.
+    printed = envdoctor("fix", *args, "--print-requirements")
+    assert printed.returncode == 1 and printed.stdout == ""
+    assert "use a Python 3.10 base image" in printed.stderr
     # Allowed to change Python, the same plan goes through.
     plan = fix_json(*args, "--allow-change", "python")
     changes = _changes(plan)

@@ -25,9 +25,10 @@ def requirements_in(plan: Plan, header: str = "") -> str:
 
 
 def render_requirements(result: FixResult, colour: bool = False) -> str:
-    """--print-requirements: the plan as a requirements.in; with no plan, why not (as text)."""
+    """--print-requirements: the plan as a requirements.in; with no plan, nothing (the command
+    line says why on stderr, so that `> requirements.in` never gets prose)."""
     if result.plan.status == NO_PLAN:
-        return render_text(result, colour)
+        return ""
     return requirements_in(result.plan)
 
 
