@@ -7,6 +7,7 @@ import os
 from typing import TYPE_CHECKING, List, NamedTuple, Optional, Tuple
 
 from envdoctor.facts import Facts, Gathered, Problem, Unknown, merge
+from envdoctor.kb import defaults
 from envdoctor.kb.derive import derive_all
 from envdoctor.kb.evaluate import CONFIRMED, Finding, evaluate_all
 from envdoctor.kb.load import KnowledgeBase, load_kb
@@ -121,6 +122,7 @@ def run(options: CheckOptions, kb: Optional[KnowledgeBase] = None, fail_on: str 
             parts.append(binary.gather(env))
     parts.append(gpu.gather(options.driver, options.probe_timeout))
     parts.extend(training_sources(options))
+    parts.append(defaults.gather(kb.tables))  # read only where the fact itself is unknown
     if options.set_facts:  # the user's word wins over any probe
         parts.append(Gathered(values=dict(options.set_facts)))
 

@@ -134,7 +134,9 @@ class _Search(NamedTuple):
 
 
 def _errors(findings: Sequence[Finding]) -> List[Finding]:
-    return [f for f in findings if f.status == CONFIRMED and f.severity == "error"]
+    """The errors a plan must clear: confirmed ones, and likely ones (they fire under the
+    documented defaults of the facts nobody gave; the plan says what it assumed)."""
+    return [f for f in findings if (f.status == CONFIRMED or f.likely) and f.severity == "error"]
 
 
 def _requirement(text: str) -> Optional[Requirement]:
@@ -375,6 +377,8 @@ class _Planner:
                 continue
             if finding.status == CONFIRMED:
                 reasons.append("trips %s" % finding.record.id)
+            elif finding.likely:
+                reasons.append("trips %s (assuming %s)" % (finding.record.id, "; ".join(finding.assumed)))
             elif strict and finding.record.id not in self.baseline:
                 facts = ", ".join(u.key for u in finding.undecided)
                 reasons.append("may trip %s (undecided: %s unknown)" % (finding.record.id, facts))

@@ -8,6 +8,7 @@ from envdoctor.specs import in_specifier, parse_version
 
 CONFIRMED = "confirmed"
 POSSIBLE = "possible"
+DEFAULT = "default."  # the facts that carry documented defaults (kb/defaults.py)
 
 # How a user supplies a fact that was not gathered (longest prefix wins).
 HINTS = (
@@ -38,10 +39,18 @@ class Finding(NamedTuple):
     because: Tuple[str, ...]  # the facts that made it fire, in words
     undecided: Tuple[Undecided, ...] = ()  # for POSSIBLE: what would decide it
     evidence: str = ""  # "version", "code", "version and code", or "" (no package range)
+    # For POSSIBLE: when every undecided fact has a documented default under which the record
+    # fires, those defaults in words ("train.use_varlen_attn = False (XTuner's default)").
+    assumed: Tuple[str, ...] = ()
 
     @property
     def severity(self) -> str:
         return self.record.severity
+
+    @property
+    def likely(self) -> bool:
+        """Possible, but it fires under the defaults of the facts nobody gave."""
+        return self.status == POSSIBLE and bool(self.assumed)
 
 
 def hint_for(key: str) -> str:
@@ -236,11 +245,15 @@ def evaluate(record: Record, facts: Facts) -> Optional[Finding]:
         return None
     because = list(evidence.because)
     undecided = list(evidence.undecided)
+    assumed = []
 
     for cond in record.when:
         value = facts.get(cond.key)
         if isinstance(value, Unknown):
             undecided.append(Undecided(cond.key, value.reason, hint_for(cond.key)))
+            default = facts.get(DEFAULT + cond.key)
+            if not isinstance(default, Unknown) and condition_holds(cond, default):
+                assumed.append(cond.key)
             continue
         result = condition_holds(cond, value)
         if result is None:
@@ -251,7 +264,15 @@ def evaluate(record: Record, facts: Facts) -> Optional[Finding]:
             because.append(_explain(cond, value, facts))
 
     status = POSSIBLE if undecided else CONFIRMED
-    return Finding(record, status, tuple(because), tuple(undecided), evidence.kind)
+    # Likely only when the defaults decide every open fact; one other unknown leaves it possible.
+    likely = undecided and len(assumed) == len(undecided)
+    words = tuple(_assumption(key, facts) for key in assumed) if likely else ()
+    return Finding(record, status, tuple(because), tuple(undecided), evidence.kind, words)
+
+
+def _assumption(key: str, facts: Facts) -> str:
+    says = facts.get(DEFAULT + key + ".why")
+    return "%s = %s (%s)" % (key, describe(facts.get(DEFAULT + key)), says if isinstance(says, str) else "the default")  # type: ignore[arg-type]
 
 
 def _explain(cond: Condition, value: object, facts: Facts) -> str:

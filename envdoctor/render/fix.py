@@ -37,7 +37,7 @@ def render_text(result: FixResult, colour: bool = False) -> str:
     style = Style(colour)
     out = ["envdoctor %s fix: %s" % (__version__, target), "Target Python: %s" % plan.python, ""]
     if plan.status == NOTHING_TO_DO:
-        out.append("%s nothing to do: no confirmed error (%d records checked)" % (style("ok", "[ok]"), plan.records))
+        out.append("%s nothing to do: no confirmed or likely error (%d records checked)" % (style("ok", "[ok]"), plan.records))
     elif plan.status == NO_PLAN:
         out.append(style("error", "No plan works in this environment.") + " Errors to clear:")
         out.extend("  %s  %s" % (style("bold", f.record.id), f.record.summary) for f in plan.errors)
@@ -56,6 +56,7 @@ def render_text(result: FixResult, colour: bool = False) -> str:
         out.extend(_changes(plan))
         if plan.constraints:
             out.append("  bounds from the knowledge base: %s" % ", ".join(plan.constraints))
+    out.extend(_assumed(plan))
     left = [f for f in plan.remaining if f.severity != "info"]
     if plan.status == "plan" and left:
         out.append("")
@@ -68,6 +69,17 @@ def render_text(result: FixResult, colour: bool = False) -> str:
     if result.lock is not None:
         out.extend(_lock_lines(result.lock))
     return "\n".join(out) + "\n"
+
+
+def _assumed(plan: Plan) -> List[str]:
+    """Likely errors the plan set out to clear: what was assumed, and how to confirm it."""
+    likely = [f for f in plan.errors if f.likely]
+    if not likely:
+        return []
+    out = ["", "Assumed (likely errors, not confirmed):"]
+    for f in likely:
+        out.append("  %s: assuming %s; %s to confirm" % (f.record.id, "; ".join(f.assumed), f.undecided[0].hint))
+    return out
 
 
 def _lock_lines(lock: LockResult) -> List[str]:
@@ -103,6 +115,7 @@ def plan_dict(plan: Plan, target: str, lock: Optional[Dict[str, Any]] = None) ->
         "status": plan.status,
         "exit_code": plan.exit_code,
         "errors": [f.record.id for f in plan.errors],
+        "assumed": {f.record.id: list(f.assumed) for f in plan.errors if f.likely},
         "changes": [
             {"action": c.action, "package": c.package, "from": c.current, "to": c.describe_target() if c.action != "remove" else None,
              "tried": c.target, "requirement": c.requirement, "clears": list(c.clears), "reason": c.reason,

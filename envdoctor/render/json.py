@@ -22,6 +22,8 @@ def finding_dict(finding: Finding) -> Dict[str, Any]:
         "because": list(finding.because),
         "evidence": finding.evidence or None,
         "undecided": [{"fact": u.key, "reason": u.reason, "hint": u.hint} for u in finding.undecided],
+        "likely": finding.likely,
+        "assumed": list(finding.assumed),
         "remedy": {"summary": record.remedy.summary, "requires": list(record.remedy.requires), "note": record.remedy.note or None},
         "references": [{"url": r.url, "title": r.title or None} for r in record.references],
         "record_file": record.path,

@@ -36,7 +36,9 @@ def render(report: Report) -> str:
             r = finding.record
             icon = ICON[r.severity] if finding.status == CONFIRMED else ICON["possible"]
             summary = r.summary
-            if finding.undecided:
+            if finding.likely:
+                summary += " (likely, assuming %s)" % "; ".join(finding.assumed)
+            elif finding.undecided:
                 summary += " (possible: needs %s)" % ", ".join("`%s`" % u.key for u in finding.undecided)
             out.append("| %s | `%s` | %s | %s | [link](%s) |" % (
                 icon, r.id, _cell(summary), _cell(r.remedy.summary), r.references[0].url))

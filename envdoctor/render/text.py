@@ -144,10 +144,12 @@ def _finding(style: Style, finding: Finding) -> List[str]:
     if finding.status == CONFIRMED:
         mark = style(record.severity, "[%s]" % record.severity)
     else:
-        mark = style("possible", "[possible %s]" % record.severity)
+        mark = style("possible", "[%s %s]" % ("likely" if finding.likely else "possible", record.severity))
     lines = ["%s %s  %s" % (mark, style("bold", record.id), record.summary)]
     if finding.because:
         lines.append("    because: %s" % "; ".join(finding.because))
+    if finding.likely:
+        lines.append("    assuming: %s; %s to confirm" % ("; ".join(finding.assumed), finding.undecided[0].hint))
     if finding.evidence:
         lines.append("    decided by: %s" % finding.evidence)
     for u in finding.undecided:
@@ -194,15 +196,17 @@ def render(report: Report, colour: bool = False, sections: "List[tuple]" = None)
 
 def summary_line(report: Report) -> str:
     counts = {"error": 0, "warning": 0, "info": 0}
-    possible = 0
+    possible = likely = 0
     for f in report.findings:
         if f.status == CONFIRMED:
             counts[f.severity] += 1
+        elif f.likely:
+            likely += 1
         else:
             possible += 1
     parts = ["%d error%s" % (counts["error"], "" if counts["error"] == 1 else "s"),
              "%d warning%s" % (counts["warning"], "" if counts["warning"] == 1 else "s"),
-             "%d info" % counts["info"], "%d possible" % possible]
+             "%d info" % counts["info"]] + (["%d likely" % likely] if likely else []) + ["%d possible" % possible]
     return "Summary: " + ", ".join(parts) + (" (probe failed)" if report.fatal else "")
 
 
