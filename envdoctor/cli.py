@@ -210,15 +210,17 @@ Exit codes:
 @click.option("--verify", is_flag=True, help="With --write-lock: install the lockfile into a throwaway venv, run pip check and import the stack.")
 @click.option("--verify-python", metavar="PATH", help="With --verify: the interpreter for the throwaway venv (default: the target interpreter).")
 @click.option("--offline", is_flag=True, help="Pick a curated lockfile shipped with envdoctor that matches this environment; no index is asked.")
-@click.option("--index-url", metavar="URL", help="Passed to pip-compile (and pip, with --verify).")
-@click.option("--extra-index-url", multiple=True, metavar="URL", help="Passed to pip-compile (repeatable).")
-@click.option("--find-links", multiple=True, metavar="DIR|URL", help="Passed to pip-compile (repeatable).")
-@click.option("--no-index", is_flag=True, help="Passed to pip-compile: use only --find-links.")
+@click.option("--index-url", metavar="URL", help="Where releases come from, for the resolver check, the lockfile and --verify.")
+@click.option("--extra-index-url", multiple=True, metavar="URL", help="Another index, as pip takes it (repeatable).")
+@click.option("--find-links", multiple=True, metavar="DIR|URL", help="A folder or page of release files, as pip takes it (repeatable).")
+@click.option("--no-index", is_flag=True, help="Use only --find-links.")
 @click.option("--generate-hashes", is_flag=True, help="Passed to pip-compile.")
 @click.option("--pip-compile", "pip_compile", metavar="PATH", help="The pip-compile to run (default: the one on PATH, or ENVDOCTOR_PIP_COMPILE); it must run on the target Python.")
 @click.option("--lock-timeout", type=click.FloatRange(1, 7200), default=900, show_default=True, metavar="SECONDS", help="Time limit for pip-compile (and each --verify step).")
+@click.option("--no-resolve", is_flag=True, help="Do not put the plan to a resolver (uv) before showing it; the plan says it was not checked.")
+@click.option("--uv", "uv", metavar="PATH", help="The uv to run (default: the one installed with envdoctor, then PATH; also ENVDOCTOR_UV).")
 def fix(latest, allow_change, fmt, print_requirements, write_lock, force, verify, verify_python, offline, index_url,
-        extra_index_url, find_links, no_index, generate_hashes, pip_compile, lock_timeout, **probe) -> None:
+        extra_index_url, find_links, no_index, generate_hashes, pip_compile, lock_timeout, no_resolve, uv, **probe) -> None:
     """Plan the smallest change that clears every error; optionally write a lockfile.
 
     Candidate versions come from the knowledge base (release tables, record ranges and
@@ -241,6 +243,7 @@ def fix(latest, allow_change, fmt, print_requirements, write_lock, force, verify
         result = command.run(check_options(probe), command.FixOptions(
             latest=latest, allow_change=frozenset(allow_change), write_lock=write_lock, force=force, verify=verify,
             verify_python=verify_python, offline=offline, index=index, timeout=lock_timeout, pip_compile=pip_compile,
+            resolve=not no_resolve, uv=uv,
             command="envdoctor " + " ".join(shlex.quote(a) for a in sys.argv[1:]), progress=_progress))
     except command.FixError as exc:
         raise _Failure(str(exc))

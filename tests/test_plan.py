@@ -10,7 +10,7 @@ INTERNLM2 = ("--fact", "model.type=internlm2", "--fact", "train.use_varlen_attn=
 
 
 def fix_json(*args, code=0):
-    done = envdoctor("fix", "--format", "json", *args)
+    done = envdoctor("fix", "--no-resolve", "--format", "json", *args)
     assert code is None or done.returncode == code, done.stdout + done.stderr
     return json.loads(done.stdout)
 
@@ -71,7 +71,7 @@ def test_nothing_to_do_when_no_error(pins):
     path = pins("xtuner==0.1.20", "transformers==4.40.0", "deepspeed==0.14.4")
     plan = fix_json("-r", path, "--python-version", "3.10", *INTERNLM2)
     assert plan["status"] == "nothing-to-do" and plan["changes"] == []
-    done = envdoctor("fix", "-r", path, "--python-version", "3.10", *INTERNLM2)
+    done = envdoctor("fix", "--no-resolve", "-r", path, "--python-version", "3.10", *INTERNLM2)
     assert done.returncode == 0 and "nothing to do" in done.stdout
 
 
@@ -122,15 +122,15 @@ def test_no_plan_on_python_311_names_the_base_image(pins, tmp_path):
         'introduced = "0.1.0"', 'introduced = "0.1.0"\nfixed = "0.1.16"'))
     path = pins("xtuner==0.1.17", "transformers==4.40.0", "torch==2.1.2+cu121")
     args = ("-r", path, "--python-version", "3.11", "--kb", str(tmp_path / "kb"), "--fact", "run.gpus=1") + INTERNLM2
-    done = envdoctor("fix", *args)
+    done = envdoctor("fix", "--no-resolve", *args)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "No plan works in this environment" in done.stdout
     assert "use a Python 3.10 base image" in done.stdout
     assert "needs Python >=3.8, <3.11 (this is 3.11)" in done.stdout
     lock = tmp_path / "never.lock"
-    assert envdoctor("fix", *args, "--write-lock", str(lock)).returncode == 1 and not lock.exists()
+    assert envdoctor("fix", "--no-resolve", *args, "--write-lock", str(lock)).returncode == 1 and not lock.exists()
     # `> requirements.in` gets nothing on no plan; the reasons go to stderr.
-    printed = envdoctor("fix", *args, "--print-requirements")
+    printed = envdoctor("fix", "--no-resolve", *args, "--print-requirements")
     assert printed.returncode == 1 and printed.stdout == ""
     assert "use a Python 3.10 base image" in printed.stderr
     # Allowed to change Python, the same plan goes through.
@@ -141,7 +141,7 @@ def test_no_plan_on_python_311_names_the_base_image(pins, tmp_path):
 
 def test_print_requirements_is_a_requirements_in(pins):
     path = pins("xtuner[deepspeed]==0.1.17", "transformers==4.34.0", "torch==2.1.2+cu121")
-    done = envdoctor("fix", "-r", path, "--python-version", "3.10", "--print-requirements", "--fact", "run.gpus=1", *INTERNLM2)
+    done = envdoctor("fix", "--no-resolve", "-r", path, "--python-version", "3.10", "--print-requirements", "--fact", "run.gpus=1", *INTERNLM2)
     assert done.returncode == 0
     lines = [l for l in done.stdout.splitlines() if l and not l.startswith("#")]
     assert lines == ["torch==2.1.2+cu121", "transformers!=4.38.0,!=4.38.1,!=4.38.2,>=4.36.0", "xtuner[deepspeed]==0.1.18"]
@@ -165,7 +165,7 @@ def test_plan_for_an_installed_venv(venvs):
     (["--python", "/nonexistent/python"], "/nonexistent/python: no such file"),
 ])
 def test_fix_usage_errors(args, needle):
-    done = envdoctor("fix", *args)
+    done = envdoctor("fix", "--no-resolve", *args)
     assert done.returncode == 2 and needle in done.stderr and "Traceback" not in done.stderr
 
 
@@ -211,7 +211,7 @@ def test_the_seed_case_plans_from_xtuners_defaults_and_says_what_it_assumed(venv
     assert plan["assumed"]["XTUNER-POSITION-IDS-COLLATE"] == ["train.use_varlen_attn = false (XTuner's default)"]
     target = _changes(plan)["xtuner"]["to"]
     assert tuple(map(int, target.split("."))) >= (0, 1, 18)
-    text = envdoctor("fix", "--python", venv.python, "--model", model).stdout
+    text = envdoctor("fix", "--no-resolve", "--python", venv.python, "--model", model).stdout
     assert "assuming train.use_varlen_attn = false (XTuner's default); pass --config FILE" in text
     # Eight GPUs under torchrun: 0.1.18 and 0.1.19 are passed over for 0.1.20 or later.
     multi = fix_json("--python", venv.python, "--model", model, "--gpus", "8", "--launcher", "torchrun")
@@ -220,3 +220,42 @@ def test_the_seed_case_plans_from_xtuners_defaults_and_says_what_it_assumed(venv
     # error), so the collate record is no longer assumed.
     confirmed = fix_json("--python", venv.python, "--model", model, "--fact", "train.use_varlen_attn=true", code=None)
     assert "XTUNER-POSITION-IDS-COLLATE" not in confirmed["assumed"]
+
+
+def _folder_without(wheelhouse, tmp_path, *missing):
+    """A copy of the test wheelhouse lacking the named wheel files."""
+    import os
+    import shutil
+
+    folder = tmp_path / "links"
+    folder.mkdir()
+    for name in os.listdir(wheelhouse):
+        if not any(name.startswith(m) for m in missing):
+            shutil.copy(os.path.join(wheelhouse, name), str(folder / name))
+    return str(folder)
+
+
+def test_a_plan_is_checked_by_a_real_resolver_before_it_is_shown(pins, wheelhouse):
+    path = pins("xtuner==0.1.17", "transformers==4.36.2", "torch==2.1.2+cu121")
+    args = ("-r", path, "--python-version", "3.10", "--fact", "run.gpus=1", *INTERNLM2)
+    done = envdoctor("fix", "--format", "json", *args, "--no-index", "--find-links", wheelhouse)
+    plan = json.loads(done.stdout)
+    assert done.returncode == 0 and _changes(plan)["xtuner"]["to"] == "0.1.18"
+    assert plan["checked"] == "resolves with uv for Python 3.10 on x86_64-manylinux_2_28 (3 pins)"
+    # --no-resolve says the plan was not checked.
+    assert fix_json(*args)["checked"] == "not checked with a resolver (--no-resolve)"
+
+
+def test_a_plan_that_does_not_resolve_is_passed_over_for_the_next(pins, wheelhouse, tmp_path):
+    # The index lacks xtuner 0.1.18: the nearest release that clears the error cannot install,
+    # so the plan takes 0.1.19 and says why 0.1.18 was passed over.
+    links = _folder_without(wheelhouse, tmp_path, "xtuner-0.1.18-")
+    path = pins("xtuner==0.1.17", "transformers==4.36.2", "torch==2.1.2+cu121", "flash-attn==2.5.8")
+    done = envdoctor("fix", "--format", "json", "-r", path, "--python-version", "3.10", "--fact", "run.gpus=1",
+                     "--fact", "train.sequence_parallel_size=1", *INTERNLM2, "--no-index", "--find-links", links)
+    plan = json.loads(done.stdout)
+    assert done.returncode == 0, done.stderr
+    xtuner = _changes(plan)["xtuner"]
+    assert xtuner["to"] == "0.1.19"
+    assert "0.1.18 (does not install for Python 3.10: no release xtuner 0.1.18 is available from the index)" in xtuner["reason"]
+

@@ -1,12 +1,13 @@
 """envdoctor fix: probe, plan, and optionally lock. Knows nothing of the command line;
 returns a result object that cli renders."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import FrozenSet, NamedTuple, Optional, Union
 
 from envdoctor import check
 from envdoctor.fix import curated, lock
-from envdoctor.fix.plan import NO_PLAN, Plan, PlanOptions, make_plan
+from envdoctor.fix.judge import ResolverJudge
+from envdoctor.fix.plan import NO_PLAN, PLAN, Plan, PlanOptions, make_plan
 from envdoctor.fix.locktypes import Index, LockError, LockRequest, LockResult, Progress, silent
 from envdoctor.kb.releases import release_table
 from envdoctor.options import CheckOptions
@@ -28,6 +29,8 @@ class FixOptions:
     index: Index = Index()
     timeout: float = 900.0
     pip_compile: Optional[str] = None
+    resolve: bool = True  # put each candidate plan to uv before showing it
+    uv: Optional[str] = None  # the uv to run (default: beside this interpreter, then PATH)
     command: str = "envdoctor fix"  # the command line, as the lockfile header records it
     progress: Progress = field(default=silent, compare=False)
 
@@ -52,9 +55,16 @@ def run(check_options: CheckOptions, options: FixOptions) -> Union[FixResult, cu
     if fatal:
         raise FixError(fatal[0].message)
     pinned = report.requirements.pins if report.requirements is not None else ()
+    # Every plan is put to a real resolver before it is shown, unless the user says not to
+    # (--offline, --no-resolve): then the plan says it was not checked.
+    accept = None if options.offline or not options.resolve else ResolverJudge(
+        report, options.index, options.timeout, options.uv, options.progress)
     made = make_plan(report.facts, report.kb, release_table(report.kb.tables), PlanOptions(
         options.latest, options.allow_change, whole_environment=report.static,
-        loose=tuple(r.name + r.specifier for r in report.ranges), extras=tuple((p.name, p.extras) for p in pinned if p.extras)))
+        loose=tuple(r.name + r.specifier for r in report.ranges), extras=tuple((p.name, p.extras) for p in pinned if p.extras)),
+        accept)
+    if accept is None and made.status == PLAN:
+        made = replace(made, checked="not checked with a resolver (%s)" % ("--offline" if options.offline else "--no-resolve"))
     if options.offline:
         return curated.choose(report, made)
     if not options.write_lock or made.status == NO_PLAN:

@@ -10,7 +10,7 @@ what would have to change instead of inventing one.
 
 import itertools
 from dataclasses import dataclass, field, replace
-from typing import Dict, FrozenSet, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, FrozenSet, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
@@ -32,6 +32,7 @@ NO_PLAN = "no-plan"
 FIXED_BY_DEFAULT = ("torch", "python")  # expensive to change: they come from the base image
 PYTHON_MINORS = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
 MAX_TRIALS = 2000  # combinations of candidate versions tried, at most
+MAX_VERDICTS = 4  # candidates put to the caller's resolver, at most
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ class Plan:
     needs: Tuple[str, ...] = ()  # with NO_PLAN: what would have to change
     records: int = 0  # records considered
     facts: Optional[Facts] = field(default=None, compare=False)  # the facts after the plan
+    checked: str = ""  # what the resolver said of the planned set, in words ("" when not asked)
 
     @property
     def exit_code(self) -> int:
@@ -89,6 +91,16 @@ class Plan:
 
 
 Assignment = Tuple[Tuple[str, Optional[str]], ...]  # (package, version or None to remove)
+
+# The caller's last word on a plan that clears every error: why it cannot be (it does not
+# install for the target, or what the resolver picks trips a record), or "" to take it.
+# Asked of the best candidates only, best first (a resolver takes seconds).
+Accept = Callable[["Plan"], "Verdict"]
+
+
+class Verdict(NamedTuple):
+    reason: str = ""  # why the plan cannot be taken; "" when it can
+    checked: str = ""  # what was checked, in words, for the plan's report
 
 
 class Dependency(NamedTuple):
@@ -236,7 +248,10 @@ def _substitute(facts: Facts, values: Dict[str, Optional[str]], unknown: Dict[st
 
 
 class _Planner:
-    def __init__(self, facts: Facts, kb: KnowledgeBase, releases: Sequence[Release], options: PlanOptions) -> None:
+    def __init__(self, facts: Facts, kb: KnowledgeBase, releases: Sequence[Release], options: PlanOptions,
+                 accept: Optional[Accept] = None) -> None:
+        self.accept = accept
+        self.verdicts: Dict[Assignment, Verdict] = {}
         self.facts = facts
         self.kb = kb
         self.releases = tuple(releases)
@@ -401,17 +416,36 @@ class _Planner:
             for assignment in pool:
                 attempt = self.attempt(assignment, attempts)
                 if not attempt.soft:
-                    return _Search(attempt.trial, rejected)
+                    refused = self.refused(attempt.trial)
+                    if not refused:
+                        return _Search(attempt.trial, rejected)
+                    attempt = attempts[assignment] = attempt._replace(hard=(refused,), soft=(refused,))
                 changed = [(p, v) for p, v in assignment if v != self.current(p)]
                 if len(changed) == 1:
                     rejected.setdefault(_rejected_key(*changed[0]), attempt.soft)
-            doubtful = [(len(a.soft), order, a.trial) for order, a in enumerate(self.attempt(x, attempts) for x in pool)
-                        if not a.hard and a.trial is not None]
-            if doubtful:
-                trial = min(doubtful, key=lambda item: item[:2])[2]
+            doubtful = sorted((len(a.soft), order, a.trial) for order, a in enumerate(self.attempt(x, attempts) for x in pool)
+                              if not a.hard and a.trial is not None)
+            for _, _, trial in doubtful:
+                refused = self.refused(trial)
+                if refused:
+                    changed = [(p, v) for p, v in trial.assignment if v != self.current(p)]
+                    if len(changed) == 1:
+                        rejected[_rejected_key(*changed[0])] = (refused,)
+                    continue
                 chosen = {_rejected_key(p, v) for p, v in trial.assignment}
                 return _Search(trial, {k: v for k, v in rejected.items() if k not in chosen})
         return _Search(None, rejected)
+
+    def refused(self, trial: Optional[_Trial]) -> str:
+        """Why the caller refuses the plan this trial makes ("" to take it); asked once per
+        assignment, and of MAX_VERDICTS candidates at most (the rest are refused unasked)."""
+        if self.accept is None or trial is None:
+            return ""
+        if trial.assignment not in self.verdicts:
+            if len(self.verdicts) >= MAX_VERDICTS:
+                return "not checked: %d candidates before it did not resolve" % MAX_VERDICTS
+            self.verdicts[trial.assignment] = self.accept(_from_trial(self, trial, (), self.options))
+        return self.verdicts[trial.assignment].reason
 
     def packages_to_change(self) -> List[str]:
         """The packages the errors name (their ranges, remedies and conditions) that may change."""
@@ -470,8 +504,11 @@ def _action(current: Optional[str], target: Optional[str]) -> str:
     return "downgrade" if a is not None and b is not None and b < a else "upgrade"
 
 
-def make_plan(facts: Facts, kb: KnowledgeBase, releases: Sequence[Release], options: PlanOptions = PlanOptions()) -> Plan:
-    planner = _Planner(facts, kb, releases, options)
+def make_plan(facts: Facts, kb: KnowledgeBase, releases: Sequence[Release], options: PlanOptions = PlanOptions(),
+              accept: Optional[Accept] = None) -> Plan:
+    """The plan for these facts. With ``accept`` (a resolver), a candidate is a plan only when
+    accept takes it; what it said of the chosen one is the plan's ``checked``."""
+    planner = _Planner(facts, kb, releases, options, accept)
     python = planner.python
     base = dict(records=len(kb.records), python=python)
     if not planner.errors:
@@ -484,11 +521,14 @@ def make_plan(facts: Facts, kb: KnowledgeBase, releases: Sequence[Release], opti
     rejected = tuple(Rejected(p, v, r) for (p, v), r in sorted(found.rejected.items(), key=lambda kv: (kv[0][0], parse_version(kv[0][1]) or Version("0"))))
     if trial is None:
         return Plan(NO_PLAN, errors=tuple(planner.errors), rejected=rejected, unresolved=unresolved,
-                    needs=tuple(_needs(facts, kb, releases, options, unresolved)), **base)
+                    needs=tuple(_needs(facts, kb, releases, options, unresolved, accept)), **base)
     plan = _from_trial(planner, trial, rejected, options)
+    verdict = planner.verdicts.get(trial.assignment)
+    if verdict is not None:
+        plan = replace(plan, checked=verdict.checked)
     if unresolved:
         # The changes clear what packages can; the rest needs the host or the base image.
-        return replace(plan, status=NO_PLAN, unresolved=unresolved, needs=tuple(_needs(facts, kb, releases, options, unresolved)))
+        return replace(plan, status=NO_PLAN, unresolved=unresolved, needs=tuple(_needs(facts, kb, releases, options, unresolved, accept)))
     return plan
 
 
@@ -619,7 +659,8 @@ def _stack(planner: _Planner, trial: Optional[_Trial], changes: Sequence[Change]
     return tuple(lines)
 
 
-def _needs(facts: Facts, kb: KnowledgeBase, releases: Sequence[Release], options: PlanOptions, unresolved: Sequence[Finding]) -> List[str]:
+def _needs(facts: Facts, kb: KnowledgeBase, releases: Sequence[Release], options: PlanOptions, unresolved: Sequence[Finding],
+           accept: Optional[Accept] = None) -> List[str]:
     """What would have to change for a plan to exist: Python, torch, or what the records say."""
     out = ["%s: %s" % (f.record.id, f.record.remedy.summary) for f in unresolved]
     if unresolved:
@@ -627,8 +668,8 @@ def _needs(facts: Facts, kb: KnowledgeBase, releases: Sequence[Release], options
     for extra in (("python",), ("torch",), ("python", "torch")):
         if all(e in options.allow_change for e in extra):
             continue
-        wider = PlanOptions(options.latest, options.allow_change | frozenset(extra), options.whole_environment)
-        plan = make_plan(facts, kb, releases, wider)
+        wider = replace(options, allow_change=options.allow_change | frozenset(extra))
+        plan = make_plan(facts, kb, releases, wider, accept)
         if plan.status != PLAN:
             continue
         words = []

@@ -125,7 +125,11 @@ def resolve(lines: Sequence[str], constraints: Sequence[str], target: Target, so
     if ran.returncode is None:
         raise ResolverError("uv (%s) did not finish: %s" % (program, ran.error))
     if not ran.ok:
-        return Resolution(False, reason=explain_failure(ran.stderr + "\n" + ran.stdout))
+        output = ran.stderr + "\n" + ran.stdout
+        unreachable = _UNREACHABLE.search(output)
+        if unreachable:  # no verdict on the set: the index could not be asked
+            raise ResolverError("could not reach the index (%s)" % " ".join(unreachable.group(0).split())[:200])
+        return Resolution(False, reason=explain_failure(output))
     pins = tuple(parse_pins(ran.stdout))
     if check_python:
         bad = python_conflicts(pins, target, sources, timeout)
@@ -142,6 +146,9 @@ def parse_pins(text: str) -> List[Tuple[str, str]]:
             out.append((canonicalize_name(found.group(1)), found.group(2)))
     return out
 
+
+_UNREACHABLE = re.compile(r"(Failed to fetch|error sending request|dns error|Could not connect|Connection refused|"
+                          r"failed to lookup address|network is unreachable|timed out)[^\n]*", re.I)
 
 _UV_REASONS = (
     (re.compile(r"(\S+?)==(\S+?) has no wheels with a matching Python ABI tag \(e\.g\., `(cp\d+)`\)"),

@@ -56,6 +56,8 @@ def render_text(result: FixResult, colour: bool = False) -> str:
         out.extend(_changes(plan))
         if plan.constraints:
             out.append("  bounds from the knowledge base: %s" % ", ".join(plan.constraints))
+        if plan.checked:
+            out.append("  installs: %s" % plan.checked)
     out.extend(_assumed(plan))
     left = [f for f in plan.remaining if f.severity != "info"]
     if plan.status == "plan" and left:
@@ -127,6 +129,7 @@ def plan_dict(plan: Plan, target: str, lock: Optional[Dict[str, Any]] = None) ->
         "rejected": [{"package": r.package, "version": r.version, "reasons": list(r.reasons)} for r in plan.rejected],
         "unresolved": [f.record.id for f in plan.unresolved],
         "needs": list(plan.needs),
+        "checked": plan.checked or None,
         "remaining": [finding_dict(f) for f in plan.remaining],
         "records_checked": plan.records,
         "lock": lock,

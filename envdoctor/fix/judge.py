@@ -1,0 +1,79 @@
+"""The resolver's word on a plan: does the planned set install for the target, and does what
+the resolver picks for the plan's open ranges pass the knowledge base?
+
+A plan leaves ranges open (transformers>=4.36,!=4.38.*) and the records were checked at one
+version inside them; the resolver picks another (the newest). So the pins it picks are
+judged again, with every other fact of the environment kept.
+"""
+
+import shutil
+import tempfile
+from typing import Optional
+
+from envdoctor.check import Report
+from envdoctor.fix import resolve
+from envdoctor.fix.locktypes import Index, Progress, silent
+from envdoctor.fix.pinned import check_pins
+from envdoctor.fix.plan import Plan, Verdict
+
+MACHINES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
+
+
+def target_of(report: Report, python: str) -> resolve.Target:
+    """The target Python and a Linux platform of this machine's kind (training runs on Linux)."""
+    machine = report.facts.get("platform.machine")
+    arch = MACHINES.get(str(machine).lower(), "x86_64") if isinstance(machine, str) else "x86_64"
+    return resolve.Target(python, "%s-manylinux_2_28" % arch)
+
+
+def sources_of(index: Index) -> resolve.Sources:
+    return resolve.Sources(index.index_url, index.extra_index_url, index.find_links, index.no_index)
+
+
+class ResolverJudge:
+    """Plan -> Verdict, through uv; a resolver that cannot answer refuses nothing (the
+    plan then says it was not checked, and why)."""
+
+    def __init__(self, report: Report, index: Index, timeout: float, uv: Optional[str] = None,
+                 progress: Progress = silent) -> None:
+        self.report = report
+        self.sources = sources_of(index)
+        self.timeout = timeout
+        self.uv = uv
+        self.progress = progress
+
+    def __call__(self, plan: Plan) -> Verdict:
+        target = target_of(self.report, plan.python)
+        moves = ", ".join("%s %s" % (c.package, c.describe_target()) for c in plan.changes) or "the stack as it is"
+        self.progress("checking that %s installs for Python %s (%s) with uv" % (moves, target.python, target.platform))
+        work = tempfile.mkdtemp(prefix="envdoctor-resolve-")
+        try:
+            try:
+                done = resolve.resolve(plan.requirements, plan.constraints, target, self.sources, self.timeout, work, self.uv)
+            except resolve.ResolverError as exc:
+                return Verdict("", "not checked with a resolver: %s" % exc)
+            if not done.ok:
+                return Verdict("does not install for Python %s: %s" % (target.minor, done.reason))
+            pins = check_pins(done.text, self.report, plan.python, work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        if pins.errors:
+            picked = ", ".join("%s %s" % p for p in done.pins if p[0] in _open_names(plan))
+            return Verdict("uv picks %s, which trips %s" % (picked or "its versions", ", ".join(pins.errors)))
+        return Verdict("", "resolves with uv for Python %s on %s (%d pins)" % (target.minor, target.platform, len(done.pins)))
+
+
+def _open_names(plan: Plan):
+    """The packages the plan leaves as ranges: the resolver chose their versions."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    out = set()
+    for line in plan.requirements:
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if not any(s.operator in ("==", "===") for s in req.specifier):
+            out.add(canonicalize_name(req.name))
+    return out
