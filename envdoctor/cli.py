@@ -205,7 +205,7 @@ Exit codes:
 @click.option("--allow-change", "allow_change", multiple=True, type=click.Choice(["torch", "python"]), help="Let the plan change torch (and its CUDA build) or Python, which usually come from the base image.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")
 @click.option("--print-requirements", is_flag=True, help="Print only the plan as a requirements.in.")
-@click.option("--write-lock", "write_lock", metavar="PATH", help="Resolve the plan with pip-compile and write a pinned lockfile to PATH.")
+@click.option("--write-lock", "write_lock", metavar="PATH", help="Resolve the plan for the target Python and platform and write a pinned lockfile (pip-compile's format) to PATH.")
 @click.option("--force", is_flag=True, help="With --write-lock: overwrite PATH even if it is not an envdoctor lockfile.")
 @click.option("--verify", is_flag=True, help="With --write-lock: install the lockfile into a throwaway venv, run pip check and import the stack.")
 @click.option("--verify-python", metavar="PATH", help="With --verify: the interpreter for the throwaway venv (default: the target interpreter).")
@@ -214,13 +214,14 @@ Exit codes:
 @click.option("--extra-index-url", multiple=True, metavar="URL", help="Another index, as pip takes it (repeatable).")
 @click.option("--find-links", multiple=True, metavar="DIR|URL", help="A folder or page of release files, as pip takes it (repeatable).")
 @click.option("--no-index", is_flag=True, help="Use only --find-links.")
-@click.option("--generate-hashes", is_flag=True, help="Passed to pip-compile.")
-@click.option("--pip-compile", "pip_compile", metavar="PATH", help="The pip-compile to run (default: the one on PATH, or ENVDOCTOR_PIP_COMPILE); it must run on the target Python.")
-@click.option("--lock-timeout", type=click.FloatRange(1, 7200), default=900, show_default=True, metavar="SECONDS", help="Time limit for pip-compile (and each --verify step).")
+@click.option("--generate-hashes", is_flag=True, help="Write each pin's hashes into the lockfile.")
+@click.option("--pip-compile", "pip_compile", metavar="PATH", help="With --resolver pip-tools: the pip-compile to run (also ENVDOCTOR_PIP_COMPILE); it must run on the target Python.")
+@click.option("--lock-timeout", type=click.FloatRange(1, 7200), default=900, show_default=True, metavar="SECONDS", help="Time limit for the resolver (and each --verify step).")
+@click.option("--resolver", type=click.Choice(["uv", "pip-tools"]), default="uv", show_default=True, help="What writes the lockfile: uv resolves for any target Python and platform; pip-tools runs pip-compile on an interpreter of the target Python (installed into a cached venv when needed).")
 @click.option("--no-resolve", is_flag=True, help="Do not put the plan to a resolver (uv) before showing it; the plan says it was not checked.")
 @click.option("--uv", "uv", metavar="PATH", help="The uv to run (default: the one installed with envdoctor, then PATH; also ENVDOCTOR_UV).")
 def fix(latest, allow_change, fmt, print_requirements, write_lock, force, verify, verify_python, offline, index_url,
-        extra_index_url, find_links, no_index, generate_hashes, pip_compile, lock_timeout, no_resolve, uv, **probe) -> None:
+        extra_index_url, find_links, no_index, generate_hashes, pip_compile, lock_timeout, resolver, no_resolve, uv, **probe) -> None:
     """Plan the smallest change that clears every error; optionally write a lockfile.
 
     Candidate versions come from the knowledge base (release tables, record ranges and
@@ -243,7 +244,7 @@ def fix(latest, allow_change, fmt, print_requirements, write_lock, force, verify
         result = command.run(check_options(probe), command.FixOptions(
             latest=latest, allow_change=frozenset(allow_change), write_lock=write_lock, force=force, verify=verify,
             verify_python=verify_python, offline=offline, index=index, timeout=lock_timeout, pip_compile=pip_compile,
-            resolve=not no_resolve, uv=uv,
+            resolve=not no_resolve, uv=uv, resolver=resolver,
             command="envdoctor " + " ".join(shlex.quote(a) for a in sys.argv[1:]), progress=_progress))
     except command.FixError as exc:
         raise _Failure(str(exc))

@@ -45,7 +45,7 @@ def test_lock_round_trip_installs_into_a_clean_environment(pins, wheelhouse, tmp
     assert done.stderr == ""  # no progress when stderr is not a terminal
     text = open(lock).read()
     assert text.startswith(MAGIC + "\n")
-    assert "# level resolved: pip-compile on Python %d.%d" % sys.version_info[:2] in text
+    assert "# level resolved: uv pip compile for Python %d.%d" % sys.version_info[:2] in text
     assert "level consistent" not in text and "level imports" not in text  # --verify was not asked
     assert "static check of these pins: no error" in text
     assert _pins_of(lock) == ["transformers==4.48.0", "xtuner==0.2.0"]
@@ -71,11 +71,15 @@ def pip_compile_310(tmp_path_factory, index_available):
     return python, os.path.join(venv.root, "bin", "pip-compile")
 
 
-def test_python_310_lock_for_the_position_ids_case(pins, wheelhouse, tmp_path, pip_compile_310):
+@pytest.mark.parametrize("resolver", ["uv", "pip-tools"])
+def test_python_310_lock_for_the_position_ids_case(pins, wheelhouse, tmp_path, pip_compile_310, resolver):
+    """An envdoctor on this Python locks for a 3.10 target: uv resolves for 3.10 directly; with
+    pip-tools, pip-compile runs on a 3.10 interpreter."""
     python, program = pip_compile_310
     lock = str(tmp_path / "py310.lock")
     path = pins("xtuner==0.1.17", "transformers==4.36.2", "torch==2.1.2+cu121")
-    done = fix("-r", path, "--python-version", "3.10", "--pip-compile", program, "--write-lock", lock,
+    how = ("--resolver", "uv") if resolver == "uv" else ("--resolver", "pip-tools", "--pip-compile", program)
+    done = fix("-r", path, "--python-version", "3.10", *how, "--write-lock", lock,
                "--no-index", "--find-links", wheelhouse, "--format", "json", "--fact", "run.gpus=1", *INTERNLM2)
     assert done.returncode == 0, done.stdout + done.stderr
     plan = json.loads(done.stdout)
@@ -92,7 +96,7 @@ def test_pip_compile_on_the_wrong_python_is_explained(pins, wheelhouse, tmp_path
     lock = tmp_path / "x.lock"
     path = pins("xtuner==0.1.18", "transformers==4.40.0")
     done = fix("-r", path, "--python-version", "3.10", "--write-lock", str(lock), "--no-index", "--find-links", wheelhouse,
-               "--pip-compile", shutil.which("pip-compile"))
+               "--resolver", "pip-tools", "--pip-compile", shutil.which("pip-compile"))
     if sys.version_info[:2] == (3, 10):
         pytest.skip("this interpreter is the target")
     assert done.returncode == 2
@@ -123,12 +127,17 @@ def test_failures_leave_the_existing_lockfile_untouched(pins, wheelhouse, tmp_pa
     # conflict it knows, e.g. a range XTuner declares, the plan resolves before pip-compile runs).
     make_wheel(wheelhouse, "acme-trainer", "1.0", ["acme-core<2"], ">=3.8")
     make_wheel(wheelhouse, "acme-core", "2.0", [], ">=3.8")
-    conflict = fix("-r", pins("acme-trainer==1.0", "acme-core==2.0"), "--write-lock", str(lock), "--no-index", "--find-links", wheelhouse)
+    conflicting = pins("acme-trainer==1.0", "acme-core==2.0")
+    conflict = fix("-r", conflicting, "--write-lock", str(lock), "--no-index", "--find-links", wheelhouse, "--resolver", "pip-tools")
     assert conflict.returncode == 2
     line = conflict.stderr.strip()
     assert line.count("\n") == 0 and "Traceback" not in line
     assert line.startswith("envdoctor: pip-compile could not resolve the plan:")
     assert "the requirements conflict" in line and "acme-core==2.0 (requested) vs acme-core<2 (from acme_trainer 1.0)" in line
+    # uv (the default) says it in one line too.
+    by_uv = fix("-r", conflicting, "--write-lock", str(lock), "--no-index", "--find-links", wheelhouse).stderr.strip()
+    assert by_uv.count("\n") == 0 and by_uv.startswith("envdoctor: uv could not resolve the plan for Python")
+    assert "acme-core" in by_uv and "Traceback" not in by_uv
     # No version at all.
     missing = fix("-r", pins("transformers==4.40.0", "no-such-package==1.0"), "--write-lock", str(lock), "--no-index", "--find-links", wheelhouse)
     assert missing.returncode == 2 and "no-such-package" in missing.stderr and "Traceback" not in missing.stderr
@@ -165,12 +174,15 @@ def test_unusable_lock_paths(pins, wheelhouse, tmp_path, where, needle):
     assert "Traceback" not in done.stderr
 
 
-def test_pip_compile_missing_from_path(pins, tmp_path):
-    bare = tmp_path / "bin"
-    bare.mkdir()
-    done = fix("-r", pins("transformers==4.40.0"), "--write-lock", str(tmp_path / "l.txt"), env={"PATH": str(bare)})
-    assert done.returncode == 2 and "pip-compile not found on PATH" in done.stderr
-    assert not (tmp_path / "l.txt").exists()
+def test_a_missing_resolver_is_one_line(pins, tmp_path):
+    lock = tmp_path / "l.txt"
+    path = pins("transformers==4.40.0")
+    no_uv = fix("-r", path, "--write-lock", str(lock), "--uv", str(tmp_path / "no-uv"))
+    assert no_uv.returncode == 2 and no_uv.stderr.strip() == "envdoctor: %s: uv not found there" % (tmp_path / "no-uv")
+    # pip-tools needs an interpreter of the target Python; there is no 3.14 here.
+    no_python = fix("-r", path, "--python-version", "3.14", "--write-lock", str(lock), "--resolver", "pip-tools")
+    assert no_python.returncode == 2 and "--resolver pip-tools needs a Python 3.14 interpreter" in no_python.stderr
+    assert "Traceback" not in no_uv.stderr + no_python.stderr and not lock.exists()
 
 
 def test_pip_compile_that_fails_is_one_line(pins, tmp_path):
@@ -247,7 +259,7 @@ def test_the_pip_compile_beside_the_target_interpreter_is_preferred(venvs, tmp_p
         handle.write("#!/bin/sh\necho 'ERROR: the venv pip-compile ran' >&2\nexit 1\n")
     os.chmod(beside, 0o755)
     try:
-        done = fix("--python", venv.python, "--write-lock", str(tmp_path / "v.lock"))
+        done = fix("--python", venv.python, "--write-lock", str(tmp_path / "v.lock"), "--resolver", "pip-tools")
     finally:
         os.unlink(beside)
     assert done.returncode == 2 and "the venv pip-compile ran" in done.stderr

@@ -29,6 +29,7 @@ class FixOptions:
     index: Index = Index()
     timeout: float = 900.0
     pip_compile: Optional[str] = None
+    resolver: str = "uv"  # what writes the lockfile: "uv" or "pip-tools"
     resolve: bool = True  # put each candidate plan to uv before showing it
     uv: Optional[str] = None  # the uv to run (default: beside this interpreter, then PATH)
     command: str = "envdoctor fix"  # the command line, as the lockfile header records it
@@ -70,7 +71,7 @@ def run(check_options: CheckOptions, options: FixOptions) -> Union[FixResult, cu
     if not options.write_lock or made.status == NO_PLAN:
         return FixResult(made, report.target)
     request = LockRequest(options.write_lock, options.force, options.index, options.timeout, options.pip_compile,
-                          options.verify, options.verify_python, options.command, options.progress)
+                          options.verify, options.verify_python, options.command, options.progress, options.resolver, options.uv)
     try:
         return FixResult(made, report.target, lock.write(made, report, request))
     except LockError as exc:

@@ -98,9 +98,7 @@ def compile_requirements(program: str, lines: Sequence[str], constraints: Sequen
     except OSError as exc:
         raise LockError("pip-compile wrote no output (%s)" % exc)
     found = _PIP_COMPILE_PYTHON.search(text)
-    lines = (["--index-url %s" % index.index_url] if index.index_url else []) + ["--extra-index-url %s" % u for u in index.extra_index_url]
-    body = _strip_header(text)
-    return Compiled(("\n".join(lines) + "\n\n" if lines else "") + body, found.group(1) if found else "")
+    return Compiled(_index_lines(index) + _strip_header(text), found.group(1) if found else "")
 
 
 def _strip_header(text: str) -> str:
@@ -196,24 +194,65 @@ def write_atomically(path: str, text: str) -> None:
         raise
 
 
+def compile_with_uv(plan: Plan, report: Report, request: LockRequest, work: str) -> Compiled:
+    """uv resolves for the target Python and platform; no interpreter of that Python is needed."""
+    from envdoctor.fix import judge, resolve
+
+    target = judge.target_of(report, plan.python)
+    request.progress("resolving %d requirements with uv for Python %s (%s): %s" % (
+        len(plan.requirements), target.python, target.platform, ", ".join(plan.requirements)))
+    try:
+        done = resolve.resolve(plan.requirements, plan.constraints, target, judge.sources_of(request.index), request.timeout,
+                               work, request.uv, annotate=True, hashes=request.index.generate_hashes)
+    except resolve.ResolverError as exc:
+        raise LockError(str(exc))
+    if not done.ok:
+        raise LockError("uv could not resolve the plan for Python %s: %s" % (target.minor, done.reason))
+    return Compiled(_index_lines(request.index) + done.text.strip("\n") + "\n", target.minor)
+
+
+def _index_lines(index: Index) -> str:
+    lines = (["--index-url %s" % index.index_url] if index.index_url else []) + ["--extra-index-url %s" % u for u in index.extra_index_url]
+    return "\n".join(lines) + "\n\n" if lines else ""
+
+
+def compile_with_pip_tools(plan: Plan, report: Report, request: LockRequest, work: str) -> Compiled:
+    """pip-compile resolves for the Python it runs on: the one given (--pip-compile), the one
+    beside the target interpreter, or one installed into a cached venv of the target Python."""
+    from envdoctor.fix import piptools
+
+    minor = ".".join(plan.python.split(".")[:2])
+    executable = report.facts.get("python.executable")
+    beside = executable if report.environment is not None and isinstance(executable, str) else None
+    if request.pip_compile or os.environ.get("ENVDOCTOR_PIP_COMPILE"):
+        program = find_pip_compile(request.pip_compile, beside)
+    else:
+        program = piptools.pip_compile_for(minor, beside, request.index, request.timeout, request.progress)
+    compiled = compile_requirements(program, plan.requirements, plan.constraints, request.index, request.timeout, work,
+                                    request.progress)
+    if compiled.python and compiled.python != minor:
+        raise LockError("pip-compile ran on Python %s but the target is Python %s: pass --pip-compile with one installed for Python %s"
+                        % (compiled.python, minor, minor))
+    return compiled
+
+
 def write(plan: Plan, report: Report, request: LockRequest) -> LockResult:
     """Resolve, check, (verify), then write. Raises LockError; the file is untouched then."""
     target = check_destination(request.path, request.force)
-    executable = report.facts.get("python.executable")
-    beside = executable if report.environment is not None and isinstance(executable, str) else None
-    program = find_pip_compile(request.pip_compile, beside)
+    use_pip_tools = request.resolver == "pip-tools" or bool(request.pip_compile)
     work = tempfile.mkdtemp(prefix="envdoctor-lock-")
     try:
-        compiled = compile_requirements(program, plan.requirements, plan.constraints, request.index, request.timeout, work,
-                                        request.progress)
         minor = ".".join(plan.python.split(".")[:2])
-        if compiled.python and compiled.python != minor:
-            raise LockError("pip-compile ran on Python %s but the target is Python %s: pass --pip-compile with one installed for Python %s"
-                            % (compiled.python, minor, minor))
+        if use_pip_tools:
+            compiled = compile_with_pip_tools(plan, report, request, work)
+            made_by, how = "pip-compile", "pip-compile on Python %s" % (compiled.python or minor)
+        else:
+            compiled = compile_with_uv(plan, report, request, work)
+            made_by, how = "uv pip compile", "uv pip compile for Python %s" % minor
         pinned = check_pins(compiled.text, report, plan.python, work)
         if pinned.errors:
             raise LockError("the resolved set trips %s; nothing written (see envdoctor check -r on the plan's requirements)" % ", ".join(pinned.errors))
-        levels = [Level("resolved", "pip-compile on Python %s, %s" % (compiled.python or minor, today()))]
+        levels = [Level("resolved", "%s, %s" % (how, today()))]
         not_reached = ""
         if request.verify:
             reached, not_reached = verify.verify(compiled.text, report, request, work)
@@ -221,8 +260,7 @@ def write(plan: Plan, report: Report, request: LockRequest) -> LockResult:
         result = LockResult(target, plan.python, cuda_words(pinned.facts), plan.records, pinned.pins, tuple(levels),
                             pinned.possible, not_reached)
         # The program's name, not its version: asking pip-compile --version costs about a second.
-        version = os.path.basename(program)
-        write_atomically(target, header(plan, result, version, request.command) + compiled.text)
+        write_atomically(target, header(plan, result, made_by, request.command) + compiled.text)
         request.progress("wrote %s (level: %s)" % (request.path, result.level))
         return result
     except OSError as exc:

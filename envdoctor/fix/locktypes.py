@@ -54,6 +54,8 @@ class LockRequest:
     verify_python: Optional[str] = None
     command: str = "envdoctor fix --write-lock"
     progress: Progress = field(default=silent, compare=False)
+    resolver: str = "uv"  # "uv" (any target, no interpreter needed) or "pip-tools" (run on the target Python)
+    uv: Optional[str] = None
 
 
 @dataclass(frozen=True)

@@ -104,15 +104,21 @@ def find_uv(explicit: Optional[str] = None) -> str:
 
 
 def resolve(lines: Sequence[str], constraints: Sequence[str], target: Target, sources: Sources,
-            timeout: float, work: str, uv: Optional[str] = None, check_python: bool = True) -> Resolution:
+            timeout: float, work: str, uv: Optional[str] = None, check_python: bool = True,
+            annotate: bool = False, hashes: bool = False) -> Resolution:
     """Resolve lines (requirements.in) for the target with uv, then hold every pin to its
-    Requires-Python. Raises ResolverError only when uv itself could not give an answer."""
+    Requires-Python. Raises ResolverError only when uv itself could not give an answer.
+    With ``annotate`` the text is a lockfile body in pip-compile's format (``# via`` lines)."""
     program = find_uv(uv)
     infile = os.path.join(work, "requirements.in")
     with open(infile, "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")
-    argv = [program, "pip", "compile", "--quiet", "--no-header", "--no-annotate", "--no-emit-index-url",
-            "--no-emit-find-links", "--python-version", target.python, "--python-platform", target.platform]
+    # Index lines come only from the user's own options, never from this machine's configuration.
+    argv = [program, "pip", "compile", "--quiet", "--no-header", "--no-emit-index-url", "--no-emit-find-links",
+            "--python-version", target.python, "--python-platform", target.platform]
+    argv.append("--annotation-style=split" if annotate else "--no-annotate")
+    if hashes:
+        argv.append("--generate-hashes")
     if constraints:
         cfile = os.path.join(work, "constraints.txt")
         with open(cfile, "w", encoding="utf-8") as handle:
