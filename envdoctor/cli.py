@@ -207,7 +207,8 @@ Exit codes:
 @click.option("--print-requirements", is_flag=True, help="Print only the plan as a requirements.in.")
 @click.option("--write-lock", "write_lock", metavar="PATH", help="Resolve the plan for the target Python and platform and write a pinned lockfile (pip-compile's format) to PATH.")
 @click.option("--force", is_flag=True, help="With --write-lock: overwrite PATH even if it is not an envdoctor lockfile.")
-@click.option("--verify", is_flag=True, help="With --write-lock: install the lockfile into a throwaway venv, run pip check and import the stack.")
+@click.option("--verify", is_flag=True, help="With --write-lock: install the lockfile into a throwaway venv, run pip check, import the stack and run a CPU training step of a tiny model (exit 1 when the level asked for is not reached).")
+@click.option("--verify-level", type=click.Choice(["consistent", "imports", "smoke"]), default="smoke", show_default=True, help="With --verify: the level to reach (consistent: installs and pip check; imports: the stack imports; smoke: a forward and backward step runs).")
 @click.option("--verify-python", metavar="PATH", help="With --verify: the interpreter for the throwaway venv (default: the target interpreter).")
 @click.option("--offline", is_flag=True, help="Pick a curated lockfile shipped with envdoctor that matches this environment; no index is asked.")
 @click.option("--index-url", metavar="URL", help="Where releases come from, for the resolver check, the lockfile and --verify.")
@@ -221,7 +222,8 @@ Exit codes:
 @click.option("--no-resolve", is_flag=True, help="Do not put the plan to a resolver (uv) before showing it; the plan says it was not checked.")
 @click.option("--uv", "uv", metavar="PATH", help="The uv to run (default: the one installed with envdoctor, then PATH; also ENVDOCTOR_UV).")
 def fix(latest, allow_change, fmt, print_requirements, write_lock, force, verify, verify_python, offline, index_url,
-        extra_index_url, find_links, no_index, generate_hashes, pip_compile, lock_timeout, resolver, no_resolve, uv, **probe) -> None:
+        extra_index_url, find_links, no_index, generate_hashes, pip_compile, lock_timeout, resolver, no_resolve, uv, verify_level,
+        **probe) -> None:
     """Plan the smallest change that clears every error; optionally write a lockfile.
 
     Candidate versions come from the knowledge base (release tables, record ranges and
@@ -244,7 +246,7 @@ def fix(latest, allow_change, fmt, print_requirements, write_lock, force, verify
         result = command.run(check_options(probe), command.FixOptions(
             latest=latest, allow_change=frozenset(allow_change), write_lock=write_lock, force=force, verify=verify,
             verify_python=verify_python, offline=offline, index=index, timeout=lock_timeout, pip_compile=pip_compile,
-            resolve=not no_resolve, uv=uv, resolver=resolver,
+            resolve=not no_resolve, uv=uv, resolver=resolver, verify_level=verify_level,
             command="envdoctor " + " ".join(shlex.quote(a) for a in sys.argv[1:]), progress=_progress))
     except command.FixError as exc:
         raise _Failure(str(exc))

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(shutil.which("pip-compile") is None, reason="pip
 def fix(*args, env=None):
     full = dict(OFFLINE)
     full.update(env or {})
-    return envdoctor("fix", *args, env=full, timeout=300)
+    return envdoctor("fix", *args, env=full, timeout=900)
 
 
 def _pins_of(path):
@@ -220,20 +220,27 @@ def import_wheelhouse(tmp_path_factory):
 
 def test_verify_reaches_imports(pins, import_wheelhouse, tmp_path):
     lock = tmp_path / "ok.lock"
-    done = fix("-r", pins("xtuner==0.2.0"), "--write-lock", str(lock), "--verify", "--no-index", "--find-links", import_wheelhouse["good"],
-               "--format", "json")
+    args = ("-r", pins("xtuner==0.2.0"), "--write-lock", str(lock), "--verify", "--no-index", "--find-links", import_wheelhouse["good"],
+            "--format", "json")
+    done = fix(*args, "--verify-level", "imports")
     assert done.returncode == 0, done.stdout + done.stderr
     info = json.loads(done.stdout)["lock"]
     assert [lv["name"] for lv in info["levels"]] == ["resolved", "consistent", "imports"]
     text = lock.read_text()
     assert "# level imports: xtuner.model.sft, xtuner.dataset, xtuner.engine, transformers imported without a GPU" in text
     assert "Python %d.%d.%d" % sys.version_info[:3] in text
+    # "imports" is not "works": asked for the smoke level (the default), this stack has no torch to
+    # run a step with, so the lockfile stays at imports, says why, and the exit code is 1.
+    short = fix(*args)
+    assert short.returncode == 1, short.stdout + short.stderr
+    assert json.loads(short.stdout)["lock"]["level"] == "imports"
+    assert "# not reached: smoke: numpy round trip: ModuleNotFoundError: No module named " in lock.read_text()
 
 
 def test_verify_stays_at_consistent_when_an_import_fails(pins, import_wheelhouse, tmp_path):
     lock = tmp_path / "bad.lock"
     done = fix("-r", pins("xtuner==0.2.0"), "--write-lock", str(lock), "--verify", "--no-index", "--find-links", import_wheelhouse["bad"])
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.returncode == 1, done.stdout + done.stderr
     text = lock.read_text()
     assert "# level consistent:" in text and "# level imports" not in text
     assert "# not reached: imports: xtuner.engine (ModuleNotFoundError: No module named 'deepspeed')" in text
@@ -263,3 +270,23 @@ def test_the_pip_compile_beside_the_target_interpreter_is_preferred(venvs, tmp_p
     finally:
         os.unlink(beside)
     assert done.returncode == 2 and "the venv pip-compile ran" in done.stderr
+
+
+def test_verify_reaches_the_smoke_level_with_the_real_cpu_stack(tmp_path, index_available):
+    """torch (the CPU wheel on this machine's disk), transformers, peft and numpy from the index:
+    the lockfile installs, imports and runs a forward and backward step of a tiny model."""
+    import glob
+
+    if sys.version_info[:2] != (3, 11) or not glob.glob("/opt/wheels/torch-2.13.0*cp311*.whl"):
+        pytest.skip("the local torch 2.13.0 CPU wheel is for Python 3.11 (/opt/wheels); any other torch downloads gigabytes")
+    if not index_available:
+        pytest.skip("transformers, peft and torch's own requirements come from the package index, which is not reachable")
+    pins = tmp_path / "stack.txt"
+    pins.write_text("torch==2.13.0+cpu\ntransformers\npeft\nnumpy\n")
+    lock = tmp_path / "cpu.lock"
+    done = fix("-r", str(pins), "--write-lock", str(lock), "--verify", "--find-links", "/opt/wheels", "--format", "json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["lock"]["level"] == "smoke"
+    text = lock.read_text()
+    assert "# level smoke: numpy round trip, tiny model, LoRA adapter (peft), batch, forward and backward on the CPU" in text
+    assert "(not locked: xtuner)" in text

@@ -30,6 +30,7 @@ class FixOptions:
     timeout: float = 900.0
     pip_compile: Optional[str] = None
     resolver: str = "uv"  # what writes the lockfile: "uv" or "pip-tools"
+    verify_level: str = "smoke"  # with verify: the level asked for
     resolve: bool = True  # put each candidate plan to uv before showing it
     uv: Optional[str] = None  # the uv to run (default: beside this interpreter, then PATH)
     command: str = "envdoctor fix"  # the command line, as the lockfile header records it
@@ -45,6 +46,9 @@ class FixResult(NamedTuple):
 
     @property
     def exit_code(self) -> int:
+        # The lockfile is written at the level reached; asking for more and not getting it is a failure.
+        if self.plan.exit_code == 0 and self.lock is not None and self.lock.short:
+            return 1
         return self.plan.exit_code
 
 
@@ -71,7 +75,7 @@ def run(check_options: CheckOptions, options: FixOptions) -> Union[FixResult, cu
     if not options.write_lock or made.status == NO_PLAN:
         return FixResult(made, report.target)
     request = LockRequest(options.write_lock, options.force, options.index, options.timeout, options.pip_compile,
-                          options.verify, options.verify_python, options.command, options.progress, options.resolver, options.uv)
+                          options.verify, options.verify_python, options.command, options.progress, resolver=options.resolver, uv=options.uv, verify_level=options.verify_level)
     try:
         return FixResult(made, report.target, lock.write(made, report, request))
     except LockError as exc:

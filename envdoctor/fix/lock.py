@@ -258,7 +258,7 @@ def write(plan: Plan, report: Report, request: LockRequest) -> LockResult:
             reached, not_reached = verify.verify(compiled.text, report, request, work)
             levels.extend(reached)
         result = LockResult(target, plan.python, cuda_words(pinned.facts), plan.records, pinned.pins, tuple(levels),
-                            pinned.possible, not_reached)
+                            pinned.possible, not_reached, request.verify_level if request.verify else "")
         # The program's name, not its version: asking pip-compile --version costs about a second.
         write_atomically(target, header(plan, result, made_by, request.command) + compiled.text)
         request.progress("wrote %s (level: %s)" % (request.path, result.level))

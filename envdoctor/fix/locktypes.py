@@ -55,12 +55,16 @@ class LockRequest:
     command: str = "envdoctor fix --write-lock"
     progress: Progress = field(default=silent, compare=False)
     resolver: str = "uv"  # "uv" (any target, no interpreter needed) or "pip-tools" (run on the target Python)
+    verify_level: str = "smoke"  # the level --verify asks for: consistent, imports or smoke
     uv: Optional[str] = None
+
+
+LEVELS = ("resolved", "consistent", "imports", "smoke")  # each claims more than the one before
 
 
 @dataclass(frozen=True)
 class Level:
-    name: str  # resolved / consistent / imports
+    name: str  # resolved / consistent / imports / smoke (LEVELS)
     detail: str  # what was done, when, on which Python
 
 
@@ -75,9 +79,16 @@ class LockResult:
     possible: Tuple[str, ...] = ()  # record ids the static check left possible
     not_reached: str = ""  # with --verify: the step that failed, in words
 
+    requested: str = ""  # the level --verify asked for; "" without --verify
+
     @property
     def level(self) -> str:
         return self.levels[-1].name
+
+    @property
+    def short(self) -> bool:
+        """--verify asked for a level that was not reached."""
+        return bool(self.requested) and LEVELS.index(self.level) < LEVELS.index(self.requested)
 
 
 def today() -> str:

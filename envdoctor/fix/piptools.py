@@ -33,7 +33,8 @@ def interpreters(minor: str, beside: Optional[str] = None) -> List[str]:
     return [p for i, p in enumerate(out) if p not in out[:i]]
 
 
-def _version(python: str) -> str:
+def python_minor(python: str) -> str:
+    """X.Y of an interpreter, asked of it; "" when it does not answer."""
     ran = subproc.run([python, "-I", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], timeout=30)
     return ran.stdout.strip() if ran.ok else ""
 
@@ -43,15 +44,15 @@ def pip_compile_for(minor: str, beside: Optional[str], index: Index, timeout: fl
     for python in ([beside] if beside else []) + [sys.executable]:
         # The target's own pip-tools, or envdoctor's (a dependency) when envdoctor runs on the target Python.
         sibling = os.path.join(os.path.dirname(python), "pip-compile")
-        if os.access(sibling, os.X_OK) and _version(python) == minor:
+        if os.access(sibling, os.X_OK) and python_minor(python) == minor:
             return sibling
-    python = next((p for p in interpreters(minor, beside) if _version(p) == minor), None)
+    python = next((p for p in interpreters(minor, beside) if python_minor(p) == minor), None)
     if python is None:
         raise LockError("--resolver pip-tools needs a Python %s interpreter (none on PATH or under pyenv); "
                         "use the default resolver (uv), or pass --pip-compile PATH" % minor)
     venv = os.path.join(cache_root(), "py" + minor)
     program = os.path.join(venv, "bin", "pip-compile")
-    if os.access(program, os.X_OK) and _version(os.path.join(venv, "bin", "python")) == minor:
+    if os.access(program, os.X_OK) and python_minor(os.path.join(venv, "bin", "python")) == minor:
         return program
     progress("installing pip-tools for Python %s into %s (once)" % (minor, venv))
     shutil.rmtree(venv, ignore_errors=True)

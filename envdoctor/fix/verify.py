@@ -11,6 +11,7 @@ import sys
 from typing import List, Optional, Sequence, Tuple
 
 from envdoctor import subproc
+from envdoctor.fix import smoke
 from envdoctor.check import Report
 from envdoctor.fix.locktypes import Level, LockError, LockRequest, today
 from envdoctor.kb.tables import Tables
@@ -43,6 +44,11 @@ def _interpreter(report: Report, explicit: Optional[str], target: str) -> str:
         return executable
     if "%d.%d" % sys.version_info[:2] == minor:
         return sys.executable
+    from envdoctor.fix.piptools import interpreters, python_minor
+
+    found = next((p for p in interpreters(minor) if python_minor(p) == minor), None)
+    if found:
+        return found
     raise LockError("--verify needs a Python %s interpreter for the throwaway venv: pass --verify-python PATH" % minor)
 
 
@@ -79,6 +85,8 @@ def verify(text: str, report: Report, request: LockRequest, work: str) -> Tuple[
     if failed:
         return [], failed
     levels = [Level("consistent", "installed with --no-deps into a fresh venv, pip check clean, %s, Python %s" % (today(), version))]
+    if request.verify_level == "consistent":
+        return levels, ""
     pinned = {p.name for p in requirements.read(lock_path, version).pins}
     modules = [m for package, mods in import_checks(report.kb.tables) if package in pinned for m in mods]
     if not modules:
@@ -92,4 +100,13 @@ def verify(text: str, report: Report, request: LockRequest, work: str) -> Tuple[
     if answer["failed"]:
         return levels, "imports: " + "; ".join("%s (%s)" % kv for kv in sorted(answer["failed"].items()))
     levels.append(Level("imports", "%s imported without a GPU, %s, Python %s" % (", ".join(modules), today(), answer["python"])))
+    if request.verify_level == "imports":
+        return levels, ""
+    request.progress("verifying: a CPU training step of a tiny model")
+    ran = subproc.run([vpy, "-c", smoke.SCRIPT], timeout=request.timeout)
+    result = smoke.parse(ran.stdout, ran.stderr, ran.error)
+    if not result.passed:
+        return levels, "smoke: " + result.failed
+    exercised = ", ".join(result.steps) + (" (not locked: %s)" % ", ".join(result.skipped) if result.skipped else "")
+    levels.append(Level("smoke", "%s on the CPU, %s, Python %s" % (exercised, today(), answer["python"])))
     return levels, ""

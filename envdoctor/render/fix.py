@@ -95,7 +95,7 @@ def _lock_lines(lock: LockResult) -> List[str]:
 def _lock_dict(lock: LockResult) -> Dict[str, object]:
     return {"path": lock.path, "python": lock.python, "cuda": lock.cuda, "records": lock.records, "pins": lock.pins,
             "level": lock.level, "levels": [{"name": lv.name, "detail": lv.detail} for lv in lock.levels],
-            "possible": list(lock.possible), "not_reached": lock.not_reached or None}
+            "possible": list(lock.possible), "not_reached": lock.not_reached or None, "requested": lock.requested or None}
 
 
 def _changes(plan: Plan) -> List[str]:
