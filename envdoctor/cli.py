@@ -203,6 +203,7 @@ Exit codes:
 @probe_options
 @click.option("--latest", is_flag=True, help="Take the newest release that clears everything (default: the nearest).")
 @click.option("--allow-change", "allow_change", multiple=True, type=click.Choice(["torch", "python"]), help="Let the plan change torch (and its CUDA build) or Python, which usually come from the base image.")
+@click.option("--allow-downgrade", is_flag=True, help="Let the plan move XTuner back to an older line, or more than three releases back (configs are written for a line, so by default it does not).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")
 @click.option("--print-requirements", is_flag=True, help="Print only the plan as a requirements.in.")
 @click.option("--write-lock", "write_lock", metavar="PATH", help="Resolve the plan for the target Python and platform and write a pinned lockfile (pip-compile's format) to PATH.")
@@ -221,7 +222,7 @@ Exit codes:
 @click.option("--resolver", type=click.Choice(["uv", "pip-tools"]), default="uv", show_default=True, help="What writes the lockfile: uv resolves for any target Python and platform; pip-tools runs pip-compile on an interpreter of the target Python (installed into a cached venv when needed).")
 @click.option("--no-resolve", is_flag=True, help="Do not put the plan to a resolver (uv) before showing it; the plan says it was not checked.")
 @click.option("--uv", "uv", metavar="PATH", help="The uv to run (default: the one installed with envdoctor, then PATH; also ENVDOCTOR_UV).")
-def fix(latest, allow_change, fmt, print_requirements, write_lock, force, verify, verify_python, offline, index_url,
+def fix(latest, allow_change, allow_downgrade, fmt, print_requirements, write_lock, force, verify, verify_python, offline, index_url,
         extra_index_url, find_links, no_index, generate_hashes, pip_compile, lock_timeout, resolver, no_resolve, uv, verify_level,
         **probe) -> None:
     """Plan the smallest change that clears every error; optionally write a lockfile.
@@ -246,7 +247,7 @@ def fix(latest, allow_change, fmt, print_requirements, write_lock, force, verify
         result = command.run(check_options(probe), command.FixOptions(
             latest=latest, allow_change=frozenset(allow_change), write_lock=write_lock, force=force, verify=verify,
             verify_python=verify_python, offline=offline, index=index, timeout=lock_timeout, pip_compile=pip_compile,
-            resolve=not no_resolve, uv=uv, resolver=resolver, verify_level=verify_level,
+            resolve=not no_resolve, uv=uv, resolver=resolver, verify_level=verify_level, allow_downgrade=allow_downgrade,
             command="envdoctor " + " ".join(shlex.quote(a) for a in sys.argv[1:]), progress=_progress))
     except command.FixError as exc:
         raise _Failure(str(exc))

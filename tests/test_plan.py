@@ -259,3 +259,39 @@ def test_a_plan_that_does_not_resolve_is_passed_over_for_the_next(pins, wheelhou
     assert xtuner["to"] == "0.1.19"
     assert "0.1.18 (does not install for Python 3.10: no release xtuner 0.1.18 is available from the index)" in xtuner["reason"]
 
+
+
+FULL_0123 = ("xtuner==0.1.23", "transformers==4.42.4", "torch==2.3.1", "torchvision==0.18.1", "peft==0.12.0", "mmengine==0.10.4",
+             "bitsandbytes==0.43.1", "datasets==2.20.0", "deepspeed==0.14.4", "accelerate==0.32.1")
+
+
+def test_the_full_0123_stack_on_311_moves_to_020_with_its_extra(pins):
+    # 0.1.23 declares Python < 3.11; 0.2.0 allows 3.11 and pins deepspeed==0.16.2 in its deepspeed
+    # extra: the installed deepspeed moves with it instead of ruling 0.2.0 out.
+    plan = fix_json("-r", pins(*FULL_0123), "--python-version", "3.11")
+    changes = _changes(plan)
+    assert changes["xtuner"]["to"] == "0.2.0" and changes["deepspeed"]["to"] == "0.16.2"
+    assert changes["transformers"]["to"] == "4.48.0" and "torch" not in changes
+
+
+def test_the_full_0123_stack_on_313_names_the_base_image_or_moves_python(pins):
+    path = pins(*FULL_0123)
+    no_plan = fix_json("-r", path, "--python-version", "3.13", code=1)
+    assert any(n.startswith("use a Python 3.12 base image; then: xtuner 0.1.23 -> 0.2.0") for n in no_plan["needs"])
+    moved = _changes(fix_json("-r", path, "--python-version", "3.13", "--allow-change", "python"))
+    assert moved["python"]["to"] == "3.12" and moved["xtuner"]["to"] == "0.2.0"
+
+
+def test_no_far_downgrade_of_xtuner_unless_allowed(pins, tmp_path):
+    # A test record breaks every 0.2.x and 0.1.2x release with this model; only a downgrade to
+    # an older line or far back (0.1.19) would clear it.
+    kb = tmp_path / "kb" / "records"
+    kb.mkdir(parents=True)
+    (kb / "bad.toml").write_text(RECORD % ("TEST-XTUNER-RECENT-BAD", "0.1.20", "internlm2"))
+    path = pins("xtuner==0.2.0", "transformers==4.48.0")
+    args = ("-r", path, "--python-version", "3.10", "--kb", str(tmp_path / "kb"), "--fact", "run.gpus=1") + INTERNLM2
+    refused = fix_json(*args, code=1)
+    assert refused["status"] == "no-plan"
+    allowed = _changes(fix_json(*args, "--allow-downgrade"))
+    assert allowed["xtuner"]["action"] == "downgrade"
+    assert tuple(map(int, allowed["xtuner"]["to"].split("."))) < (0, 1, 20)

@@ -29,6 +29,7 @@ class FixOptions:
     index: Index = Index()
     timeout: float = 900.0
     pip_compile: Optional[str] = None
+    allow_downgrade: bool = False  # the main package (xtuner) may move back across lines
     resolver: str = "uv"  # what writes the lockfile: "uv" or "pip-tools"
     verify_level: str = "smoke"  # with verify: the level asked for
     resolve: bool = True  # put each candidate plan to uv before showing it
@@ -66,8 +67,8 @@ def run(check_options: CheckOptions, options: FixOptions) -> Union[FixResult, cu
         report, options.index, options.timeout, options.uv, options.progress)
     made = make_plan(report.facts, report.kb, release_table(report.kb.tables), PlanOptions(
         options.latest, options.allow_change, whole_environment=report.static,
-        loose=tuple(r.name + r.specifier for r in report.ranges), extras=tuple((p.name, p.extras) for p in pinned if p.extras)),
-        accept)
+        loose=tuple(r.name + r.specifier for r in report.ranges), extras=tuple((p.name, p.extras) for p in pinned if p.extras),
+        allow_downgrade=options.allow_downgrade), accept)
     if accept is None and made.status == PLAN:
         made = replace(made, checked="not checked with a resolver (%s)" % ("--offline" if options.offline else "--no-resolve"))
     if options.offline:

@@ -33,6 +33,10 @@ FIXED_BY_DEFAULT = ("torch", "python")  # expensive to change: they come from th
 PYTHON_MINORS = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
 MAX_TRIALS = 2000  # combinations of candidate versions tried, at most
 MAX_VERDICTS = 4  # candidates put to the caller's resolver, at most
+# The package a fine-tuning stack is built around: its configs are written for its line, so a
+# plan never moves it back to an older line, nor far back within one, unless allowed.
+MAIN_PACKAGES = ("xtuner",)
+NEAR_DOWNGRADE = 3  # releases back within the same line a plan may take
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,8 @@ class PlanOptions:
     whole_environment: bool = False  # -r FILE: every pin is a user requirement
     loose: Tuple[str, ...] = ()  # -r FILE: its unpinned requirements, kept as they are
     extras: Tuple[Tuple[str, Tuple[str, ...]], ...] = ()  # -r FILE: (package, extras) of its pins
+    allow_downgrade: bool = False  # let the main package move back across lines (MAIN_PACKAGES)
+    tried_pythons: bool = False  # other Pythons were already tried (no second round inside)
 
 
 @dataclass(frozen=True)
@@ -185,21 +191,42 @@ def _removable(errors: Sequence[Finding], package: str) -> bool:
     return any(c.kind == "installed" and c.value is True and c.key == "pkg." + package for f in errors for c in f.record.when)
 
 
+def _line(version: Version) -> Tuple[int, ...]:
+    return tuple((version.release + (0, 0))[:2])
+
+
+def _far_downgrade(now: Optional[Version], v: Version) -> bool:
+    """Back to an older line (0.2.0 -> 0.1.23), or more than NEAR_DOWNGRADE releases back in one."""
+    if now is None or v >= now:
+        return False
+    if _line(v) != _line(now):
+        return True
+    return (now.release + (0, 0, 0))[2] - (v.release + (0, 0, 0))[2] > NEAR_DOWNGRADE
+
+
 def _candidates(package: str, current: Optional[str], errors: Sequence[Finding], kb: KnowledgeBase,
-                releases: Sequence[Release], latest: bool) -> List[Optional[str]]:
-    """Versions to try for one package, best first; current first of all (no change)."""
+                releases: Sequence[Release], latest: bool, allow_downgrade: bool = False) -> List[Optional[str]]:
+    """Versions to try for one package, best first; current first of all (no change).
+
+    An expert's order: what the maintainers advise, then an upgrade within the same line, then
+    across lines; downgrades last, and for the main package only near ones unless allowed."""
     now = parse_version(current) if current else None
     versions = named_versions(package, kb.records, releases)
     if not (now is not None and now.is_prerelease):
         versions = [v for v in versions if not v.is_prerelease]
     versions = [v for v in versions if now is None or v != Version(now.public)]
+    if package in MAIN_PACKAGES and not allow_downgrade:
+        versions = [v for v in versions if not _far_downgrade(now, v)]
     remedies = _remedy_specs(errors, package)
 
     def advised(v: Version) -> bool:  # the maintainers' own advice comes first
         return all(spec.contains(v, prereleases=True) for spec in remedies)
 
+    def across(v: Version) -> bool:
+        return now is not None and _line(v) != _line(now)
+
     ordered = sorted(versions, key=lambda v: (not advised(v), -v.release[0], -v.release[1], -v.release[2]) if latest else
-                     (not advised(v), now is not None and v < now, _distance(versions, now, v)))
+                     (not advised(v), now is not None and v < now, across(v), _distance(versions, now, v)))
     out: List[Optional[str]] = [current] + [str(v) for v in ordered]
     if current is not None and _removable(errors, package):
         out.append(None)
@@ -320,7 +347,7 @@ class _Planner:
         deps: List[Dependency] = []
         chosen = dict(assignment)
         for release in releases:
-            for req in map(_requirement, release.requires):
+            for req in map(_requirement, self.declared(release, chosen)):
                 if req is None or marker_holds(req, python) is False or not str(req.specifier):
                     continue
                 name = canonical_name(req.name)
@@ -341,6 +368,19 @@ class _Planner:
                 deps.append(Dependency(name, now, "%s%s" % (name, req.specifier), tried or "", "declared by %s %s" % (release.package, release.version)))
                 chosen[name] = tried
         return _Needs(values, unknown, chosen, tuple(deps))
+
+    def declared(self, release: Release, chosen: Dict[str, Optional[str]]) -> List[str]:
+        """What a release asks of the stack: its requirements, and its extras' requirements of
+        packages that are here (an extra's pin moves with the release that declares it: xtuner
+        0.2.0's deepspeed extra moves an installed deepspeed to 0.16.2)."""
+        out = list(release.requires)
+        for reqs in release.extras.values():
+            for text in reqs:
+                req = _requirement(text)
+                name = canonical_name(req.name) if req else ""
+                if req is not None and text not in out and chosen.get(name, self.current(name)) is not None:
+                    out.append(text)
+        return out
 
     def complete(self, facts: Facts, values: Dict[str, Optional[str]], unknown: Dict[str, str],
                  chosen: Dict[str, Optional[str]]) -> Tuple[Facts, Tuple[Dependency, ...]]:
@@ -461,7 +501,8 @@ class _Planner:
     def ranked(self, packages: Sequence[str]) -> List[Tuple[Tuple[int, Optional[str]], ...]]:
         """Combinations of (rank, version), one per package: fewest changes first, then the
         best-ranked versions."""
-        lists = [_candidates(p, self.current(p), self.errors, self.kb, self.releases, self.options.latest) for p in packages]
+        lists = [_candidates(p, self.current(p), self.errors, self.kb, self.releases, self.options.latest,
+                             self.options.allow_downgrade) for p in packages]
         combos = itertools.product(*[list(enumerate(options)) for options in lists])
         return sorted(itertools.islice(combos, MAX_TRIALS * 10),
                       key=lambda combo: (sum(1 for rank, _ in combo if rank), sum(rank for rank, _ in combo)))
@@ -519,6 +560,10 @@ def make_plan(facts: Facts, kb: KnowledgeBase, releases: Sequence[Release], opti
     found = planner.search() if len(unresolved) < len(planner.errors) else _Search(None, {})
     trial = found.trial
     rejected = tuple(Rejected(p, v, r) for (p, v), r in sorted(found.rejected.items(), key=lambda kv: (kv[0][0], parse_version(kv[0][1]) or Version("0"))))
+    if (trial is None or unresolved) and "python" in options.allow_change and not options.tried_pythons:
+        moved = _on_other_python(facts, kb, releases, options, accept, python)
+        if moved is not None:
+            return moved
     if trial is None:
         return Plan(NO_PLAN, errors=tuple(planner.errors), rejected=rejected, unresolved=unresolved,
                     needs=tuple(_needs(facts, kb, releases, options, unresolved, accept)), **base)
@@ -530,6 +575,19 @@ def make_plan(facts: Facts, kb: KnowledgeBase, releases: Sequence[Release], opti
         # The changes clear what packages can; the rest needs the host or the base image.
         return replace(plan, status=NO_PLAN, unresolved=unresolved, needs=tuple(_needs(facts, kb, releases, options, unresolved, accept)))
     return plan
+
+
+def _on_other_python(facts: Facts, kb: KnowledgeBase, releases: Sequence[Release], options: PlanOptions,
+                     accept: Optional[Accept], python: str) -> Optional[Plan]:
+    """With --allow-change python: the plan on the nearest Python where every error clears."""
+    elsewhere = other_python(facts, kb, releases, replace(options, tried_pythons=True), accept)
+    if elsewhere is None:
+        return None
+    minor, plan = elsewhere
+    change = Change("downgrade" if Version(minor) < Version(python) else "upgrade", "python", python, minor, "python==%s" % minor, (),
+                    "no plan clears every error on Python %s; on %s one does (change the base image)" % (python, minor))
+    errors = _errors(evaluate_all(kb.records, facts))
+    return replace(plan, status=PLAN, changes=(change,) + plan.changes, errors=tuple(errors), python=minor)
 
 
 def _from_trial(planner: "_Planner", trial: _Trial, rejected: Tuple[Rejected, ...], options: PlanOptions) -> Plan:
@@ -659,10 +717,34 @@ def _stack(planner: _Planner, trial: Optional[_Trial], changes: Sequence[Change]
     return tuple(lines)
 
 
+def other_python(facts: Facts, kb: KnowledgeBase, releases: Sequence[Release], options: PlanOptions,
+                 accept: Optional[Accept] = None) -> Optional[Tuple[str, "Plan"]]:
+    """The nearest other Python minor on which every error clears (the rest of the stack
+    planned there too), and that plan; None when no Python the planner knows does it."""
+    now = parse_version(str(facts.get("python")))
+    here = "%d.%d" % (now.major, now.minor) if now else ""
+    minors = [m for m in PYTHON_MINORS if m != here]
+    minors.sort(key=lambda m: (abs(Version(m).minor - now.minor), Version(m) > now) if now else 0)
+    wider = replace(options, allow_change=options.allow_change | frozenset(("python",)))
+    for minor in minors:
+        moved, _ = derive_all(facts.with_values({"python": minor}), kb)
+        plan = make_plan(moved, kb, releases, wider, accept)
+        if plan.status in (PLAN, NOTHING_TO_DO) and not any(c.package == "python" for c in plan.changes):
+            return minor, plan
+    return None
+
+
 def _needs(facts: Facts, kb: KnowledgeBase, releases: Sequence[Release], options: PlanOptions, unresolved: Sequence[Finding],
            accept: Optional[Accept] = None) -> List[str]:
     """What would have to change for a plan to exist: Python, torch, or what the records say."""
     out = ["%s: %s" % (f.record.id, f.record.remedy.summary) for f in unresolved]
+    if "python" not in options.allow_change:
+        elsewhere = other_python(facts, kb, releases, options, accept)
+        if elsewhere is not None:
+            minor, plan = elsewhere
+            rest = ", ".join("%s %s -> %s" % (c.package, c.current or "(none)", c.describe_target()) for c in plan.changes if c.package != "python")
+            out.append("use a Python %s base image%s (or --allow-change python)" % (minor, "; then: " + rest if rest else ""))
+            return out
     if unresolved:
         return out
     for extra in (("python",), ("torch",), ("python", "torch")):
