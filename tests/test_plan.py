@@ -295,3 +295,25 @@ def test_no_far_downgrade_of_xtuner_unless_allowed(pins, tmp_path):
     allowed = _changes(fix_json(*args, "--allow-downgrade"))
     assert allowed["xtuner"]["action"] == "downgrade"
     assert tuple(map(int, allowed["xtuner"]["to"].split("."))) < (0, 1, 20)
+
+
+def test_a_kept_pin_that_conflicts_with_the_plan_moves_with_it(pins, wheelhouse, tmp_path):
+    # torch 2.1.2 has no Python 3.12 build; --allow-change torch moves it, and torchvision 0.16.2,
+    # built for torch 2.1.2, would keep the set from installing: the resolver moves it too.
+    from builders import make_wheel, torch_version_py
+
+    links = _folder_without(wheelhouse, tmp_path)
+    make_wheel(links, "torch", "2.1.2", [], ">=3.8", files={"torch/version.py": torch_version_py("2.1.2", "12.1")})
+    make_wheel(links, "torch", "2.6.0", [], ">=3.9", files={"torch/version.py": torch_version_py("2.6.0", "12.4")})
+    make_wheel(links, "torchvision", "0.16.2", ["torch==2.1.2"], ">=3.8")
+    make_wheel(links, "torchvision", "0.21.0", ["torch==2.6.0"], ">=3.9")
+    path = pins("torch==2.1.2", "torchvision==0.16.2", "transformers==4.40.0")
+    done = envdoctor("fix", "--format", "json", "-r", path, "--python-version", "3.12", "--allow-change", "torch",
+                     "--no-index", "--find-links", links)
+    assert done.returncode == 0, done.stdout + done.stderr
+    plan = json.loads(done.stdout)
+    changes = _changes(plan)
+    assert changes["torch"]["to"] == "2.6.0"
+    assert changes["torchvision"]["from"] == "0.16.2" and changes["torchvision"]["to"] == "0.21.0"
+    assert changes["torchvision"]["reason"].startswith("moved with the plan")
+    assert "torchvision==0.21.0" in plan["requirements"] and "transformers==4.40.0" in plan["requirements"]

@@ -8,13 +8,13 @@ judged again, with every other fact of the environment kept.
 
 import shutil
 import tempfile
-from typing import Optional
+from typing import List, Optional, Tuple
 
 from envdoctor.check import Report
 from envdoctor.fix import resolve
 from envdoctor.fix.locktypes import Index, Progress, silent
 from envdoctor.fix.pinned import check_pins
-from envdoctor.fix.plan import Plan, Verdict
+from envdoctor.fix.plan import Moved, Plan, Verdict
 
 MACHINES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
 
@@ -50,6 +50,15 @@ class ResolverJudge:
         try:
             try:
                 done = resolve.resolve(plan.requirements, plan.constraints, target, self.sources, self.timeout, work, self.uv)
+                moved: Tuple[Moved, ...] = ()
+                if not done.ok:
+                    # The pins the plan keeps may be what conflicts (torchvision built for the old
+                    # torch, a kept fsspec): let uv move those, and only those that must move.
+                    relaxed, kept = _relaxed(plan)
+                    if kept:
+                        again = resolve.resolve(relaxed, plan.constraints, target, self.sources, self.timeout, work, self.uv, prefer=kept)
+                        if again.ok:
+                            done, moved = again, _moves(kept, again.pins)
             except resolve.ResolverError as exc:
                 return Verdict("", "not checked with a resolver: %s" % exc)
             if not done.ok:
@@ -60,7 +69,46 @@ class ResolverJudge:
         if pins.errors:
             picked = ", ".join("%s %s" % p for p in done.pins if p[0] in _open_names(plan))
             return Verdict("uv picks %s, which trips %s" % (picked or "its versions", ", ".join(pins.errors)))
-        return Verdict("", "resolves with uv for Python %s on %s (%d pins)" % (target.minor, target.platform, len(done.pins)))
+        words = "resolves with uv for Python %s on %s (%d pins)" % (target.minor, target.platform, len(done.pins))
+        return Verdict("", words, moved)
+
+
+# The packages a plan keeps where they are even when a kept pin conflicts: they come from the
+# base image, and moving them is the user's call (--allow-change), which the plan already made.
+FIXED = ("torch", "python")
+
+
+def _relaxed(plan: Plan) -> Tuple[List[str], List[str]]:
+    """The plan's lines with each kept pin opened to its bare name, and those pins (preferred)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    changed = {c.package for c in plan.changes}
+    lines, kept = [], []
+    for line in plan.requirements:
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            lines.append(line)
+            continue
+        name = canonicalize_name(req.name)
+        pinned = [s for s in req.specifier if s.operator == "=="]
+        if name in changed or name in FIXED or len(pinned) != 1:
+            lines.append(line)
+            continue
+        lines.append(req.name + ("[%s]" % ",".join(sorted(req.extras)) if req.extras else ""))
+        kept.append("%s==%s" % (name, pinned[0].version))
+    return lines, kept
+
+
+def _moves(kept: List[str], pins: Tuple[Tuple[str, str], ...]) -> Tuple[Moved, ...]:
+    resolved = dict(pins)
+    out = []
+    for line in kept:
+        name, _, version = line.partition("==")
+        if resolved.get(name) not in (None, version):
+            out.append(Moved(name, version, resolved[name]))
+    return tuple(out)
 
 
 def _open_names(plan: Plan):

@@ -104,9 +104,18 @@ Assignment = Tuple[Tuple[str, Optional[str]], ...]  # (package, version or None 
 Accept = Callable[["Plan"], "Verdict"]
 
 
+class Moved(NamedTuple):
+    """A pin the plan did not touch that the resolver had to move with it."""
+
+    package: str
+    current: str
+    target: str
+
+
 class Verdict(NamedTuple):
     reason: str = ""  # why the plan cannot be taken; "" when it can
     checked: str = ""  # what was checked, in words, for the plan's report
+    moved: Tuple[Moved, ...] = ()  # kept pins that conflict with the plan, and where they go
 
 
 class Dependency(NamedTuple):
@@ -570,11 +579,31 @@ def make_plan(facts: Facts, kb: KnowledgeBase, releases: Sequence[Release], opti
     plan = _from_trial(planner, trial, rejected, options)
     verdict = planner.verdicts.get(trial.assignment)
     if verdict is not None:
-        plan = replace(plan, checked=verdict.checked)
+        plan = _with_moves(replace(plan, checked=verdict.checked), verdict.moved)
     if unresolved:
         # The changes clear what packages can; the rest needs the host or the base image.
         return replace(plan, status=NO_PLAN, unresolved=unresolved, needs=tuple(_needs(facts, kb, releases, options, unresolved, accept)))
     return plan
+
+
+def _with_moves(plan: Plan, moved: Sequence[Moved]) -> Plan:
+    """The plan with the kept pins the resolver moved: each a change of its own, each line re-pinned."""
+    if not moved:
+        return plan
+    why = "moved with the plan: the kept pin does not install beside %s" % ", ".join(
+        "%s %s" % (c.package, c.describe_target()) for c in plan.changes)
+    changes = tuple(Change(_action(m.current, m.target), m.package, m.current, m.target, "%s==%s" % (m.package, m.target), (), why)
+                    for m in moved)
+    targets = {m.package: m.target for m in moved}
+    lines = []
+    for line in plan.requirements:
+        req = _requirement(line)
+        name = canonical_name(req.name) if req else ""
+        if name in targets:
+            label = req.name + ("[%s]" % ",".join(sorted(req.extras)) if req.extras else "")
+            line = "%s==%s" % (label, targets[name])
+        lines.append(line)
+    return replace(plan, changes=plan.changes + changes, requirements=tuple(lines))
 
 
 def _on_other_python(facts: Facts, kb: KnowledgeBase, releases: Sequence[Release], options: PlanOptions,

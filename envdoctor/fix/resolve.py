@@ -105,10 +105,12 @@ def find_uv(explicit: Optional[str] = None) -> str:
 
 def resolve(lines: Sequence[str], constraints: Sequence[str], target: Target, sources: Sources,
             timeout: float, work: str, uv: Optional[str] = None, check_python: bool = True,
-            annotate: bool = False, hashes: bool = False) -> Resolution:
+            annotate: bool = False, hashes: bool = False, prefer: Sequence[str] = ()) -> Resolution:
     """Resolve lines (requirements.in) for the target with uv, then hold every pin to its
     Requires-Python. Raises ResolverError only when uv itself could not give an answer.
-    With ``annotate`` the text is a lockfile body in pip-compile's format (``# via`` lines)."""
+    With ``annotate`` the text is a lockfile body in pip-compile's format (``# via`` lines).
+    ``prefer``: pins uv keeps where it can and moves only where it must (as an existing
+    output file's pins are)."""
     program = find_uv(uv)
     infile = os.path.join(work, "requirements.in")
     with open(infile, "w", encoding="utf-8") as handle:
@@ -124,10 +126,19 @@ def resolve(lines: Sequence[str], constraints: Sequence[str], target: Target, so
         with open(cfile, "w", encoding="utf-8") as handle:
             handle.write("\n".join(constraints) + "\n")
         argv += ["--constraint", cfile]
-    argv += sources.uv_args() + [infile]
+    outfile = os.path.join(work, "resolved.txt")
+    with open(outfile, "w", encoding="utf-8") as handle:
+        handle.write("".join(line + "\n" for line in prefer))
+    argv += ["--output-file", outfile] + sources.uv_args() + [infile]
     # uv would otherwise try to download a Python it cannot find; the network may refuse it.
     env = dict(os.environ, UV_PYTHON_DOWNLOADS="never", NO_COLOR="1")
     ran = subproc.run(argv, timeout=timeout, env=env, cwd=work)
+    if ran.ok:
+        try:
+            with open(outfile, encoding="utf-8") as handle:
+                ran = ran._replace(stdout=handle.read())
+        except OSError as exc:
+            raise ResolverError("uv wrote no output (%s)" % (exc.strerror or exc))
     if ran.returncode is None:
         raise ResolverError("uv (%s) did not finish: %s" % (program, ran.error))
     if not ran.ok:
