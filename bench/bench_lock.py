@@ -1,13 +1,14 @@
-"""How much envdoctor adds to pip-compile: `envdoctor fix --write-lock` against bare
-`pip-compile` on the same requirements, offline, against a local wheel folder.
+"""How much envdoctor adds to the resolver: `envdoctor fix --write-lock` with each resolver
+(uv, the default, and `--resolver pip-tools`) against bare `uv pip compile` and bare
+`pip-compile` on the same requirements, offline, against a local wheel folder, runs alternating.
 
     python bench/bench_lock.py [--rounds N] [--packages N ...]
 
-Prints the median wall time of each and the ratio, for a tiny stack and for one the size of a
+Prints the median wall time of each and the ratios, for a tiny stack and for one the size of a
 real XTuner stack (the shipped XTuner 0.1.23 lockfile has 211 pins). envdoctor's own work (the
 -r read, the knowledge base, the plan, the static check of the pins, the header, the atomic
-write) is a fixed ~0.3 s here, so its share shrinks as pip-compile's work grows; the target
-(under 10%) is for the realistic size. With a real index pip-compile takes minutes.
+write) is a fixed cost, so its share shrinks as the resolver's work grows; the target (under
+10%) is for the realistic size. With a real index the resolvers take seconds to minutes.
 """
 
 import argparse
@@ -61,9 +62,10 @@ def main() -> None:
 
 
 def measure(rounds: int, packages: int) -> None:
-    program = shutil.which("pip-compile")
-    if not program:
-        sys.exit("pip-compile is not installed (pip install pip-tools)")
+    pip_compile = shutil.which("pip-compile") or os.path.join(os.path.dirname(sys.executable), "pip-compile")
+    uv = shutil.which("uv") or os.path.join(os.path.dirname(sys.executable), "uv")
+    if not (os.access(pip_compile, os.X_OK) and os.access(uv, os.X_OK)):
+        sys.exit("pip-compile and uv are needed (pip install envdoctor installs both)")
     root = tempfile.mkdtemp(prefix="envdoctor-bench-")
     try:
         folder = wheel_folder(root, packages)
@@ -73,23 +75,35 @@ def measure(rounds: int, packages: int) -> None:
         # As installed: byte-compiled (this machine sets PYTHONDONTWRITEBYTECODE, which would make
         # every run compile envdoctor's sources again, a cost no installed copy pays).
         subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.join(REPO, "envdoctor")], check=True)
-        env = dict(os.environ, PIP_CONFIG_FILE=os.devnull, PYTHONPATH=REPO)
+        env = dict(os.environ, PIP_CONFIG_FILE=os.devnull, PYTHONPATH=REPO, UV_PYTHON_DOWNLOADS="never")
         env.pop("ENVDOCTOR_PIP_COMPILE", None)
-        bare = [program, "--quiet", "--strip-extras", "--no-emit-find-links", "--no-index", "--find-links", folder,
-                "--output-file", os.path.join(root, "bare.txt"), requirements]
-        ours = [sys.executable, "-m", "envdoctor", "fix", "-r", requirements, "--python-version", "%d.%d" % sys.version_info[:2],
-                "--write-lock", os.path.join(root, "ours.txt"), "--no-index", "--find-links", folder]
-        timed(bare, env)  # warm the caches both use
-        bare_times, our_times = [], []
-        for _ in range(rounds):  # interleaved, so drift hits both alike
-            bare_times.append(timed(bare, env))
-            our_times.append(timed(ours, env))
-        a, b = statistics.median(bare_times), statistics.median(our_times)
+        python = "%d.%d" % sys.version_info[:2]
+        ours = [sys.executable, "-m", "envdoctor", "fix", "-r", requirements, "--python-version", python,
+                "--no-index", "--find-links", folder]
+        runs = {
+            "bare pip-compile": [pip_compile, "--quiet", "--strip-extras", "--no-emit-find-links", "--no-index", "--find-links", folder,
+                                 "--output-file", os.path.join(root, "bare.txt"), requirements],
+            "envdoctor --resolver pip-tools": ours + ["--resolver", "pip-tools", "--write-lock", os.path.join(root, "ours-pt.txt")],
+            "bare uv pip compile": [uv, "pip", "compile", "--quiet", "--python-version", python, "--python-platform",
+                                    "x86_64-manylinux_2_28", "--no-index", "--find-links", folder, "-o", os.path.join(root, "uv.txt"),
+                                    requirements],
+            "envdoctor (uv)": ours + ["--write-lock", os.path.join(root, "ours-uv.txt")],
+        }
+        for argv in runs.values():  # warm the caches each uses
+            timed(argv, env)
+        times = {name: [] for name in runs}
+        for _ in range(rounds):  # interleaved, so drift hits all alike
+            for name, argv in runs.items():
+                times[name].append(timed(argv, env))
+        median = {name: statistics.median(t) for name, t in times.items()}
         pins = sum(1 for line in open(os.path.join(root, "bare.txt")) if "==" in line)
         print("requirements: 2 top-level, %d pins resolved from %d wheels; %d rounds, medians" % (pins, len(os.listdir(folder)), rounds))
-        print("bare pip-compile:          %.3f s" % a)
-        print("envdoctor fix --write-lock: %.3f s" % b)
-        print("ratio: %.3f (envdoctor adds %+.1f%%)\n" % (b / a, 100 * (b / a - 1)))
+        for name, value in median.items():
+            print("%-32s %.3f s" % (name + ":", value))
+        for ours_name, bare_name in (("envdoctor --resolver pip-tools", "bare pip-compile"), ("envdoctor (uv)", "bare uv pip compile")):
+            a, b = median[bare_name], median[ours_name]
+            print("%s / %s: %.3f (envdoctor adds %.3f s, %+.1f%%)" % (ours_name, bare_name, b / a, b - a, 100 * (b / a - 1)))
+        print()
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
