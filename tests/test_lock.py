@@ -288,5 +288,5 @@ def test_verify_reaches_the_smoke_level_with_the_real_cpu_stack(tmp_path, index_
     assert done.returncode == 0, done.stdout + done.stderr
     assert json.loads(done.stdout)["lock"]["level"] == "smoke"
     text = lock.read_text()
-    assert "# level smoke: numpy round trip, tiny model, LoRA adapter (peft), batch, forward and backward on the CPU" in text
-    assert "(not locked: xtuner)" in text
+    assert ("# level smoke: numpy round trip, tiny model, LoRA adapter (peft), batch, forward and backward "
+            "(not locked: xtuner) on the CPU") in text
