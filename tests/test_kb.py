@@ -65,6 +65,9 @@ BAD = [
      "affected: ranges >=0.1.16,<0.1.18 and >=0.1.17,<0.1.20 of xtuner overlap"),
     ("open-overlap.toml", GOOD.replace('fixed = "0.1.18"\n', 'fixed = "0.1.18"\n\n[[affected]]\npackage = "xtuner"\nintroduced = "0.1.10"\n'),
      "of xtuner overlap"),
+    # Two ranges open above, both past any stand-in "infinity" version: they overlap all the same.
+    ("overlap-past-99999.toml", GOOD.replace('fixed = "0.1.18"\n', 'fixed = "0.1.18"\n\n[[affected]]\npackage = "xtuner"\nintroduced = "100000"\n'
+                                             '\n[[affected]]\npackage = "xtuner"\nintroduced = "200000"\n'), "of xtuner overlap"),
     ("empty-range.toml", GOOD.replace('fixed = "0.1.18"', 'fixed = "0.1.16"'), "empty range"),
     ("bad-pattern.toml", GOOD.replace("pattern = 'boom \\d+'", "pattern = 'boom (\\d+'"), "symptoms[0].pattern: does not compile"),
     ("pattern-misses-example.toml", GOOD.replace('example = "RuntimeError: boom 42"', 'example = "RuntimeError: bang"'),

@@ -143,19 +143,17 @@ def _no_overlap(ranges: List[Range]) -> None:
 
 
 def _overlaps(a: Range, b: Range) -> bool:
-    def bounds(r: Range) -> Tuple[Version, Version, bool]:
-        lo = Version(r.introduced) if r.introduced else Version("0")
-        if r.fixed:
-            return lo, Version(r.fixed), False
-        if r.last_affected:
-            return lo, Version(r.last_affected), True
-        return lo, Version("99999"), True
+    """Whether two ranges share a version. An open end is unbounded (no stand-in version)."""
+    return not (_before(a, b) or _before(b, a))
 
-    alo, ahi, a_inc = bounds(a)
-    blo, bhi, b_inc = bounds(b)
-    a_before_b = ahi < blo or (ahi == blo and not a_inc)
-    b_before_a = bhi < alo or (bhi == alo and not b_inc)
-    return not (a_before_b or b_before_a)
+
+def _before(a: Range, b: Range) -> bool:
+    """Every version of ``a`` is below every version of ``b``."""
+    end = a.fixed or a.last_affected
+    if end is None or b.introduced is None:  # a open above, or b open below
+        return False
+    hi, lo = Version(end), Version(b.introduced)
+    return hi < lo or (hi == lo and a.fixed is not None)  # fixed is exclusive, last_affected inclusive
 
 
 def _condition(key: str, raw: object) -> Condition:
