@@ -51,6 +51,21 @@ PINS = {
     "ds2146-fs202310": ["datasets==2.14.6", "fsspec==2023.10.0"],
     "ds2145-fs202392": ["datasets==2.14.5", "fsspec==2023.9.2"],
     "ds240-fs202310": ["datasets==2.4.0", "fsspec==2023.10.0"],
+    "trl-0114-t4460": ["trl==0.11.4", "transformers==4.46.0"],
+    "trl-042-t4460": ["trl==0.4.2", "transformers==4.46.0"],
+    "trl-0120-t4460": ["trl==0.12.0", "transformers==4.46.0"],
+    "trl-0114-t4452": ["trl==0.11.4", "transformers==4.45.2"],
+    "trl-041-t4460": ["trl==0.4.1", "transformers==4.46.0"],
+    "peft-0171-t500": ["peft==0.17.1", "transformers==5.0.0"],
+    "peft-0160-t520": ["peft==0.16.0", "transformers==5.2.0"],
+    "peft-0180-t500": ["peft==0.18.0", "transformers==5.0.0"],
+    "peft-0171-t4573": ["peft==0.17.1", "transformers==4.57.3"],
+    "peft-0152-t500": ["peft==0.15.2", "transformers==5.0.0"],
+    "peft-0180-t4480": ["peft==0.18.0", "transformers==4.48.0"],
+    "peft-0180-t4513": ["peft==0.18.0", "transformers==4.51.3"],
+    "peft-0181-t4480": ["peft==0.18.1", "transformers==4.48.0"],
+    "peft-0180-t4520": ["peft==0.18.0", "transformers==4.52.0"],
+    "peft-0171-t4480": ["peft==0.17.1", "transformers==4.48.0"],
 }
 
 # (record, pin set, fires)
@@ -86,6 +101,21 @@ ROWS = [
     ("DATASETS-FSSPEC-2023-10-LOCAL-CACHE", "ds2146-fs202310", False),
     ("DATASETS-FSSPEC-2023-10-LOCAL-CACHE", "ds2145-fs202392", False),
     ("DATASETS-FSSPEC-2023-10-LOCAL-CACHE", "ds240-fs202310", False),  # no such check before 2.5.0
+    ("TRL-NUM-ITEMS-IN-BATCH-TRANSFORMERS-446", "trl-0114-t4460", True),
+    ("TRL-NUM-ITEMS-IN-BATCH-TRANSFORMERS-446", "trl-042-t4460", True),  # the first RewardTrainer.compute_loss
+    ("TRL-NUM-ITEMS-IN-BATCH-TRANSFORMERS-446", "trl-0120-t4460", False),
+    ("TRL-NUM-ITEMS-IN-BATCH-TRANSFORMERS-446", "trl-0114-t4452", False),
+    ("TRL-NUM-ITEMS-IN-BATCH-TRANSFORMERS-446", "trl-041-t4460", False),  # no Trainer subclass yet
+    ("PEFT-HYBRID-CACHE-TRANSFORMERS-5", "peft-0171-t500", True),
+    ("PEFT-HYBRID-CACHE-TRANSFORMERS-5", "peft-0160-t520", True),
+    ("PEFT-HYBRID-CACHE-TRANSFORMERS-5", "peft-0180-t500", False),
+    ("PEFT-HYBRID-CACHE-TRANSFORMERS-5", "peft-0171-t4573", False),
+    ("PEFT-HYBRID-CACHE-TRANSFORMERS-5", "peft-0152-t500", False),
+    ("PEFT-0180-MODELING-LAYERS-TRANSFORMERS-452", "peft-0180-t4480", True),  # XTuner 0.2.0's pin
+    ("PEFT-0180-MODELING-LAYERS-TRANSFORMERS-452", "peft-0180-t4513", True),
+    ("PEFT-0180-MODELING-LAYERS-TRANSFORMERS-452", "peft-0181-t4480", False),
+    ("PEFT-0180-MODELING-LAYERS-TRANSFORMERS-452", "peft-0180-t4520", False),
+    ("PEFT-0180-MODELING-LAYERS-TRANSFORMERS-452", "peft-0171-t4480", False),
 ]
 
 # record -> lines that look like its symptom and must not match it
@@ -115,6 +145,18 @@ NEAR_MISSES = {
     "TRANSFORMERS-ACCELERATE-KEEP-TORCH-COMPILE": [
         "TypeError: Accelerator.unwrap_model() got an unexpected keyword argument 'keep_fp32_wrapper'",
         "model = accelerator.unwrap_model(model, keep_torch_compile=False)",
+    ],
+    "TRL-NUM-ITEMS-IN-BATCH-TRANSFORMERS-446": [
+        "TypeError: compute_loss() got an unexpected keyword argument 'return_outputs'",
+        "TypeError: Trainer.training_step() takes 3 positional arguments but 5 were given",
+    ],
+    "PEFT-HYBRID-CACHE-TRANSFORMERS-5": [
+        "ImportError: cannot import name 'HybridCache' from 'transformers.cache_utils' (/usr/lib/python3/site-packages/transformers/cache_utils.py)",
+        "ImportError: cannot import name 'EncoderDecoderCache' from 'transformers'",
+    ],
+    "PEFT-0180-MODELING-LAYERS-TRANSFORMERS-452": [
+        "ModuleNotFoundError: No module named 'transformers.modeling_utils_extra'",
+        "No module named 'transformers_modules'",
     ],
     "DATASETS-FSSPEC-2023-10-LOCAL-CACHE": [
         "NotImplementedError: Loading a dataset cached in a S3FileSystem is not supported.",
