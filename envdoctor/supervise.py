@@ -21,8 +21,11 @@ import sys
 import time
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-READ = 1 << 16  # bytes per read; a pipe holds 64 KiB unless it was enlarged
-PIPE_SIZE = 1 << 20  # asked of the kernel for each pipe, so a chatty command blocks less often
+PIPE_SIZE = 1 << 20  # asked of the kernel for each pipe, so a chatty command blocks less often ...
+READ = PIPE_SIZE  # ... and read in one go
+TTY_READ = 1 << 16  # a pseudo-terminal hands out a few KiB at a time
+SMALL = 1 << 16  # a read of less than this ...
+GATHER = 0.005  # ... is followed by this many seconds' pause, for more output to gather
 DRAIN = 0.2  # after the command exits: seconds to wait for output still in flight ...
 DRAIN_MAX = 2.0  # ... and at most this long in all
 # Received here, passed to the command's process group.
@@ -255,11 +258,10 @@ def _pump(pid: int, channels: List[_Channel], listener: Listener, received: List
     status: Optional[int] = None
     deadline = None
     while open_fds:
-        timeout = DRAIN if status is not None else None
         if deadline is not None and time.monotonic() > deadline:
             break  # something it left behind keeps writing: that is not the command's output
         try:
-            ready, _, _ = select.select(list(open_fds) + [wake], [], [], timeout)
+            ready, _, _ = select.select(list(open_fds) + [wake], [], [], DRAIN if status is not None else None)
         except InterruptedError:
             ready = []
         if received:
@@ -269,31 +271,41 @@ def _pump(pid: int, channels: List[_Channel], listener: Listener, received: List
                 os.read(wake, 512)
             except BlockingIOError:
                 pass
-        if status is None:
+        if status is None and (wake in ready or not ready):  # a SIGCHLD came (or a signal)
             status = _reap(pid, terminal)
             if status is not None:
                 deadline = time.monotonic() + DRAIN_MAX
-        if status is not None and not ready:
+        elif not ready:
             break  # exited, and nothing more came for DRAIN seconds (a daemon it left may hold the pipe)
+        got = 0
         for fd in ready:
-            if fd == wake:
-                continue
-            channel = open_fds[fd]
-            try:
-                data = os.read(fd, READ)
-            except OSError as exc:
-                if exc.errno != errno.EIO:  # EIO: the pseudo-terminal's last writer is gone
-                    raise
-                data = b""
-            if not data:
-                del open_fds[fd]
-                continue
-            if writable[channel.stream]:
-                writable[channel.stream] = _write_all(channel.stream, data)
-            listener(channel.stream, data)
+            if fd != wake:
+                got += _relay(fd, open_fds, writable, listener)
+        if 0 < got < SMALL and status is None:
+            # A command that prints line by line would wake us for every line; letting its
+            # output gather for a moment costs a few ms of delay and saves most of the wakeups.
+            time.sleep(GATHER)
     while status is None:
         status = _reap(pid, terminal, block=True)
     return status
+
+
+def _relay(fd: int, open_fds: Dict[int, _Channel], writable: Dict[int, bool], listener: Listener) -> int:
+    """Read what is there, write it out, hand it on; the bytes read (0 at the end)."""
+    channel = open_fds[fd]
+    try:
+        data = os.read(fd, READ if not channel.tty else TTY_READ)
+    except OSError as exc:
+        if exc.errno != errno.EIO:  # EIO: the pseudo-terminal's last writer is gone
+            raise
+        data = b""
+    if not data:
+        del open_fds[fd]
+        return 0
+    if writable[channel.stream]:
+        writable[channel.stream] = _write_all(channel.stream, data)
+    listener(channel.stream, data)
+    return len(data)
 
 
 def _reap(pid: int, terminal: _Terminal, block: bool = False) -> Optional[int]:
