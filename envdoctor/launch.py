@@ -21,6 +21,7 @@ class Launch(NamedTuple):
     launcher: Optional[str] = None  # deepspeed, torchrun or slurm; None: the command does not say
     gpus: Optional[int] = None  # processes the launch starts, from its options or its environment
     notes: Tuple[str, ...] = ()  # what was seen but could not be used, in words
+    python: Optional[str] = None  # the interpreter the command runs: itself, or its script's #! line
 
 
 # srun options that take no value (the rest take one, as `-n 8` or `--ntasks 8`).
@@ -162,6 +163,8 @@ def _program(args: List[str], launch: Dict[str, object], notes: List[str], depth
     if not args or depth > 4:
         return
     name = os.path.basename(args[0])
+    if name != "srun":
+        launch["program"] = args[0]
     if name == "xtuner":
         if len(args) > 1 and args[1] == "train":
             _xtuner_train(args[2:], launch)
@@ -223,5 +226,31 @@ def read(argv: Sequence[str], environ: Mapping[str, str]) -> Launch:
             launch["gpus"] = gpus
         if "launcher" not in launch and "run.launcher" in from_env.values:
             launch["launcher"] = from_env.values["run.launcher"]
-    program = os.path.basename(args[0]) if args else ""
-    return Launch(program, launch.get("config"), launch.get("launcher"), launch.get("gpus"), tuple(notes))  # type: ignore[arg-type]
+    program = str(launch.get("program") or (args[0] if args else ""))
+    return Launch(os.path.basename(program), launch.get("config"), launch.get("launcher"), launch.get("gpus"),  # type: ignore[arg-type]
+                  tuple(notes), interpreter(program, env.get("PATH")))
+
+
+def interpreter(program: str, path: Optional[str]) -> Optional[str]:
+    """The Python that ``program`` runs: itself when it is one, else the interpreter on its
+    ``#!`` line (``xtuner``, ``torchrun``, ``deepspeed`` are such scripts). Reads the first
+    line only; None when it is not a Python program or cannot be found."""
+    import shutil
+
+    found = shutil.which(program, path=path) if program else None
+    if found is None:
+        return None
+    if _is_python(os.path.basename(found)):
+        return found
+    try:
+        with open(found, "rb") as stream:
+            first = stream.readline(512)
+    except OSError:
+        return None
+    if not first.startswith(b"#!"):
+        return None
+    words = first[2:].decode("utf-8", "replace").split()
+    if words and os.path.basename(words[0]) == "env":
+        words = [w for w in words[1:] if not w.startswith("-")]
+        return shutil.which(words[0], path=path) if words and _is_python(words[0]) else None
+    return words[0] if words and _is_python(os.path.basename(words[0])) else None

@@ -79,6 +79,16 @@ def builtin_config(name: str) -> Optional[str]:
     return None
 
 
+def _this_interpreter(path: str) -> bool:
+    """Whether ``path`` is the interpreter running envdoctor (the same environment)."""
+    import sys
+
+    if os.path.abspath(path) == os.path.abspath(sys.executable):
+        return True
+    # A venv's bin/python is a link to its base interpreter: compare the environments.
+    return os.path.dirname(os.path.dirname(os.path.abspath(path))) == os.path.abspath(sys.prefix)
+
+
 def complete_options(options: CheckOptions, found: launch_line.Launch) -> Tuple[CheckOptions, Tuple[str, ...]]:
     """The user's options, with what the command line says where they say nothing."""
     notes: List[str] = list(found.notes)
@@ -90,7 +100,11 @@ def complete_options(options: CheckOptions, found: launch_line.Launch) -> Tuple[
             config = builtin_config(found.config)
         if config is None:
             notes.append("%s %s: no such config file here; it was not checked (pass --config FILE)" % (found.program, found.config))
+    python = options.python
+    if python is None and options.requirements is None and found.python and not _this_interpreter(found.python):
+        python = found.python  # the command runs another environment: examine that one
     return options._replace(
+        python=python,
         config=config,
         launcher=options.launcher or found.launcher,
         gpus=options.gpus or found.gpus,

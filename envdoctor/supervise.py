@@ -74,11 +74,12 @@ def _channel(stream: int) -> _Channel:
         termios.tcsetattr(slave, termios.TCSANOW, attrs)
         return _Channel(master, slave, stream, True)
     read_fd, write_fd = os.pipe()
-    if hasattr(__import__("fcntl"), "F_SETPIPE_SZ"):
-        import fcntl
+    import fcntl
 
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", 1031 if sys.platform.startswith("linux") else None)  # 3.10+ names it
+    if set_size is not None:
         try:
-            fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)  # type: ignore[attr-defined]
+            fcntl.fcntl(write_fd, set_size, PIPE_SIZE)
         except OSError:  # over the user's limit (/proc/sys/fs/pipe-max-size): keep the default
             pass
     return _Channel(read_fd, write_fd, stream, False)
@@ -195,7 +196,8 @@ def run(argv: Sequence[str], listener: Listener, env: Optional[Dict[str, str]] =
 
     for name in FORWARDED:
         number = getattr(signal, name, None)
-        if number is not None:
+        # An ignored signal (SIGHUP under nohup) stays ignored, for us and for the command.
+        if number is not None and signal.getsignal(number) != signal.SIG_IGN:
             handlers[number] = signal.signal(number, on_signal)
     handlers[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, on_child)
     try:

@@ -273,7 +273,8 @@ def test_xtuner_train_command_line_gives_config_launcher_and_gpus(cuda_venv, tmp
     assert done.returncode == 0, done.stderr
     assert done.stdout == "training train %s --deepspeed deepspeed_zero2\n" % config
     result = json.loads(report.read_text())
-    assert result["launch"] == {"program": "xtuner", "config": str(config), "launcher": "deepspeed", "gpus": 8, "notes": []}
+    assert result["launch"] == {"program": "xtuner", "python": cuda_venv, "config": str(config), "launcher": "deepspeed",
+                                "gpus": 8, "notes": []}
     facts = result["preflight"]["facts"]
     assert facts["train.max_length"] == 4096 and facts["train.sequence_parallel_size"] == 2
     assert facts["run.launcher"] == "deepspeed" and facts["run.gpus"] == 8
@@ -303,3 +304,21 @@ def test_xtuner_train_command_line_gives_config_launcher_and_gpus(cuda_venv, tmp
 def test_command_line_facts(argv, environ, expect):
     launch = read_launch(argv, environ)
     assert (launch.config, launch.launcher, launch.gpus) == expect
+
+
+def test_the_environment_examined_is_the_one_the_command_runs(cuda_venv, tmp_path):
+    """A script whose #! names another venv's Python (as xtuner's and torchrun's do), and that
+    Python itself: the pre-flight examines that venv, not envdoctor's own."""
+    tool = tmp_path / "train-tool"
+    tool.write_text("#!%s\nprint('ran')\n" % cuda_venv)
+    tool.chmod(0o755)
+    report = tmp_path / "run.json"
+    env = {"ENVDOCTOR_CUDA_DRIVER": OLD_DRIVER}
+    for command in ([str(tool)], [cuda_venv, "-c", "print('ran')"]):
+        done = envdoctor("run", "--report", str(report), "--", *command, env=env)
+        assert done.returncode == 1, done.stderr
+        assert done.stdout == "" and "[error] CUDA-DRIVER-TOO-OLD" in done.stderr
+        result = json.loads(report.read_text())
+        assert result["launch"]["python"] == cuda_venv
+    done = envdoctor("run", "--", sys.executable, "-c", "print('ran')", env=env)  # envdoctor's own: no torch here
+    assert done.returncode == 0 and done.stdout == "ran\n", done.stderr

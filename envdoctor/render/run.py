@@ -73,7 +73,7 @@ def postmortem_text(expl, outcome, colour: bool = False) -> str:
 
 def _launch_dict(pre) -> Dict[str, Any]:
     found, options = pre.launch, pre.options
-    return {"program": found.program, "config": options.config, "launcher": options.launcher, "gpus": options.gpus,
+    return {"program": found.program, "python": options.python, "config": options.config, "launcher": options.launcher, "gpus": options.gpus,
             "notes": list(pre.notes)}
 
 
