@@ -10,9 +10,10 @@ the scanner is fastest on large blocks, and the scan may lag the live output a l
 
 import re
 from collections import deque
-from typing import Deque, Dict, List, Sequence
+from typing import Deque, Dict, List, Sequence, Tuple
 
-from envdoctor.logscan import MAX_LINE, Progress, Scanner
+
+from envdoctor.logscan import MAX_LINE, Hit, Progress, Scanner
 
 BLOCK = 1 << 20
 RING = 4 << 20
@@ -29,7 +30,7 @@ class Capture:
         self.pending_size: Dict[int, int] = {1: 0, 2: 0}
         self.batch: List[object] = []  # bytes and memoryviews of whole lines, joined when scanned
         self.batch_size = 0
-        self.ring: Deque[bytes] = deque()
+        self.ring: Deque[Tuple[int, bytes]] = deque()  # (number of its first line, block)
         self.ring_held = 0
 
     def feed(self, stream: int, data: bytes) -> None:
@@ -65,11 +66,11 @@ class Capture:
         block = b"".join(self.batch)  # type: ignore[arg-type]
         self.batch, self.batch_size = [], 0
         self.progress.ends_in_newline = block.endswith(b"\n")
+        self.ring.append((self.scanner.line, block))
         self.scanner.feed(block)
-        self.ring.append(block)
         self.ring_held += len(block)
-        while self.ring_held - len(self.ring[0]) >= self.ring_size:
-            self.ring_held -= len(self.ring.popleft())
+        while self.ring_held - len(self.ring[0][1]) >= self.ring_size:
+            self.ring_held -= len(self.ring.popleft()[1])
 
     def finish(self) -> None:
         """The command has ended: scan what is left, unfinished lines too."""
@@ -79,7 +80,7 @@ class Capture:
 
     def tail(self, lines: int) -> List[str]:
         """The last ``lines`` lines kept (colour codes removed, ``\\r`` redraws reduced to the last)."""
-        text = b"".join(self.ring)[-self.ring_size:].decode("utf-8", "replace")
+        text = b"".join(block for _, block in self.ring)[-self.ring_size:].decode("utf-8", "replace")
         out = []
         for line in text.split("\n")[-lines - 1:]:
             shown = [part for part in line.split("\r") if part.strip()]  # a redrawn bar: its last state
@@ -87,3 +88,14 @@ class Capture:
         while out and not out[-1]:
             out.pop()
         return out[-lines:]
+
+    def scan_tail(self, patterns: Sequence[str], keep: int = 1) -> Tuple[Hit, ...]:
+        """Look for more patterns in the output's end (the ring), with the line numbers of the
+        whole output: what a traceback just before the failure says."""
+        if not self.ring or not patterns:
+            return ()
+        scanner = Scanner(patterns, keep)
+        scanner.line = self.ring[0][0]
+        for _, block in self.ring:
+            scanner.feed(block)
+        return scanner.hits()

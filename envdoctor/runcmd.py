@@ -19,6 +19,7 @@ from envdoctor.facts import Problem
 from envdoctor.kb.load import KnowledgeBase, load_kb
 from envdoctor.options import CheckOptions
 
+LOG_NAME = "the command's output"
 TAIL = 100  # lines of the output's end kept in the --report file
 # A command ended by one of these was stopped on purpose (Ctrl-C, kill, a job's time limit):
 # its output is not searched for a cause.
@@ -143,8 +144,22 @@ def postmortem(pre: Preflight, capture: Capture, kb: KnowledgeBase) -> Explanati
     problems: List[Problem] = []
     if report is not None:
         problems.extend(p for p in report.problems if p.source != "knowledge")  # type: ignore[attr-defined]
-    return Explanation("the command's output", diagnose(hits, kb, report), capture.progress.lines, capture.progress.size,  # type: ignore[arg-type]
+    diagnoses = diagnose(hits, kb, report)
+    if any(len(d.candidates) > 1 for d in diagnoses):
+        diagnoses = _rank_by_tail(diagnoses, capture)
+    return Explanation(LOG_NAME, diagnoses, capture.progress.lines, capture.progress.size,  # type: ignore[arg-type]
                        True, len([r for r in kb.records if r.symptoms]), report, tuple(problems))  # type: ignore[arg-type]
+
+
+def _rank_by_tail(diagnoses: tuple, capture: Capture) -> tuple:
+    """Rival causes ranked as explain ranks them, by the traceback paths and versions printed;
+    here read from the output's end (the traceback comes just before the failure)."""
+    from envdoctor import rivals
+    from envdoctor.explain import rank_rivals
+
+    wanted = rivals.clues([c.record for d in diagnoses if len(d.candidates) > 1 for c in d.candidates])
+    found = rivals.LogClues.from_hits(wanted, capture.scan_tail([c.pattern for c in wanted]))
+    return rank_rivals(diagnoses, found)
 
 
 def _on_purpose(outcome: supervise.Outcome) -> bool:

@@ -322,3 +322,23 @@ def test_the_environment_examined_is_the_one_the_command_runs(cuda_venv, tmp_pat
         assert result["launch"]["python"] == cuda_venv
     done = envdoctor("run", "--", sys.executable, "-c", "print('ran')", env=env)  # envdoctor's own: no torch here
     assert done.returncode == 0 and done.stdout == "ran\n", done.stderr
+
+
+def test_rival_causes_ranked_by_what_the_output_printed(cuda_venv, tmp_path):
+    """Three records share the position_ids assertion; the xtuner version the output printed
+    (line 21) ranks them, as explain does with a log file."""
+    assertion = "    assert position_ids is not None and (position_ids.max() + 1) >= kv_seq_len"
+    lines = ["step %d loss 1.0" % i for i in range(20)] + [
+        "Successfully installed xtuner-0.1.18 transformers-4.39.3",
+        "Traceback (most recent call last):",
+        '  File "/opt/conda/lib/python3.10/site-packages/xtuner/model/modules/dispatch/internlm2.py", line 88, in forward',
+        "    out = layer(x)", assertion, "AssertionError"]
+    report = tmp_path / "run.json"
+    command = py("import sys; print(%r); sys.exit(1)" % "\n".join(lines))
+    done = envdoctor("run", "--no-check", "--python", cuda_venv, "--report", str(report), "--", *command)
+    assert done.returncode == 1, done.stderr
+    (match,) = json.loads(report.read_text())["diagnosis"]["matches"]
+    assert match["lines"][0]["line"] == 25
+    first = match["records"][0]
+    assert first["id"] == "XTUNER-POSITION-IDS-SP-PADDING", [r["id"] for r in match["records"]]
+    assert first["log_evidence"] == ["the log prints xtuner 0.1.18 (line 21), inside >=0.1.18,<0.1.20"]
