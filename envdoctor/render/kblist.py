@@ -32,6 +32,7 @@ def rows(base: KnowledgeBase) -> List[dict]:
     return [
         {
             "id": r.id,
+            "area": r.area,
             "severity": r.severity,
             "summary": r.summary,
             "affected": [{"package": a.package, "introduced": a.introduced, "fixed": a.fixed, "last_affected": a.last_affected} for a in r.affected],
@@ -56,6 +57,7 @@ def render_text(base: KnowledgeBase, colour: bool = False) -> str:
     out = []
     for r in records:
         out.append("%-40s %-8s %s" % (r.id, r.severity, r.summary))
+        out.append("    area:   %s" % (r.area or "-"))
         out.append("    when:   %s" % _affected(r))
         out.append("    fixed:  %s" % _fixed(r))
         out.append("    needs:  %s" % _needs(r))
@@ -73,10 +75,10 @@ def render_markdown(base: KnowledgeBase) -> str:
     def cell(text: str) -> str:
         return text.replace("|", "\\|")
 
-    out = ["| id | severity | summary | affected when | fixed in | remedy needs | source |", "|---|---|---|---|---|---|---|"]
+    out = ["| id | area | severity | summary | affected when | fixed in | remedy needs | source |", "|---|---|---|---|---|---|---|---|"]
     for r in records:
-        out.append("| `%s` | %s | %s | %s | %s | %s | [%s](%s) |" % (
-            r.id, r.severity, cell(r.summary), cell(_affected(r)), cell(_fixed(r)), cell(_needs(r)),
+        out.append("| `%s` | %s | %s | %s | %s | %s | %s | [%s](%s) |" % (
+            r.id, r.area or "-", r.severity, cell(r.summary), cell(_affected(r)), cell(_fixed(r)), cell(_needs(r)),
             cell(_short(r.references[0].url)), r.references[0].url))
     return "\n".join(out) + "\n"
 
