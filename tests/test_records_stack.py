@@ -100,6 +100,20 @@ PINS = {
     "t4463-hub0203": ["transformers==4.46.3", "huggingface-hub==0.20.3"],
     "t4463-hub0232": ["transformers==4.46.3", "huggingface-hub==0.23.2"],
     "t4470-hub0231": ["transformers==4.47.0", "huggingface-hub==0.23.1"],
+    "trl-071-peft0100": ["trl==0.7.1", "peft==0.10.0"],
+    "trl-042-peft0130": ["trl==0.4.2", "peft==0.13.2"],
+    "trl-072-peft0100": ["trl==0.7.2", "peft==0.10.0"],
+    "trl-071-peft090": ["trl==0.7.1", "peft==0.9.0"],
+    "trl-041-peft0100": ["trl==0.4.1", "peft==0.10.0"],
+    "t4560-tok0231": ["transformers==4.56.0", "tokenizers==0.23.1"],
+    "t5151-tok0233": ["transformers==5.15.1", "tokenizers==0.23.3"],
+    "t5160-tok0231": ["transformers==5.16.0", "tokenizers==0.23.1"],
+    "t4573-tok0230": ["transformers==4.57.3", "tokenizers==0.23.0"],
+    "t4554-tok0231": ["transformers==4.55.4", "tokenizers==0.23.1"],
+    "t500-hub200": ["transformers==5.0.0", "huggingface-hub==2.0.0"],
+    "t5170-hub240": ["transformers==5.17.0", "huggingface-hub==2.4.0"],
+    "t5180-hub200": ["transformers==5.18.0", "huggingface-hub==2.0.0"],
+    "t500-hub133": ["transformers==5.0.0", "huggingface-hub==1.33.0"],
 }
 
 # Facts a requirements file cannot hold (the model and the XTuner config), given with --fact.
@@ -196,6 +210,20 @@ ROWS = [
     ("TRANSFORMERS-HUB-FLOOR-0232-RUNTIME-CHECK", "t4463-hub0203", True),
     ("TRANSFORMERS-HUB-FLOOR-0232-RUNTIME-CHECK", "t4463-hub0232", False),
     ("TRANSFORMERS-HUB-FLOOR-0232-RUNTIME-CHECK", "t4470-hub0231", False),  # 4.47 wants >=0.24.0: another band
+    ("TRL-PREPARE-INT8-PEFT-010", "trl-071-peft0100", True),
+    ("TRL-PREPARE-INT8-PEFT-010", "trl-042-peft0130", True),
+    ("TRL-PREPARE-INT8-PEFT-010", "trl-072-peft0100", False),
+    ("TRL-PREPARE-INT8-PEFT-010", "trl-071-peft090", False),
+    ("TRL-PREPARE-INT8-PEFT-010", "trl-041-peft0100", False),  # before trl imported it
+    ("TRANSFORMERS-TOKENIZERS-0231-RUNTIME-CHECK", "t4560-tok0231", True),
+    ("TRANSFORMERS-TOKENIZERS-0231-RUNTIME-CHECK", "t5151-tok0233", True),
+    ("TRANSFORMERS-TOKENIZERS-0231-RUNTIME-CHECK", "t5160-tok0231", False),
+    ("TRANSFORMERS-TOKENIZERS-0231-RUNTIME-CHECK", "t4573-tok0230", False),  # <=0.23.0 holds
+    ("TRANSFORMERS-TOKENIZERS-0231-RUNTIME-CHECK", "t4554-tok0231", False),  # that band is the 0.22 record's
+    ("TRANSFORMERS-5-HUB-2-RUNTIME-CHECK", "t500-hub200", True),
+    ("TRANSFORMERS-5-HUB-2-RUNTIME-CHECK", "t5170-hub240", True),
+    ("TRANSFORMERS-5-HUB-2-RUNTIME-CHECK", "t5180-hub200", False),
+    ("TRANSFORMERS-5-HUB-2-RUNTIME-CHECK", "t500-hub133", False),
 ]
 
 # record -> lines that look like its symptom and must not match it
@@ -251,6 +279,17 @@ NEAR_MISSES = {
     ],
     "TRANSFORMERS-HUB-FLOOR-0232-RUNTIME-CHECK": [
         "ImportError: huggingface-hub>=0.23.0,<1.0 is required for a normal functioning of this module, but found huggingface-hub==0.20.3.",
+    ],
+    "TRL-PREPARE-INT8-PEFT-010": [
+        "ImportError: cannot import name 'prepare_model_for_kbit_training' from 'peft'",
+        "model = prepare_model_for_int8_training(model)",
+    ],
+    "TRANSFORMERS-TOKENIZERS-0231-RUNTIME-CHECK": [
+        "ImportError: tokenizers>=0.22.0,<=0.23.0 is required for a normal functioning of this module, but found tokenizers==0.21.4.",
+        "ImportError: tokenizers>=0.23.1,<0.24.0 is required for a normal functioning of this module, but found tokenizers==0.23.0.",
+    ],
+    "TRANSFORMERS-5-HUB-2-RUNTIME-CHECK": [
+        "ImportError: huggingface-hub>=1.5.0,<2.0 is required for a normal functioning of this module, but found huggingface-hub==1.2.0.",
     ],
     "TRANSFORMERS-ACCELERATE-1-DISPATCH-BATCHES": [
         "TypeError: Accelerator.__init__() got an unexpected keyword argument 'split_batches'",
