@@ -26,8 +26,10 @@ from envdoctor.logscan import Hit, LogLine, Progress, Scanner, parallel_workers,
 NOT_FIRING = "not firing"  # the record's conditions do not hold in this environment
 NOT_EXAMINED = "not examined"  # no environment was examined (--log-only, or the probe failed)
 
-# What a group of matching lines means for this environment.
+# What a group of matching lines means for this environment. CANDIDATE: only weak symptoms
+# matched (an everyday error line); the records shown hold here but are not a diagnosis.
 APPLIES, DECIDE, NONE_APPLIES, UNEXAMINED = "applies", "decide", "none applies", "not examined"
+CANDIDATE = "candidate"
 
 GZIP_MAGIC = b"\x1f\x8b"
 KEEP = 5  # matching lines kept per symptom; the rest are counted
@@ -45,6 +47,7 @@ class Candidate:
     status: str  # CONFIRMED, POSSIBLE, NOT_FIRING or NOT_EXAMINED
     finding: Optional[Finding] = None
     unmet: Tuple[str, ...] = ()  # for NOT_FIRING: the conditions that do not hold, in words
+    weak: bool = False  # the log showed only a weak symptom of this record
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,14 @@ class Diagnosis:
     candidates: Tuple[Candidate, ...]
 
     @property
+    def weak(self) -> bool:
+        """Only weak symptoms matched these lines: a common error, not a known issue."""
+        return all(c.weak for c in self.candidates)
+
+    @property
     def verdict(self) -> str:
+        if self.weak:
+            return CANDIDATE
         statuses = {c.status for c in self.candidates}
         if CONFIRMED in statuses:
             return APPLIES
@@ -83,7 +93,7 @@ class Explanation:
     def exit_code(self) -> int:
         if any(p.fatal for p in self.problems):
             return 2
-        if self.diagnoses:
+        if any(not d.weak for d in self.diagnoses):
             return 1
         return 0 if self.complete else 2
 
@@ -185,32 +195,42 @@ def unmet_conditions(record: Record, facts: Facts) -> Tuple[str, ...]:
     return tuple(unmet)
 
 
-def _candidates(records: Sequence[Record], report: Optional["Report"]) -> Tuple[Candidate, ...]:
+def _candidates(records: Sequence[Tuple[Record, bool]], report: Optional["Report"]) -> Tuple[Candidate, ...]:
     order = {CONFIRMED: 0, POSSIBLE: 1, NOT_FIRING: 2, NOT_EXAMINED: 3}
     out = []
     findings = {f.record.id: f for f in report.findings} if report is not None and not report.fatal else None
-    for record in records:
+    for record, weak in records:
         if findings is None:
-            out.append(Candidate(record, NOT_EXAMINED))
+            cand = Candidate(record, NOT_EXAMINED, weak=weak)
         elif record.id in findings:
             finding = findings[record.id]
-            out.append(Candidate(record, finding.status, finding))
+            cand = Candidate(record, finding.status, finding, weak=weak)
         else:
-            out.append(Candidate(record, NOT_FIRING, unmet=unmet_conditions(record, report.facts)))  # type: ignore[union-attr]
-    out.sort(key=lambda c: order[c.status])
+            cand = Candidate(record, NOT_FIRING, unmet=unmet_conditions(record, report.facts), weak=weak)  # type: ignore[union-attr]
+        # A weak symptom names a record only where the environment examined meets it.
+        if not weak or cand.status in (CONFIRMED, POSSIBLE):
+            out.append(cand)
+    out.sort(key=lambda c: (c.weak, order[c.status]))
     return tuple(out)
+
+
+def _is_weak(record: Record, patterns: Sequence[str]) -> bool:
+    """Every symptom of the record that matched these lines is weak."""
+    return all(s.weak for s in record.symptoms if s.pattern in patterns)
 
 
 def diagnose(hits: Sequence[Hit], kb: KnowledgeBase, report: Optional["Report"]) -> Tuple[Diagnosis, ...]:
     """Group the records whose symptoms matched the same lines: they are rival explanations."""
-    groups: Dict[Tuple[int, ...], Tuple[Hit, List[Record]]] = {}
+    groups: Dict[Tuple[int, ...], Tuple[Hit, List[str]]] = {}
     for hit in hits:
         key = tuple(line.number for line in hit.lines) + (hit.count,)
-        _, records = groups.setdefault(key, (hit, []))
-        for record in kb.records:
-            if record not in records and any(s.pattern == hit.pattern for s in record.symptoms):
-                records.append(record)
-    diagnoses = [Diagnosis(hit.lines, hit.count, _candidates(records, report)) for hit, records in groups.values()]
+        groups.setdefault(key, (hit, []))[1].append(hit.pattern)
+    diagnoses = []
+    for hit, patterns in groups.values():
+        records = [r for r in kb.records if any(s.pattern in patterns for s in r.symptoms)]
+        candidates = _candidates([(r, _is_weak(r, patterns)) for r in records], report)
+        if candidates:  # weak lines whose records do not hold here are everyday errors: not shown
+            diagnoses.append(Diagnosis(hit.lines, hit.count, candidates))
     diagnoses.sort(key=lambda d: d.lines[0].number)
     return tuple(diagnoses)
 

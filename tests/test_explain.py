@@ -17,7 +17,9 @@ from envdoctor.kb.load import load, shipped_dir  # noqa: E402
 from envdoctor.logscan import MAX_LINE  # noqa: E402
 
 SHIPPED = load([shipped_dir()]).records
-WITH_SYMPTOMS = [r for r in SHIPPED if r.symptoms]
+# Weak symptoms (everyday lines) never name a record without an environment: tested apart.
+WITH_SYMPTOMS = [r for r in SHIPPED if any(not s.weak for s in r.symptoms)]
+WITH_WEAK = [r for r in SHIPPED if any(s.weak for s in r.symptoms)]
 ASSERTION = "    assert position_ids is not None and (position_ids.max() + 1) >= kv_seq_len"
 POSITION_IDS = {"XTUNER-POSITION-IDS-COLLATE", "XTUNER-POSITION-IDS-SP-PADDING", "XTUNER-POSITION-IDS-ASSERT-REMAINS"}
 
@@ -88,6 +90,8 @@ def every_example(tmp_path_factory):
     where = {}
     for i, record in enumerate(WITH_SYMPTOMS):
         for j, symptom in enumerate(record.symptoms):
+            if symptom.weak:
+                continue
             assert symptom.example, "%s: symptom %d has no example, so no test can show it is found" % (record.path, j)
             lines += noise(50, seed=10 + i)
             lines += ["Traceback (most recent call last):", '  File "train.py", line 188, in main', "    trainer.train()"]
@@ -108,6 +112,51 @@ def test_every_record_with_symptoms_is_found_in_a_noisy_log(every_example, recor
     assert set(where[record.id]) <= numbers
     assert all(r["status"] == "not examined" for r, _ in mine)
     assert report["exit_code"] == 1
+
+
+# -- weak symptoms: an everyday line is not a diagnosis --------------------------------------------
+
+
+@pytest.mark.parametrize("record", WITH_WEAK, ids=[r.id for r in WITH_WEAK])
+def test_a_weak_symptom_alone_exits_0_and_names_nothing_without_an_environment(tmp_path, record):
+    lines = noise(60, seed=21)
+    for symptom in record.symptoms:
+        if symptom.weak:
+            lines += ["Traceback (most recent call last):", '  File "train.py", line 188, in main', symptom.example]
+    report = explain_json(write(tmp_path / "weak.log", lines + noise(20, seed=22)), "--log-only")
+    assert report["exit_code"] == 0
+    assert record.id not in matched(report), "a weak symptom named %s with no environment examined" % record.id
+
+
+OOM = "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 16.00 GiB. GPU 0 has a total capacity of 79.15 GiB"
+
+
+def test_weak_oom_is_no_known_issue_where_the_record_does_not_hold(tmp_path, pins):
+    log = write(tmp_path / "oom.log", noise(80, seed=23) + [OOM] + noise(10, seed=24))
+    report = explain_json(log, "-r", pins("transformers==4.39.3"), "--fact", "model.type=llama")
+    assert report["exit_code"] == 0 and report["matches"] == []
+    done = envdoctor("explain", log, "-r", pins("transformers==4.39.3"))
+    assert done.returncode == 0 and "no known issue" in done.stdout and "No known issue" in done.stdout
+
+
+def test_weak_oom_is_a_candidate_where_the_record_holds_and_still_exits_0(tmp_path, pins):
+    log = write(tmp_path / "oom.log", noise(80, seed=23) + [OOM] + noise(10, seed=24))
+    report = explain_json(log, "-r", pins("transformers==4.38.1"), "--fact", "model.type=llama")
+    assert report["exit_code"] == 0
+    (match,) = report["matches"]
+    assert match["verdict"] == "candidate" and match["weak"] is True
+    assert [(r["id"], r["status"], r["weak"]) for r in match["records"]] == [("TRANSFORMERS-438-CAUSAL-MASK", "confirmed", True)]
+    assert "not a known issue by itself" in match["conclusion"]
+    done = envdoctor("explain", log, "-r", pins("transformers==4.38.1"))  # model type unknown: possible
+    assert done.returncode == 0
+    assert "[candidate] TRANSFORMERS-438-CAUSAL-MASK" in done.stdout and "1 common error line with a candidate cause" in done.stdout
+
+
+def test_a_weak_line_beside_a_known_symptom_still_exits_1(tmp_path, pins):
+    log = write(tmp_path / "both.log", noise(40, seed=25) + [OOM, ASSERTION, "AssertionError"])
+    report = explain_json(log, "-r", pins("transformers==4.38.1", "xtuner==0.1.17"))
+    assert report["exit_code"] == 1
+    assert [m["verdict"] == "candidate" for m in report["matches"]] == [True, False]
 
 
 def test_nothing_known_in_a_noisy_log_with_near_misses(tmp_path):
