@@ -9,7 +9,7 @@ import gzip
 import os
 import sys
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, BinaryIO, Dict, List, Optional, Sequence, Tuple
 
 from envdoctor.kb.load import load_kb
@@ -17,6 +17,7 @@ from envdoctor.options import CheckOptions
 
 if TYPE_CHECKING:  # check (and every source) is imported only when a log matches
     from envdoctor.check import Report
+    from envdoctor.rivals import LogClues
 from envdoctor.facts import Facts, Problem, Unknown, describe
 from envdoctor.kb.evaluate import CONFIRMED, POSSIBLE, Finding, condition_holds, in_specifier, parse_version
 from envdoctor.kb.load import KnowledgeBase
@@ -48,6 +49,8 @@ class Candidate:
     finding: Optional[Finding] = None
     unmet: Tuple[str, ...] = ()  # for NOT_FIRING: the conditions that do not hold, in words
     weak: bool = False  # the log showed only a weak symptom of this record
+    log_score: int = 0  # what the log's other lines say (rivals.judge): for minus against
+    log_evidence: Tuple[str, ...] = ()  # those lines, in words
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class Diagnosis:
     lines: Tuple[LogLine, ...]
     count: int
     candidates: Tuple[Candidate, ...]
+    decided_by: str = ""  # rival causes left level: the fact that would tell them apart
 
     @property
     def weak(self) -> bool:
@@ -196,7 +200,6 @@ def unmet_conditions(record: Record, facts: Facts) -> Tuple[str, ...]:
 
 
 def _candidates(records: Sequence[Tuple[Record, bool]], report: Optional["Report"]) -> Tuple[Candidate, ...]:
-    order = {CONFIRMED: 0, POSSIBLE: 1, NOT_FIRING: 2, NOT_EXAMINED: 3}
     out = []
     findings = {f.record.id: f for f in report.findings} if report is not None and not report.fatal else None
     for record, weak in records:
@@ -210,8 +213,16 @@ def _candidates(records: Sequence[Tuple[Record, bool]], report: Optional["Report
         # A weak symptom names a record only where the environment examined meets it.
         if not weak or cand.status in (CONFIRMED, POSSIBLE):
             out.append(cand)
-    out.sort(key=lambda c: (c.weak, order[c.status]))
+    out.sort(key=_rank)
     return tuple(out)
+
+
+ORDER = {CONFIRMED: 0, POSSIBLE: 1, NOT_FIRING: 2, NOT_EXAMINED: 3}
+
+
+def _rank(cand: Candidate) -> Tuple[bool, int, int]:
+    """The environment first, then the log's other lines (stable: ties keep the records' order)."""
+    return (cand.weak, ORDER[cand.status], -cand.log_score)
 
 
 def _is_weak(record: Record, patterns: Sequence[str]) -> bool:
@@ -268,5 +279,53 @@ def explain(log: str, options: CheckOptions, examine: bool = True, keep: int = K
 
         report = run(options, kb)
         problems.extend(p for p in report.problems if p.source != "knowledge")
-    return Explanation(log, diagnose(hits, kb, report), progress.lines, progress.size, complete,
+    diagnoses = diagnose(hits, kb, report)
+    if any(len(d.candidates) > 1 for d in diagnoses):
+        diagnoses = _rank_rivals(log, diagnoses, problems)
+    return Explanation(log, diagnoses, progress.lines, progress.size, complete,
                        len([r for r in kb.records if r.symptoms]), report, tuple(problems))
+
+
+def _rank_rivals(log: str, diagnoses: Tuple[Diagnosis, ...], problems: List[Problem]) -> Tuple[Diagnosis, ...]:
+    """Where several records share lines, read the log once more for what tells them apart:
+    traceback paths and printed versions (``rivals``). Standard input cannot be read twice."""
+    from envdoctor import rivals
+
+    records = [c.record for d in diagnoses if len(d.candidates) > 1 for c in d.candidates]
+    wanted = rivals.clues(records)
+    found = rivals.LogClues({}, {})
+    if log == "-":
+        problems.append(Problem("log", "standard input was read once: rival causes are ranked by the environment alone (give the log as a file to rank them by its other lines)"))
+    else:
+        scanner = Scanner([c.pattern for c in wanted], keep=1)
+        try:
+            stream, raw = open_log(log)
+            try:
+                scan_into(stream, scanner, Progress(scanner))
+            finally:
+                raw.close()
+            found = rivals.LogClues.from_hits(wanted, scanner.hits())
+        except (OSError, EOFError, zlib.error, LogError):
+            pass  # the first read already reported what went wrong
+    return rank_rivals(diagnoses, found)
+
+
+def rank_rivals(diagnoses: Tuple[Diagnosis, ...], found: "LogClues") -> Tuple[Diagnosis, ...]:
+    """Order the rival causes of each diagnosis by the clues found in the log (``rivals``)."""
+    from envdoctor import rivals
+
+    out = []
+    for diag in diagnoses:
+        if len(diag.candidates) < 2:
+            out.append(diag)
+            continue
+        judged = []
+        shared = rivals.common_frames([c.record for c in diag.candidates])
+        for cand in diag.candidates:
+            ranked = rivals.judge(cand.record, found, shared)
+            judged.append(replace(cand, log_score=ranked.score, log_evidence=ranked.evidence))
+        judged.sort(key=_rank)
+        top = [c for c in judged if _rank(c) == _rank(judged[0])]
+        decided = rivals.decider([c.record for c in top], found) if len(top) > 1 else ""
+        out.append(replace(diag, candidates=tuple(judged), decided_by=decided))
+    return tuple(out)

@@ -39,6 +39,18 @@ def _label(cand: Candidate) -> str:
 
 
 def _conclusion(diag: Diagnosis) -> str:
+    text = _verdict_sentence(diag)
+    if diag.decided_by:
+        text += " Between %s, it turns on %s." % (" and ".join(c.record.id for c in diag.candidates if _level(c, diag)), diag.decided_by)
+    return text
+
+
+def _level(cand: Candidate, diag: Diagnosis) -> bool:
+    first = diag.candidates[0]
+    return (cand.weak, cand.status, cand.log_score) == (first.weak, first.status, first.log_score)
+
+
+def _verdict_sentence(diag: Diagnosis) -> str:
     verdict = diag.verdict
     if verdict == CANDIDATE:
         ids = [c.record.id for c in diag.candidates]
@@ -78,6 +90,8 @@ def _candidate_lines(style: Style, cand: Candidate, show_fix: bool) -> List[str]
             out.append("      undecided: %s is unknown (%s): %s" % (u.key, u.reason, u.hint))
     for reason in cand.unmet:
         out.append("      needs %s" % reason)
+    for clue in cand.log_evidence:
+        out.append("      log: %s" % clue)
     if show_fix:
         out.append("      fix: %s" % record.remedy.summary)
         if record.remedy.note:
@@ -156,6 +170,7 @@ def _candidate_dict(cand: Candidate) -> Dict[str, Any]:
         }
     data["unmet"] = list(cand.unmet)
     data["weak"] = cand.weak
+    data["log_evidence"] = list(cand.log_evidence)
     return data
 
 
@@ -175,6 +190,7 @@ def explanation_dict(expl: Explanation) -> Dict[str, Any]:
                 "line_count": diag.count,
                 "verdict": diag.verdict,
                 "weak": diag.weak,
+                "decided_by": diag.decided_by or None,
                 "conclusion": _conclusion(diag),
                 "records": [_candidate_dict(c) for c in diag.candidates],
             }
@@ -215,6 +231,8 @@ def render_markdown(expl: Explanation) -> str:
                     out.append("  - undecided: `%s` (%s)" % (u.key, u.hint))
             for reason in cand.unmet:
                 out.append("  - needs %s" % reason)
+            for clue in cand.log_evidence:
+                out.append("  - log: %s" % _md(clue))
             if cand.status in (CONFIRMED, POSSIBLE) or diag.verdict in (NONE_APPLIES, UNEXAMINED, CANDIDATE):
                 out.append("  - fix: %s" % r.remedy.summary)
         out += ["", "**%s**" % _conclusion(diag), ""]
