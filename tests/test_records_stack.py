@@ -87,6 +87,19 @@ PINS = {
     "t4520-torch210": ["transformers==4.52.0", "torch==2.1.0"],
     "t500-torch212": ["transformers==5.0.0", "torch==2.1.2"],
     "t500-torch220": ["transformers==5.0.0", "torch==2.2.0"],
+    "t4340-tok015": ["transformers==4.34.0", "tokenizers==0.15.2"],
+    "t4351-tok015": ["transformers==4.35.1", "tokenizers==0.15.0"],
+    "t4352-tok015": ["transformers==4.35.2", "tokenizers==0.15.2"],
+    "t4340-tok014": ["transformers==4.34.0", "tokenizers==0.14.1"],
+    "t4360-hub0171": ["transformers==4.36.0", "huggingface-hub==0.17.1"],
+    "t4402-hub0192": ["transformers==4.40.2", "huggingface-hub==0.19.2"],
+    "t4402-hub0193": ["transformers==4.40.2", "huggingface-hub==0.19.3"],
+    "t4410-hub0171": ["transformers==4.41.0", "huggingface-hub==0.17.1"],
+    "t4352-hub0171": ["transformers==4.35.2", "huggingface-hub==0.17.1"],
+    "t4420-hub0231": ["transformers==4.42.0", "huggingface-hub==0.23.1"],
+    "t4463-hub0203": ["transformers==4.46.3", "huggingface-hub==0.20.3"],
+    "t4463-hub0232": ["transformers==4.46.3", "huggingface-hub==0.23.2"],
+    "t4470-hub0231": ["transformers==4.47.0", "huggingface-hub==0.23.1"],
 }
 
 # Facts a requirements file cannot hold (the model and the XTuner config), given with --fact.
@@ -170,6 +183,19 @@ ROWS = [
     ("TRANSFORMERS-5-TORCH-BELOW-22", "t500-torch212", True),
     ("TRANSFORMERS-5-TORCH-BELOW-22", "t500-torch220", False),
     ("TRANSFORMERS-5-TORCH-BELOW-22", "t4520-torch201", False),
+    ("TRANSFORMERS-TOKENIZERS-015-RUNTIME-CHECK", "t4340-tok015", True),
+    ("TRANSFORMERS-TOKENIZERS-015-RUNTIME-CHECK", "t4351-tok015", True),
+    ("TRANSFORMERS-TOKENIZERS-015-RUNTIME-CHECK", "t4352-tok015", False),  # 4.35.2 takes <0.19
+    ("TRANSFORMERS-TOKENIZERS-015-RUNTIME-CHECK", "t4340-tok014", False),
+    ("TRANSFORMERS-HUB-FLOOR-0193-RUNTIME-CHECK", "t4360-hub0171", True),
+    ("TRANSFORMERS-HUB-FLOOR-0193-RUNTIME-CHECK", "t4402-hub0192", True),
+    ("TRANSFORMERS-HUB-FLOOR-0193-RUNTIME-CHECK", "t4402-hub0193", False),
+    ("TRANSFORMERS-HUB-FLOOR-0193-RUNTIME-CHECK", "t4410-hub0171", False),  # another floor (0.23.0), not this record
+    ("TRANSFORMERS-HUB-FLOOR-0193-RUNTIME-CHECK", "t4352-hub0171", False),  # 4.35 wants >=0.16.4
+    ("TRANSFORMERS-HUB-FLOOR-0232-RUNTIME-CHECK", "t4420-hub0231", True),
+    ("TRANSFORMERS-HUB-FLOOR-0232-RUNTIME-CHECK", "t4463-hub0203", True),
+    ("TRANSFORMERS-HUB-FLOOR-0232-RUNTIME-CHECK", "t4463-hub0232", False),
+    ("TRANSFORMERS-HUB-FLOOR-0232-RUNTIME-CHECK", "t4470-hub0231", False),  # 4.47 wants >=0.24.0: another band
 ]
 
 # record -> lines that look like its symptom and must not match it
@@ -179,12 +205,12 @@ NEAR_MISSES = {
         "from transformers import top_k_top_p_filtering",
     ],
     "TRANSFORMERS-HUB-1-RUNTIME-CHECK": [
-        "ImportError: huggingface-hub>=0.19.3,<1.0 is required for a normal functioning of this module, but found huggingface-hub==0.17.1.",
+        "ImportError: huggingface-hub>=0.16.4,<1.0 is required for a normal functioning of this module, but found huggingface-hub==0.15.1.",
         "Requirement already satisfied: huggingface-hub<1.0,>=0.34.0 in /usr/lib/python3.10/site-packages (1.0.1)",
     ],
     "TRANSFORMERS-TOKENIZERS-019-RUNTIME-CHECK": [
         "ImportError: tokenizers>=0.14,<0.19 is required for a normal functioning of this module, but found tokenizers==0.13.3.",
-        "ImportError: tokenizers>=0.14,<0.15 is required for a normal functioning of this module, but found tokenizers==0.19.1.",
+        "ImportError: tokenizers>=0.19,<0.20 is required for a normal functioning of this module, but found tokenizers==0.15.2.",
     ],
     "TRANSFORMERS-TOKENIZERS-020-RUNTIME-CHECK": [
         "ImportError: tokenizers>=0.19,<0.20 is required for a normal functioning of this module, but found tokenizers==0.15.2.",
@@ -215,6 +241,16 @@ NEAR_MISSES = {
     "DATASETS-PYARROW-21-PYEXTENSIONTYPE": [
         "AttributeError: module 'pyarrow' has no attribute 'ExtensionType'",
         "FutureWarning: pyarrow.PyExtensionType is deprecated and will refuse deserialization by default.",
+    ],
+    "TRANSFORMERS-TOKENIZERS-015-RUNTIME-CHECK": [
+        "ImportError: tokenizers>=0.14,<0.15 is required for a normal functioning of this module, but found tokenizers==0.13.3.",
+    ],
+    "TRANSFORMERS-HUB-FLOOR-0193-RUNTIME-CHECK": [
+        "huggingface-hub>=0.19.3,<1.0 is required for a normal functioning of this module",  # cut before the version
+        "ImportError: huggingface-hub>=0.16.4,<1.0 is required for a normal functioning of this module, but found huggingface-hub==0.15.1.",
+    ],
+    "TRANSFORMERS-HUB-FLOOR-0232-RUNTIME-CHECK": [
+        "ImportError: huggingface-hub>=0.23.0,<1.0 is required for a normal functioning of this module, but found huggingface-hub==0.20.3.",
     ],
     "TRANSFORMERS-ACCELERATE-1-DISPATCH-BATCHES": [
         "TypeError: Accelerator.__init__() got an unexpected keyword argument 'split_batches'",
