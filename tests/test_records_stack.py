@@ -114,6 +114,15 @@ PINS = {
     "t5170-hub240": ["transformers==5.17.0", "huggingface-hub==2.4.0"],
     "t5180-hub200": ["transformers==5.18.0", "huggingface-hub==2.0.0"],
     "t500-hub133": ["transformers==5.0.0", "huggingface-hub==1.33.0"],
+    "ds2150-hub100": ["datasets==2.15.0", "huggingface-hub==1.0.0"],
+    "ds1130-hub110": ["datasets==1.13.0", "huggingface-hub==1.1.0"],
+    "ds2160-hub100": ["datasets==2.16.0", "huggingface-hub==1.0.0"],
+    "ds2150-hub0360": ["datasets==2.15.0", "huggingface-hub==0.36.0"],
+    "ds1121-hub100": ["datasets==1.12.1", "huggingface-hub==1.0.0"],
+    "t4463-torch260": ["transformers==4.46.3", "torch==2.6.0"],
+    "t4200-torch271": ["transformers==4.20.0", "torch==2.7.1"],
+    "t4470-torch260": ["transformers==4.47.0", "torch==2.6.0"],
+    "t4463-torch251": ["transformers==4.46.3", "torch==2.5.1"],
 }
 
 # Facts a requirements file cannot hold (the model and the XTuner config), given with --fact.
@@ -224,6 +233,15 @@ ROWS = [
     ("TRANSFORMERS-5-HUB-2-RUNTIME-CHECK", "t5170-hub240", True),
     ("TRANSFORMERS-5-HUB-2-RUNTIME-CHECK", "t5180-hub200", False),
     ("TRANSFORMERS-5-HUB-2-RUNTIME-CHECK", "t500-hub133", False),
+    ("DATASETS-HFFOLDER-HUB-1", "ds2150-hub100", True),
+    ("DATASETS-HFFOLDER-HUB-1", "ds1130-hub110", True),
+    ("DATASETS-HFFOLDER-HUB-1", "ds2160-hub100", False),
+    ("DATASETS-HFFOLDER-HUB-1", "ds2150-hub0360", False),
+    ("DATASETS-HFFOLDER-HUB-1", "ds1121-hub100", False),  # reached HfFolder through hf_api, inside a function
+    ("TRANSFORMERS-RNG-STATE-TORCH-26", "t4463-torch260", True),
+    ("TRANSFORMERS-RNG-STATE-TORCH-26", "t4200-torch271", True),
+    ("TRANSFORMERS-RNG-STATE-TORCH-26", "t4470-torch260", False),
+    ("TRANSFORMERS-RNG-STATE-TORCH-26", "t4463-torch251", False),
 ]
 
 # record -> lines that look like its symptom and must not match it
@@ -290,6 +308,14 @@ NEAR_MISSES = {
     ],
     "TRANSFORMERS-5-HUB-2-RUNTIME-CHECK": [
         "ImportError: huggingface-hub>=1.5.0,<2.0 is required for a normal functioning of this module, but found huggingface-hub==1.2.0.",
+    ],
+    "DATASETS-HFFOLDER-HUB-1": [
+        "ImportError: cannot import name 'HfFolder' from 'huggingface_hub.hf_api'",
+        "FutureWarning: HfFolder is deprecated and will be removed in huggingface_hub 1.0",
+    ],
+    "TRANSFORMERS-RNG-STATE-TORCH-26": [
+        "torch.load(rng_file, weights_only=False)",
+        "WeightsUnpickler error: Unsupported global: GLOBAL deepspeed.runtime.fp16.loss_scaler.LossScaler was not an allowed global by default.",
     ],
     "TRANSFORMERS-ACCELERATE-1-DISPATCH-BATCHES": [
         "TypeError: Accelerator.__init__() got an unexpected keyword argument 'split_batches'",
@@ -393,3 +419,27 @@ def test_weak_model_class_line_is_a_candidate_only_where_torch_is_switched_off(t
     report = json.loads(done.stdout)
     assert [r["id"] for m in report["matches"] for r in m["records"]] == shown
     assert all(m["verdict"] == "candidate" for m in report["matches"])
+
+
+def test_shared_weights_only_line_is_ranked_by_the_traceback(tmp_path):
+    """Four records share 'Weights only load failed' (DeepSpeed, mmengine, xtuner convert, the
+    Trainer's RNG state); with all four holding, the traceback's path puts the Trainer's first."""
+    from test_explain import noise, write
+
+    lines = noise(40, seed=44) + [
+        "Traceback (most recent call last):",
+        '  File "/opt/conda/lib/python3.10/site-packages/transformers/trainer.py", line 2123, in train',
+        "    return inner_training_loop(",
+        '  File "/opt/conda/lib/python3.10/site-packages/transformers/trainer.py", line 3033, in _load_rng_state',
+        "    checkpoint_rng_state = torch.load(rng_file)",
+        "_pickle.UnpicklingError: Weights only load failed. This file can still be loaded, to do so you have two options.",
+    ]
+    req = tmp_path / "req.txt"
+    req.write_text("transformers==4.46.3\ntorch==2.6.0\ndeepspeed==0.14.4\nmmengine==0.10.7\nxtuner==0.1.23\n")
+    done = envdoctor("explain", "--format", "json", "-r", str(req), write(tmp_path / "resume.log", lines))
+    report = json.loads(done.stdout)
+    (match,) = [m for m in report["matches"] if "Weights only" in m["lines"][0]["text"]]
+    ids = [r["id"] for r in match["records"]]
+    assert set(ids) >= {"TRANSFORMERS-RNG-STATE-TORCH-26", "DEEPSPEED-TORCH-26-WEIGHTS-ONLY", "MMENGINE-TORCH-26-WEIGHTS-ONLY"}, ids
+    assert ids[0] == "TRANSFORMERS-RNG-STATE-TORCH-26", ids
+    assert match["records"][0]["log_evidence"][0].startswith("the traceback passes through site-packages/transformers/trainer.py")
