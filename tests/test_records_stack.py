@@ -123,6 +123,16 @@ PINS = {
     "t4200-torch271": ["transformers==4.20.0", "torch==2.7.1"],
     "t4470-torch260": ["transformers==4.47.0", "torch==2.6.0"],
     "t4463-torch251": ["transformers==4.46.3", "torch==2.5.1"],
+    "t4540-hub0302": ["transformers==4.54.0", "huggingface-hub==0.30.2"],
+    "t4576-hub0339": ["transformers==4.57.6", "huggingface-hub==0.33.9"],
+    "t4576-hub0340": ["transformers==4.57.6", "huggingface-hub==0.34.0"],
+    "t4533-hub0302": ["transformers==4.53.3", "huggingface-hub==0.30.2"],
+    "lf094-t4573-p0180": ["llamafactory==0.9.4", "transformers==4.57.3", "peft==0.18.0"],
+    "lf094-t4500-p0130": ["llamafactory==0.9.4", "transformers==4.50.0", "peft==0.13.2"],
+    "lf094-t4571-p0171": ["llamafactory==0.9.4", "transformers==4.57.1", "peft==0.17.1"],
+    "lf094-t4510-p0140": ["llamafactory==0.9.4", "transformers==4.51.0", "peft==0.14.0"],
+    "lf095-t4573-p0180": ["llamafactory==0.9.5", "transformers==4.57.3", "peft==0.18.0"],
+    "lf093-t4573-p0180": ["llamafactory==0.9.3", "transformers==4.57.3", "peft==0.18.0"],
 }
 
 # Facts a requirements file cannot hold (the model and the XTuner config), given with --fact.
@@ -242,6 +252,21 @@ ROWS = [
     ("TRANSFORMERS-RNG-STATE-TORCH-26", "t4200-torch271", True),
     ("TRANSFORMERS-RNG-STATE-TORCH-26", "t4470-torch260", False),
     ("TRANSFORMERS-RNG-STATE-TORCH-26", "t4463-torch251", False),
+    ("TRANSFORMERS-HUB-FLOOR-0340-RUNTIME-CHECK", "t4540-hub0302", True),
+    ("TRANSFORMERS-HUB-FLOOR-0340-RUNTIME-CHECK", "t4576-hub0339", True),
+    ("TRANSFORMERS-HUB-FLOOR-0340-RUNTIME-CHECK", "t4576-hub0340", False),
+    ("TRANSFORMERS-HUB-FLOOR-0340-RUNTIME-CHECK", "t4533-hub0302", False),  # 4.53 wants >=0.30.0
+    ("LLAMAFACTORY-094-TRANSFORMERS-RANGE", "lf094-t4573-p0180", True),
+    ("LLAMAFACTORY-094-TRANSFORMERS-RANGE", "lf094-t4500-p0130", True),
+    ("LLAMAFACTORY-094-TRANSFORMERS-RANGE", "lf094-t4571-p0171", False),
+    ("LLAMAFACTORY-094-TRANSFORMERS-RANGE", "lf094-t4510-p0140", False),
+    ("LLAMAFACTORY-094-TRANSFORMERS-RANGE", "lf095-t4573-p0180", False),
+    ("LLAMAFACTORY-094-TRANSFORMERS-RANGE", "lf093-t4573-p0180", False),  # 0.9.3 checks its own range
+    ("LLAMAFACTORY-094-PEFT-RANGE", "lf094-t4573-p0180", True),
+    ("LLAMAFACTORY-094-PEFT-RANGE", "lf094-t4500-p0130", True),
+    ("LLAMAFACTORY-094-PEFT-RANGE", "lf094-t4571-p0171", False),
+    ("LLAMAFACTORY-094-PEFT-RANGE", "lf094-t4510-p0140", False),
+    ("LLAMAFACTORY-094-PEFT-RANGE", "lf095-t4573-p0180", False),
 ]
 
 # record -> lines that look like its symptom and must not match it
@@ -316,6 +341,16 @@ NEAR_MISSES = {
     "TRANSFORMERS-RNG-STATE-TORCH-26": [
         "torch.load(rng_file, weights_only=False)",
         "WeightsUnpickler error: Unsupported global: GLOBAL deepspeed.runtime.fp16.loss_scaler.LossScaler was not an allowed global by default.",
+    ],
+    "TRANSFORMERS-HUB-FLOOR-0340-RUNTIME-CHECK": [
+        "ImportError: huggingface-hub>=0.30.0,<1.0 is required for a normal functioning of this module, but found huggingface-hub==0.29.3.",
+    ],
+    "LLAMAFACTORY-094-TRANSFORMERS-RANGE": [
+        "ImportError: transformers>=4.45.0,<=4.52.4,!=4.46.0 is required for a normal functioning of this module, but found transformers==4.57.3.",
+        "transformers>=4.51.0,<=4.57.1",
+    ],
+    "LLAMAFACTORY-094-PEFT-RANGE": [
+        "ImportError: peft>=0.14.0,<=0.15.2 is required for a normal functioning of this module, but found peft==0.17.1.",
     ],
     "TRANSFORMERS-ACCELERATE-1-DISPATCH-BATCHES": [
         "TypeError: Accelerator.__init__() got an unexpected keyword argument 'split_batches'",
