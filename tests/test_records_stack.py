@@ -133,6 +133,11 @@ PINS = {
     "lf094-t4510-p0140": ["llamafactory==0.9.4", "transformers==4.51.0", "peft==0.14.0"],
     "lf095-t4573-p0180": ["llamafactory==0.9.5", "transformers==4.57.3", "peft==0.18.0"],
     "lf093-t4573-p0180": ["llamafactory==0.9.3", "transformers==4.57.3", "peft==0.18.0"],
+    "lf094-new": ["llamafactory==0.9.4", "trl==0.25.0", "accelerate==1.12.0", "datasets==4.1.0"],
+    "lf094-old": ["llamafactory==0.9.4", "trl==0.17.0", "accelerate==1.2.1", "datasets==2.15.0"],
+    "lf094-top": ["llamafactory==0.9.4", "trl==0.24.0", "accelerate==1.11.0", "datasets==4.0.0"],
+    "lf094-bottom": ["llamafactory==0.9.4", "trl==0.18.0", "accelerate==1.3.0", "datasets==2.16.0"],
+    "lf095-new": ["llamafactory==0.9.5", "trl==0.25.0", "accelerate==1.12.0", "datasets==4.1.0"],
 }
 
 # Facts a requirements file cannot hold (the model and the XTuner config), given with --fact.
@@ -267,6 +272,21 @@ ROWS = [
     ("LLAMAFACTORY-094-PEFT-RANGE", "lf094-t4571-p0171", False),
     ("LLAMAFACTORY-094-PEFT-RANGE", "lf094-t4510-p0140", False),
     ("LLAMAFACTORY-094-PEFT-RANGE", "lf095-t4573-p0180", False),
+    ("LLAMAFACTORY-094-TRL-RANGE", "lf094-new", True),
+    ("LLAMAFACTORY-094-TRL-RANGE", "lf094-old", True),
+    ("LLAMAFACTORY-094-TRL-RANGE", "lf094-top", False),
+    ("LLAMAFACTORY-094-TRL-RANGE", "lf094-bottom", False),
+    ("LLAMAFACTORY-094-TRL-RANGE", "lf095-new", False),
+    ("LLAMAFACTORY-094-ACCELERATE-RANGE", "lf094-new", True),
+    ("LLAMAFACTORY-094-ACCELERATE-RANGE", "lf094-old", True),
+    ("LLAMAFACTORY-094-ACCELERATE-RANGE", "lf094-top", False),
+    ("LLAMAFACTORY-094-ACCELERATE-RANGE", "lf094-bottom", False),
+    ("LLAMAFACTORY-094-ACCELERATE-RANGE", "lf095-new", False),
+    ("LLAMAFACTORY-094-DATASETS-RANGE", "lf094-new", True),
+    ("LLAMAFACTORY-094-DATASETS-RANGE", "lf094-old", True),
+    ("LLAMAFACTORY-094-DATASETS-RANGE", "lf094-top", False),
+    ("LLAMAFACTORY-094-DATASETS-RANGE", "lf094-bottom", False),
+    ("LLAMAFACTORY-094-DATASETS-RANGE", "lf095-new", False),
 ]
 
 # record -> lines that look like its symptom and must not match it
@@ -351,6 +371,15 @@ NEAR_MISSES = {
     ],
     "LLAMAFACTORY-094-PEFT-RANGE": [
         "ImportError: peft>=0.14.0,<=0.15.2 is required for a normal functioning of this module, but found peft==0.17.1.",
+    ],
+    "LLAMAFACTORY-094-TRL-RANGE": [
+        "ImportError: trl>=0.8.6,<=0.9.6 is required for a normal functioning of this module, but found trl==0.24.0.",
+    ],
+    "LLAMAFACTORY-094-ACCELERATE-RANGE": [
+        "ImportError: accelerate>=0.34.0,<=1.7.0 is required for a normal functioning of this module, but found accelerate==1.11.0.",
+    ],
+    "LLAMAFACTORY-094-DATASETS-RANGE": [
+        "ImportError: datasets>=2.16.0,<=3.6.0 is required for a normal functioning of this module, but found datasets==4.0.0.",
     ],
     "TRANSFORMERS-ACCELERATE-1-DISPATCH-BATCHES": [
         "TypeError: Accelerator.__init__() got an unexpected keyword argument 'split_batches'",
