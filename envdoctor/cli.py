@@ -123,7 +123,9 @@ def _python_version(params: dict):
 @click.option("--require-gpu", is_flag=True, help="Fail when no NVIDIA driver or GPU is visible (off by default, so container builds pass).")
 @click.option("--format", "fmt", type=FORMAT, default="text", show_default=True, help="Output format.")
 @click.option("--fail-on", type=click.Choice(["error", "warning", "info"]), default="error", show_default=True, help="Lowest severity that makes the exit code 1.")
-def check(require_gpu, fmt, fail_on, **probe) -> None:
+@click.option("--distributed", is_flag=True, help="Run under torchrun or srun: each node probes itself, rank 0 reports what differs between nodes; every rank exits with the same code (needs torch).")
+@click.option("--timeout", type=click.FloatRange(1, 86400), default=300, show_default=True, metavar="SECONDS", help="With --distributed: how long to wait for every rank.")
+def check(require_gpu, fmt, fail_on, distributed, timeout, **probe) -> None:
     """Probe an environment and report known problems.
 
     Reads package metadata and files as text: never imports torch, transformers or
@@ -133,6 +135,8 @@ def check(require_gpu, fmt, fail_on, **probe) -> None:
     """
     from envdoctor.check import run
 
+    if distributed:
+        sys.exit(_distributed(check_options(probe, require_gpu), fmt, fail_on, timeout))
     report = run(check_options(probe, require_gpu), fail_on=fail_on)
     _emit(_render(report, fmt))
     for problem in report.problems:
@@ -156,6 +160,55 @@ def _render(result, fmt: str) -> str:
     from envdoctor.render import COLOURED, render
 
     return render(result, fmt, colour=fmt in COLOURED and _colour())
+
+
+def _render_cluster(cluster, fmt: str, command: str) -> str:
+    from envdoctor.render import cluster as out
+
+    if fmt == "json":
+        return out.render_json(cluster)
+    if fmt == "markdown":
+        return out.render_markdown(cluster, command)
+    return out.render_text(cluster, command, colour=_colour())
+
+
+def _distributed(options, fmt: str, fail_on: str, timeout: float) -> int:
+    from envdoctor.cluster import command, distributed, launch, table
+
+    try:
+        return command.check_distributed(options, fail_on, timeout, lambda c: _render_cluster(c, fmt, "check --distributed"), _emit)
+    except (launch.LaunchError, distributed.DistributedError, table.TableError) as exc:
+        raise _Failure(str(exc))
+
+
+COMPARE_EXIT_CODES = """\b
+Exit codes:
+  0  the nodes agree and nothing is at or above --fail-on
+  1  a fact that must agree differs, or findings at or above --fail-on
+  2  a file is not a readable check report, or a node's probe failed"""
+
+
+@cli.command(epilog=COMPARE_EXIT_CODES)
+@click.argument("reports", nargs=-1, required=True, metavar="REPORT.json...")
+@click.option("--kb", "kb_dirs", multiple=True, metavar="DIR", type=click.Path(file_okay=False), help="Also load your own records (and tables) from DIR (repeatable).")
+@click.option("--format", "fmt", type=FORMAT, default="text", show_default=True, help="Output format.")
+@click.option("--fail-on", type=click.Choice(["error", "warning", "info"]), default="error", show_default=True, help="Lowest severity that makes the exit code 1.")
+def compare(reports, kb_dirs, fmt, fail_on) -> None:
+    """Compare the reports of envdoctor check --format json made on each node of a job.
+
+    Says which facts differ between nodes (and which nodes hold which value), whether
+    knowledge/tables/drift.toml lets them differ, and the knowledge base's findings once per
+    distinct environment.
+    """
+    from envdoctor.cluster import command, nodes, table
+    from envdoctor.kb.load import load_kb
+
+    try:
+        cluster = command.compare(reports, load_kb(tuple(kb_dirs)), fail_on)
+    except (nodes.ReportError, table.TableError) as exc:
+        raise _Failure(str(exc))
+    _emit(_render_cluster(cluster, fmt, "compare"))
+    sys.exit(cluster.exit_code)
 
 
 @cli.group()

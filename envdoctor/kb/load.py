@@ -192,6 +192,15 @@ def _condition(key: str, raw: object) -> Condition:
     raise _Invalid(field, "unsupported value %r" % (raw,))
 
 
+def parse_conditions(raw: object) -> Tuple[Condition, ...]:
+    """A ``[when]`` table in the record syntax (the drift table's rules use it too).
+    Raises ValueError naming the condition and the problem."""
+    try:
+        return _conditions({"when": raw})
+    except _Invalid as exc:
+        raise ValueError(exc.message)
+
+
 def _conditions(data: dict) -> Tuple[Condition, ...]:
     when = data.get("when", {})
     if not isinstance(when, dict):

@@ -139,7 +139,8 @@ SECTIONS = [("Python", _python), ("Packages", _packages), ("Requirements", _requ
             ("Model", _model), ("Training config", _training)]
 
 
-def _finding(style: Style, finding: Finding) -> List[str]:
+def finding_lines(style: Style, finding: Finding) -> List[str]:
+    """One finding as check prints it (compare shows its findings the same way)."""
     record = finding.record
     if finding.status == CONFIRMED:
         mark = style(record.severity, "[%s]" % record.severity)
@@ -181,7 +182,7 @@ def render(report: Report, colour: bool = False, sections: "List[tuple]" = None)
         ok = style("ok", "[ok]")
         out.append("  %s no known problem (%d records checked)" % (ok, len(report.kb.records)))
     for finding in report.findings:
-        out.extend("  " + line for line in _finding(style, finding))
+        out.extend("  " + line for line in finding_lines(style, finding))
     if report.problems:
         out.append("")
         out.append(style("bold", "Could not read"))
