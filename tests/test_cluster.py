@@ -142,6 +142,12 @@ def test_distributed_outside_a_launcher_is_one_line():
         "in the environment; start envdoctor with the job's launcher"]
 
 
+def test_timeout_without_distributed_is_a_usage_error():
+    done = envdoctor("check", "--timeout", "5")
+    assert done.returncode == 2
+    assert done.stderr.strip() == "envdoctor: --timeout applies only with --distributed (use --probe-timeout for nvidia-smi and nvcc)"
+
+
 def test_distributed_without_torch_is_one_line(venvs):
     """The test interpreter has no torch: a clear line, exit 2 (on every rank alike)."""
     done = envdoctor("check", "--distributed", env={"RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29999"})
