@@ -53,9 +53,9 @@ PINS = {
     "ds240-fs202310": ["datasets==2.4.0", "fsspec==2023.10.0"],
     "trl-0114-t4460": ["trl==0.11.4", "transformers==4.46.0"],
     "trl-042-t4460": ["trl==0.4.2", "transformers==4.46.0"],
+    "trl-080-t4460": ["trl==0.8.0", "transformers==4.46.0"],
     "trl-0120-t4460": ["trl==0.12.0", "transformers==4.46.0"],
     "trl-0114-t4452": ["trl==0.11.4", "transformers==4.45.2"],
-    "trl-041-t4460": ["trl==0.4.1", "transformers==4.46.0"],
     "peft-0171-t500": ["peft==0.17.1", "transformers==5.0.0"],
     "peft-0160-t520": ["peft==0.16.0", "transformers==5.2.0"],
     "peft-0180-t500": ["peft==0.18.0", "transformers==5.0.0"],
@@ -190,10 +190,10 @@ ROWS = [
     ("DATASETS-FSSPEC-2023-10-LOCAL-CACHE", "ds2145-fs202392", False),
     ("DATASETS-FSSPEC-2023-10-LOCAL-CACHE", "ds240-fs202310", False),  # no such check before 2.5.0
     ("TRL-NUM-ITEMS-IN-BATCH-TRANSFORMERS-446", "trl-0114-t4460", True),
-    ("TRL-NUM-ITEMS-IN-BATCH-TRANSFORMERS-446", "trl-042-t4460", True),  # the first RewardTrainer.compute_loss
+    ("TRL-NUM-ITEMS-IN-BATCH-TRANSFORMERS-446", "trl-080-t4460", True),
+    ("TRL-NUM-ITEMS-IN-BATCH-TRANSFORMERS-446", "trl-042-t4460", False),  # import fails first (top_k_top_p_filtering)
     ("TRL-NUM-ITEMS-IN-BATCH-TRANSFORMERS-446", "trl-0120-t4460", False),
     ("TRL-NUM-ITEMS-IN-BATCH-TRANSFORMERS-446", "trl-0114-t4452", False),
-    ("TRL-NUM-ITEMS-IN-BATCH-TRANSFORMERS-446", "trl-041-t4460", False),  # no Trainer subclass yet
     ("PEFT-HYBRID-CACHE-TRANSFORMERS-5", "peft-0171-t500", True),
     ("PEFT-HYBRID-CACHE-TRANSFORMERS-5", "peft-0160-t520", True),
     ("PEFT-HYBRID-CACHE-TRANSFORMERS-5", "peft-0180-t500", False),
