@@ -226,11 +226,16 @@ def kb_lint(directory) -> None:
     directory = directory or shipped_dir()
     if not os.path.isdir(directory):
         raise _Failure("%s: no such folder" % directory)
+    from envdoctor.cluster.table import lint as lint_drift_table
+
     base = load([directory])
     for error in base.errors:
         click.echo(str(error))
+    tables = lint_drift_table(base.tables, base.dirs)
+    for error in tables:
+        click.echo(error)
     click.echo("%d records valid, %d invalid in %s" % (len(base.records), len(base.errors), directory))
-    sys.exit(1 if base.errors else 0)
+    sys.exit(1 if base.errors or tables else 0)
 
 
 @kb.command("list")

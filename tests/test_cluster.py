@@ -269,6 +269,9 @@ def test_compare_missing_file_and_bad_table(reports, tmp_path):
     (kb / "drift.toml").write_text('[[rule]]\nkey = "nvcc"\nagree = "no"\nwhy = "x"\n')
     done = envdoctor("compare", "--kb", str(tmp_path / "kb"), paths["a1"])
     assert done.returncode == 2 and done.stderr.strip() == "envdoctor: %s: rule[0]: agree must be true or false" % (kb / "drift.toml")
+    lint = envdoctor("kb", "lint", str(tmp_path / "kb"))
+    assert lint.returncode == 1 and "%s: rule[0]: agree must be true or false" % (kb / "drift.toml") in lint.stdout.splitlines()
+    assert envdoctor("kb", "lint").returncode == 0  # the shipped table is valid
 
 
 def test_launcher_variables():
