@@ -5,7 +5,7 @@ The table is data so that a team can say, with a reason, that a difference is ha
 """
 
 import fnmatch
-from typing import Callable, NamedTuple, Sequence, Tuple
+from typing import Callable, List, NamedTuple, Sequence, Tuple
 
 from envdoctor.kb.record import Condition
 from envdoctor.kb.tables import Tables
@@ -38,6 +38,15 @@ def rules(tables: Tables) -> Tuple[Rule, ...]:
             raise TableError("%s: rule must be an array of tables ([[rule]])" % path)
         out.extend(_rule(item, "%s: rule[%d]" % (path, i)) for i, item in enumerate(items))
     return tuple(out)
+
+
+def lint(tables: Tables) -> List[str]:
+    """For kb lint: the table's error, if any."""
+    try:
+        rules(tables)
+    except TableError as exc:
+        return [str(exc)]
+    return []
 
 
 def _rule(item: object, where: str) -> Rule:
