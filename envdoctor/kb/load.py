@@ -8,6 +8,8 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from envdoctor.facts import canonical_name
+from envdoctor.kb.regexrisk import backtracking_risk
+from envdoctor.kb.tablecheck import table_problem
 from envdoctor.tomlcache import TOMLError, TomlCache, shared
 from envdoctor.kb.record import (
     SEVERITIES,
@@ -252,6 +254,9 @@ def _symptoms(data: dict, trusted: bool = False) -> Tuple[Symptom, ...]:
                 compiled = re.compile(item["pattern"])
             except re.error as exc:
                 raise _Invalid(field + ".pattern", "does not compile: %s" % exc)
+            risk = backtracking_risk(item["pattern"])  # before the example is matched: it could hang
+            if risk:
+                raise _Invalid(field + ".pattern", risk)
             if example and not compiled.search(example):
                 raise _Invalid(field + ".example", "the pattern does not match its own example")
         out.append(Symptom(item["pattern"], example))
@@ -353,6 +358,8 @@ def record_files(directory: str) -> List[str]:
     base = records if os.path.isdir(records) else directory
     found = []
     for root, dirs, files in os.walk(base):
+        if root == directory and "tables" in dirs:  # a folder without records/: its tables are not records
+            dirs.remove("tables")
         dirs.sort()
         for name in sorted(files):
             if name.endswith(".toml"):
@@ -369,7 +376,12 @@ def _tables(directory: str, cache: TomlCache, tables: Dict[str, dict], errors: L
             continue
         path = os.path.join(folder, name)
         try:
-            tables[name[:-5]] = cache.load(path)
+            data = cache.load(path)
+            wrong = table_problem(name[:-5], data)
+            if wrong:  # not used: the table from an earlier folder (or none) stays
+                errors.append(RecordError(path, "", wrong))
+            else:
+                tables[name[:-5]] = data
         except OSError as exc:
             errors.append(RecordError(path, "", "cannot read (%s)" % (exc.strerror or exc)))
         except TOMLError as exc:
