@@ -97,3 +97,34 @@ def pins(tmp_path):
         path.write_text("\n".join(lines) + "\n")
         return str(path)
     return write
+
+
+# CI (.ci/run sets ENVDOCTOR_STRICT_SKIPS=1) fails on any skip it does not expect: a test that
+# skips because a tool or interpreter went missing would otherwise pass silently. These are
+# the skips expected on the CI machine (root, the pyenv interpreters of the brief), by reason.
+EXPECTED_SKIPS = (
+    "running as root",  # root reads any file: a permission cannot make it fail
+    "needs root",  # the unprivileged-probe test, where CI is not root
+    "no Python older than 3.8",  # pyenv there has 3.8 to 3.13 only
+    "this interpreter is the target",  # the wrong-Python lock test, when CI runs on 3.10
+)
+_UNEXPECTED_SKIPS = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if not any(expected in reason for expected in EXPECTED_SKIPS):
+            _UNEXPECTED_SKIPS.append("%s: %s" % (report.nodeid, reason))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if os.environ.get("ENVDOCTOR_STRICT_SKIPS") and _UNEXPECTED_SKIPS and session.exitstatus == 0:
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    if os.environ.get("ENVDOCTOR_STRICT_SKIPS") and _UNEXPECTED_SKIPS:
+        terminalreporter.section("unexpected skips (ENVDOCTOR_STRICT_SKIPS): CI fails on these")
+        for line in _UNEXPECTED_SKIPS:
+            terminalreporter.write_line(line)

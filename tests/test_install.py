@@ -3,6 +3,7 @@
 import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -112,14 +113,18 @@ def test_probe_reads_real_torch_like_import_torch(tmp_path_factory, index_availa
         pytest.skip("no local torch 2.13.0 wheel on this machine (/opt/wheels); it would download gigabytes")
     if not index_available:
         pytest.skip("torch's own requirements (sympy, filelock, ...) come from the package index, which is not reachable")
-    venv = make_venv(str(tmp_path_factory.mktemp("torch") / "venv"))
-    subprocess.run([sys.executable, "-m", "pip", "--python", venv.python, "install", "-q",
-                    "--find-links", "/opt/wheels", "torch==2.13.0"], check=True)
-    truth = subprocess.run([venv.python, "-c", "import json, torch; print(json.dumps([torch.__version__, torch.version.cuda]))"],
-                           stdout=subprocess.PIPE, text=True, check=True)
-    version, cuda = json.loads(truth.stdout)
-    from builders import check_json
+    folder = tmp_path_factory.mktemp("torch")
+    try:  # torch and its requirements take about 2 GB: never left behind
+        venv = make_venv(str(folder / "venv"))
+        subprocess.run([sys.executable, "-m", "pip", "--python", venv.python, "install", "-q",
+                        "--find-links", "/opt/wheels", "torch==2.13.0"], check=True)
+        truth = subprocess.run([venv.python, "-c", "import json, torch; print(json.dumps([torch.__version__, torch.version.cuda]))"],
+                               stdout=subprocess.PIPE, text=True, check=True)
+        version, cuda = json.loads(truth.stdout)
+        from builders import check_json
 
-    report = check_json("--python", venv.python)
-    assert report["facts"]["torch.version"] == version
-    assert report["facts"]["torch.cuda"] == cuda
+        report = check_json("--python", venv.python)
+        assert report["facts"]["torch.version"] == version
+        assert report["facts"]["torch.cuda"] == cuda
+    finally:
+        shutil.rmtree(str(folder), ignore_errors=True)
