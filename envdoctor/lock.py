@@ -332,7 +332,7 @@ def _umask() -> int:
 def _progress(message: str) -> None:
     """Only for a person at a terminal: a pipe or a log gets nothing."""
     if sys.stderr.isatty():
-        sys.stderr.write("envdoctor: %s\n" % message)
+        sys.stderr.write("envdoctor: %s\n" % redact_text(message))  # a requirement may be a URL with a token
         sys.stderr.flush()
 
 

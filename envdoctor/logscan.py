@@ -75,8 +75,12 @@ class _TooSlow(Exception):
     pass
 
 
+_ARMED = [False]  # a late alarm (the search had just ended) must not interrupt other code
+
+
 def _on_alarm(signum, frame) -> None:
-    raise _TooSlow()
+    if _ARMED[0]:
+        raise _TooSlow()
 
 
 class _Budget:
@@ -104,10 +108,12 @@ class _Budget:
     def search(self, regex: "re.Pattern[str]", text: str, pos: int = 0) -> "Optional[re.Match[str]]":
         if not self.active:
             return regex.search(text, pos)
+        _ARMED[0] = True
         signal.setitimer(signal.ITIMER_REAL, PATTERN_BUDGET)
         try:
             return regex.search(text, pos)
         finally:
+            _ARMED[0] = False
             signal.setitimer(signal.ITIMER_REAL, 0)
 
 
