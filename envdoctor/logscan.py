@@ -75,27 +75,23 @@ class _TooSlow(Exception):
     pass
 
 
-_ARMED = [False]  # a late alarm (the search had just ended) must not interrupt other code
-
-
-def _on_alarm(signum, frame) -> None:
-    if _ARMED[0]:
-        raise _TooSlow()
-
-
 class _Budget:
-    """Installs the SIGALRM handler for a scan (main thread only: elsewhere no bound) and
-    times each search."""
+    """The time limit of each pattern search, by an interval timer (SIGALRM), armed once per
+    block: most blocks finish in milliseconds, so a search running when it fires is the slow
+    one. An alarm between searches only re-arms the timer, so other code is never interrupted.
+    Only in the main thread (elsewhere signals cannot be used): there, no bound."""
 
     def __init__(self) -> None:
-        self.active = False  # only between __enter__ and __exit__, with our handler in place
+        self.active = False  # between __enter__ and __exit__, with our handler in place
         self.previous = None
+        self.searching = False
+        self.expired = False
 
     def __enter__(self) -> "_Budget":
         import threading
 
         if hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread() and not self.active:
-            self.previous = signal.signal(signal.SIGALRM, _on_alarm)
+            self.previous = signal.signal(signal.SIGALRM, self._on_alarm)
             self.active = True
         return self
 
@@ -105,16 +101,31 @@ class _Budget:
             signal.signal(signal.SIGALRM, self.previous if self.previous is not None else signal.SIG_DFL)
             self.active = False
 
+    def _on_alarm(self, signum, frame) -> None:
+        if self.searching:
+            raise _TooSlow()
+        self.expired = True
+
+    def arm(self) -> None:
+        if self.active:
+            self.expired = False
+            signal.setitimer(signal.ITIMER_REAL, PATTERN_BUDGET)
+
+    def disarm(self) -> None:
+        if self.active:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
     def search(self, regex: "re.Pattern[str]", text: str, pos: int = 0) -> "Optional[re.Match[str]]":
-        if not self.active:
-            return regex.search(text, pos)
-        _ARMED[0] = True
-        signal.setitimer(signal.ITIMER_REAL, PATTERN_BUDGET)
+        if self.expired:
+            self.arm()
+        self.searching = True
         try:
             return regex.search(text, pos)
+        except _TooSlow:
+            self.arm()  # a fresh budget for what follows in this block
+            raise
         finally:
-            _ARMED[0] = False
-            signal.setitimer(signal.ITIMER_REAL, 0)
+            self.searching = False
 
 
 # CSI (colours, cursor moves), OSC (window titles, links) and two-byte escapes.
@@ -312,6 +323,13 @@ class Scanner:
         """Scan ``block[lo:hi]``, which ends at a line break (or is a piece of a long line).
         Bounds instead of a slice: copying every chunk would cost more than searching it."""
         hi = len(block) if hi is None else hi
+        self.budget.arm()
+        try:
+            self._feed(block, lo, hi)
+        finally:
+            self.budget.disarm()
+
+    def _feed(self, block: bytes, lo: int, hi: int) -> None:
         if self.rare is None and hi - lo >= FILTER_MIN and self.by_literal:
             self.rare = RareBytes(block[lo:lo + FILTER_SAMPLE], list(self.by_literal))
         if self.rare is not None and hi - lo >= FILTER_MIN:

@@ -10,7 +10,6 @@ import signal
 import stat
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -388,21 +387,30 @@ def test_the_scan_bounds_each_pattern_per_line(tmp_path):
     assert "ran out of time (0.5s)" in done.stdout and SLOW_PATTERN.replace("\\", "\\\\") in done.stdout
 
 
+def _opened(pid, path):
+    folder = "/proc/%d/fd" % pid
+    try:
+        return any(os.readlink(os.path.join(folder, fd)) == path for fd in os.listdir(folder))
+    except OSError:
+        return False
+
+
 def test_a_log_truncated_during_the_scan_is_not_complete(tmp_path):
-    # The slow pattern holds the scan for its time budget (twice: all patterns together, then
-    # each alone), long enough to truncate the file under it deterministically.
+    # The slow pattern holds the scan for its time budget: the log is truncated once envdoctor
+    # has it open, while the scan is held.
     kb = _pattern_kb(tmp_path, SLOW_PATTERN, "12 abx")
     log = tmp_path / "train.log"
     log.write_text("1" * 20000 + "\n" + "torch.cuda.OutOfMemoryError: CUDA out of memory\n" * 50)
-    timer = threading.Timer(1.5, lambda: open(str(log), "w").close())
-    timer.start()
-    try:
-        done = _run("explain", str(log), "--log-only", "--kb", kb, "--format", "json", env={"ENVDOCTOR_PATTERN_BUDGET": "3"})
-    finally:
-        timer.cancel()
-    result = json.loads(done.stdout)
-    assert result["complete"] is False and done.returncode in (1, 2)
-    assert any("changed while it was read (truncated)" in p["message"] for p in result["problems"])
+    proc = _start(["explain", str(log), "--log-only", "--kb", kb, "--format", "json"], {"ENVDOCTOR_PATTERN_BUDGET": "3"})
+    deadline = time.monotonic() + QUICK
+    while not _opened(proc.pid, str(log)):
+        assert proc.poll() is None and time.monotonic() < deadline, "envdoctor never opened the log"
+        time.sleep(0.01)
+    open(str(log), "w").close()
+    out, err = proc.communicate(timeout=QUICK)
+    result = json.loads(out)
+    assert result["complete"] is False and proc.returncode in (1, 2)
+    assert any("changed while it was read (truncated)" in p["message"] for p in result["problems"]), result["problems"]
 
 
 # -- crashes that must be one clear line -----------------------------------------------------------
