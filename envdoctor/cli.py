@@ -159,7 +159,7 @@ def check(require_gpu, fmt, fail_on, distributed, timeout, **probe) -> None:
     _emit(_render(report, fmt, code))
     for problem in report.problems:
         if problem.fatal and fmt != "text":
-            _say("envdoctor: %s" % problem.message)
+            _tell("envdoctor: %s" % problem.message)
     sys.exit(code)
 
 
@@ -265,7 +265,7 @@ def kb_list(kb_dirs, area, fmt) -> None:
             raise _Failure("--area %s: no such area (areas: %s)" % (area, ", ".join(a for a in known if a)))
     _emit(listing.render(base, fmt))
     for error in base.errors:
-        _say("envdoctor: %s" % (error,))
+        _tell("envdoctor: %s" % (error,))
     sys.exit(1 if base.errors else 0)
 
 
@@ -320,7 +320,7 @@ def fix(latest, allow_change, fmt, print_requirements, write_lock, force, verify
     sys.exit(code)
 
 
-def _say(message: str) -> None:
+def _tell(message: str) -> None:
     """One line on standard error, credentials hidden; nothing when stderr is gone."""
     from envdoctor.redact import redact_text
 
@@ -363,10 +363,10 @@ def main() -> None:
     except click.exceptions.Abort as exc:
         if isinstance(exc.__context__, KeyboardInterrupt):
             sys.exit(130)
-        _say("envdoctor: aborted")
+        _tell("envdoctor: aborted")
         sys.exit(2)
     except _Failure as exc:
-        _say("envdoctor: %s" % exc)
+        _tell("envdoctor: %s" % exc)
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
@@ -375,7 +375,7 @@ def main() -> None:
     except Exception as exc:  # a bug of ours: one line, the traceback only on demand
         if os.environ.get("ENVDOCTOR_DEBUG"):
             raise
-        _say("envdoctor: internal error: %s: %s (set ENVDOCTOR_DEBUG=1 for details)" % (type(exc).__name__, exc))
+        _tell("envdoctor: internal error: %s: %s (set ENVDOCTOR_DEBUG=1 for details)" % (type(exc).__name__, exc))
         sys.exit(2)
 
 
@@ -417,7 +417,7 @@ def explain(log, log_only, fmt, **probe) -> None:
         _emit(out.render_text(result, colour=style.use_colour()))
     if fmt != "text":
         for problem in result.problems:
-            _say("envdoctor: %s" % problem.message)
+            _tell("envdoctor: %s" % problem.message)
     sys.exit(result.exit_code)
 
 
@@ -462,8 +462,10 @@ def run(keep_going, no_check, report, command, **probe) -> None:
 
 
 def _say(text: str) -> None:
+    from envdoctor.redact import redact_text
+
     try:
-        sys.stderr.write(text)
+        sys.stderr.write(redact_text(text))
         sys.stderr.flush()
     except (BrokenPipeError, ValueError):
         pass
