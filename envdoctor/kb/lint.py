@@ -30,6 +30,8 @@ def lint(directory: str, budget: float = PATTERN_BUDGET) -> LintResult:
     base = load([directory], TomlCache(path=""))
     errors: List[RecordError] = list(base.errors)
     errors.extend(_duplicates_of_shipped(base, directory))
+    errors.extend(_undeclared_levels(base))
+    errors.extend(_reproductions(base, directory))
     errors.extend(_slow_patterns(base, budget))
     errors.extend(template_errors(directory))
     errors.sort(key=lambda e: (e.path, e.line))
@@ -44,6 +46,38 @@ def _duplicates_of_shipped(base: KnowledgeBase, directory: str) -> List[RecordEr
     return [RecordError(r.path, "id", "%s duplicates a record shipped with envdoctor (%s): choose another id"
                         % (r.id, os.path.relpath(theirs[r.id], shipped)), line_of(r.path, "id"))
             for r in base.records if r.id in theirs]
+
+
+def _undeclared_levels(base: KnowledgeBase) -> List[RecordError]:
+    """Every record says how it is known; the loader lets a team's record leave it out."""
+    cache = TomlCache(path="")
+    out = []
+    for record in base.records:
+        if "evidence_level" not in cache.load(record.path):
+            out.append(RecordError(record.path, "evidence_level", "missing: say how the record is known "
+                                   "(reproduced, read-from-code or reported)", line_of(record.path, "severity")))
+    return out
+
+
+def _reproductions(base: KnowledgeBase, directory: str) -> List[RecordError]:
+    """A reproduction's script must exist; "reproduced" needs an outcome that confirmed it."""
+    from envdoctor.kb.outcomes import OUTCOMES_FILE, confirmed, read_outcomes
+
+    folder = os.path.join(directory, "reproductions")
+    outcomes, problem = read_outcomes(os.path.join(folder, OUTCOMES_FILE))
+    out = []
+    if problem:
+        out.append(RecordError(os.path.join(folder, OUTCOMES_FILE), "", problem))
+    for record in base.records:
+        spec = record.reproduction
+        if spec is not None and not os.path.isfile(os.path.join(folder, spec.script)):
+            out.append(RecordError(record.path, "reproduction.script", "%s is not in %s" % (spec.script, folder),
+                                   line_of(record.path, "reproduction.script")))
+        if record.evidence_level == "reproduced" and not confirmed(outcomes, record, folder):
+            out.append(RecordError(record.path, "evidence_level", "\"reproduced\", but %s has no confirming outcome for "
+                                   "this reproduction: run python scripts/reproduce.py %s" % (OUTCOMES_FILE, record.id),
+                                   line_of(record.path, "evidence_level")))
+    return out
 
 
 def _slow_patterns(base: KnowledgeBase, budget: float) -> List[RecordError]:

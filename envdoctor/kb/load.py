@@ -12,6 +12,7 @@ from envdoctor.kb import vocabulary
 from envdoctor.kb.locate import line_of
 from envdoctor.tomlcache import TOMLError, TomlCache, shared
 from envdoctor.kb.record import (
+    EVIDENCE_LEVELS,
     SEVERITIES,
     CodeCheck,
     Condition,
@@ -19,10 +20,12 @@ from envdoctor.kb.record import (
     Record,
     Reference,
     Remedy,
+    Reproduction,
     Symptom,
 )
 
-TOP_FIELDS = {"id", "summary", "severity", "details", "affected", "when", "code", "symptoms", "remedy", "references", "tags"}
+TOP_FIELDS = {"id", "summary", "severity", "details", "affected", "when", "code", "symptoms", "remedy", "references", "tags",
+              "evidence_level", "reproduction"}
 REQUIRED = ("id", "summary", "severity", "details", "remedy", "references")
 COMPARISONS = ("below", "above", "at_least")
 _ID_RE = re.compile(r"^[A-Z0-9][A-Z0-9-]+$")
@@ -407,6 +410,11 @@ def parse_record(data: dict, path: str, trusted: bool = False) -> Record:
     symptoms = collect.run(_symptoms, data, trusted, default=())
     remedy = collect.run(_remedy, data, trusted) if "remedy" in data else None
     references = collect.run(_references, data, default=()) if "references" in data else ()
+    # A team's own record may leave it out (it is then "reported"); kb lint asks for it.
+    level = collect.run(_evidence_level, data, default="") if "evidence_level" in data else "reported"
+    reproduction = collect.run(_reproduction, data) if "reproduction" in data else None
+    if level == "reproduced" and "reproduction" not in data:
+        collect.errors.append(_Invalid("evidence_level", "\"reproduced\" needs a [reproduction] that scripts/reproduce.py runs"))
     collect.done()
     return Record(
         id=record_id,
@@ -421,7 +429,59 @@ def parse_record(data: dict, path: str, trusted: bool = False) -> Record:
         references=references,
         path=path,
         tags=tags,
+        evidence_level=level,
+        reproduction=reproduction,
     )
+
+
+def _evidence_level(data: dict) -> str:
+    level = data.get("evidence_level")
+    if level not in EVIDENCE_LEVELS:
+        raise _Invalid("evidence_level", "%r is not one of %s (how the record is known)" % (level, ", ".join(EVIDENCE_LEVELS)))
+    return level
+
+
+_REPRODUCTION_FIELDS = {"script", "python", "symptom", "affected", "fixed", "pip_args", "args", "no_deps", "fixed_shows"}
+
+
+def _reproduction(data: dict) -> Reproduction:
+    raw = data.get("reproduction")
+    if not isinstance(raw, dict):
+        raise _Invalid("reproduction", "must be a table ([reproduction])")
+    extra = set(raw) - _REPRODUCTION_FIELDS
+    if extra:
+        raise _Invalid("reproduction.%s" % sorted(extra)[0], "unknown field (known: %s)" % ", ".join(sorted(_REPRODUCTION_FIELDS)))
+    script = _text(raw, "script")
+    if "/" in script or "\\" in script or not script.endswith(".py"):
+        raise _Invalid("reproduction.script", "a .py file name under knowledge/reproductions/")
+    python = _text(raw, "python")
+    if not re.match(r"^3\.\d+$", python):
+        raise _Invalid("reproduction.python", "%r: give major.minor, e.g. \"3.10\"" % python)
+    symptom = _text(raw, "symptom")
+    shows = _text(raw, "fixed_shows", required=False)
+    for name, pattern in (("symptom", symptom), ("fixed_shows", shows)):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise _Invalid("reproduction.%s" % name, "does not compile: %s" % exc)
+    lists = {}
+    for name in ("affected", "fixed", "pip_args", "args", "no_deps"):
+        value = raw.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise _Invalid("reproduction.%s" % name, "must be a list of strings")
+        lists[name] = tuple(value)
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    for name in ("affected", "fixed"):
+        if not lists[name]:
+            raise _Invalid("reproduction.%s" % name, "missing: the requirements installed for this side")
+        for text in lists[name]:
+            try:
+                Requirement(text)
+            except InvalidRequirement as exc:
+                raise _Invalid("reproduction.%s" % name, "%r is not a requirement: %s" % (text, exc))
+    return Reproduction(script, python, symptom, lists["affected"], lists["fixed"], lists["pip_args"], lists["args"],
+                        tuple(canonical_name(n) for n in lists["no_deps"]), shows)
 
 
 def record_problems(data: dict) -> List[Tuple[str, str]]:
