@@ -20,8 +20,8 @@ class Field(NamedTuple):
 # table name -> array name -> field name -> Field
 SCHEMAS: Dict[str, Dict[str, Dict[str, Field]]] = {
     "cuda-driver": {
-        "toolkit": {"cuda": Field("version"), "minimum": Field("version"), "source": Field("url", False)},
-        "family": {"major": Field("int"), "minimum": Field("version"), "source": Field("url", False)},
+        "toolkit": {"cuda": Field("version"), "minimum": Field("version"), "source": Field("url"), "checked": Field("str")},
+        "family": {"major": Field("int"), "minimum": Field("version"), "source": Field("url"), "checked": Field("str")},
     },
     "torch-python": {
         "torch": {"minor": Field("version"), "python": Field("specifier"), "matrix": Field("str", False),

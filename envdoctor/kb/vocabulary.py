@@ -66,6 +66,7 @@ FACTS: Dict[str, str] = {
     "train.prompt_template": STR,
     "train.torch_dtype": STR,
     "train.pretrained_model_name_or_path": STR,
+    "train.framework": STR,
     "train.quantization": STR,
     "train.max_length_beyond_positions": BOOL,
     "run.torch_dtype": STR,
