@@ -132,6 +132,8 @@ def run_side(record: Record, spec: Reproduction, side: str, script: str, python:
     except (RuntimeError, subprocess.SubprocessError, OSError) as exc:
         return Side(side, requires, [], None, "", "could not build the venv: %s" % exc)
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="", PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1")
+    if side == "fixed":
+        env.update(spec.fixed_env)
     env.pop("PYTHONPATH", None)
     with tempfile.TemporaryDirectory(prefix="envdoctor-repro-") as work:
         try:

@@ -441,7 +441,7 @@ def _evidence_level(data: dict) -> str:
     return level
 
 
-_REPRODUCTION_FIELDS = {"script", "python", "symptom", "affected", "fixed", "pip_args", "args", "no_deps", "fixed_shows"}
+_REPRODUCTION_FIELDS = {"script", "python", "symptom", "affected", "fixed", "pip_args", "args", "no_deps", "fixed_shows", "fixed_env"}
 
 
 def _reproduction(data: dict) -> Reproduction:
@@ -481,7 +481,13 @@ def _reproduction(data: dict) -> Reproduction:
             except InvalidRequirement as exc:
                 raise _Invalid("reproduction.%s" % name, "%r is not a requirement: %s" % (text, exc))
     return Reproduction(script, python, symptom, lists["affected"], lists["fixed"], lists["pip_args"], lists["args"],
-                        tuple(canonical_name(n) for n in lists["no_deps"]), shows)
+                        tuple(canonical_name(n) for n in lists["no_deps"]), shows, _environment(raw.get("fixed_env", {})))
+
+
+def _environment(raw: object) -> Tuple[Tuple[str, str], ...]:
+    if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
+        raise _Invalid("reproduction.fixed_env", "must be a table of NAME = \"value\" strings")
+    return tuple(sorted(raw.items()))
 
 
 def record_problems(data: dict) -> List[Tuple[str, str]]:

@@ -119,6 +119,9 @@ class Reproduction(NamedTuple):
     # A regular expression the fixed run must print (that it got past the failing step), not
     # only the symptom's absence, which an unrelated early failure would also give.
     fixed_shows: str = ""
+    # Environment variables for the fixed side only, where the fix is a setting, not a release
+    # (torch's TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD); both sides then share one venv.
+    fixed_env: Tuple[Tuple[str, str], ...] = ()
 
 
 class Record(NamedTuple):
