@@ -325,11 +325,18 @@ def _symptoms(data: dict, trusted: bool = False) -> Tuple[Symptom, ...]:
 def _symptom(item: object, field: str, trusted: bool) -> Symptom:
     if not isinstance(item, dict) or not isinstance(item.get("pattern"), str) or not item["pattern"]:
         raise _Invalid(field + ".pattern", "missing")
-    if set(item) - {"pattern", "example"}:
-        raise _Invalid(field, "fields are pattern and example")
+    if set(item) - {"pattern", "example", "weak", "traceback"}:
+        raise _Invalid("%s.%s" % (field, sorted(set(item) - {"pattern", "example", "weak", "traceback"})[0]),
+                       "unknown field (fields are pattern, example, weak, traceback)")
     example = item.get("example", "")
     if not isinstance(example, str):
         raise _Invalid(field + ".example", "must be a string")
+    weak = item.get("weak", False)
+    if not isinstance(weak, bool):
+        raise _Invalid(field + ".weak", "must be true or false")
+    traceback = item.get("traceback", "")
+    if not isinstance(traceback, str):
+        raise _Invalid(field + ".traceback", "must be a path fragment such as \"peft/tuners/\"")
     if not trusted:
         try:
             compiled = re.compile(item["pattern"])
@@ -342,7 +349,7 @@ def _symptom(item: object, field: str, trusted: bool) -> Symptom:
             raise _Invalid(field + ".pattern", "can backtrack catastrophically: %s" % risk)
         if example and not compiled.search(example):
             raise _Invalid(field + ".example", "the pattern does not match its own example")
-    return Symptom(item["pattern"], example)
+    return Symptom(item["pattern"], example, weak, traceback.strip())
 
 
 def _remedy(data: dict, trusted: bool = False) -> Remedy:
@@ -550,14 +557,20 @@ def _toml_error_line(message: str) -> int:
 
 
 def record_files(directory: str) -> List[str]:
+    return [path for path, _area in _record_files(directory)]
+
+
+def _record_files(directory: str) -> List[Tuple[str, str]]:
+    """(path, area) of every record file; the area is its folder under records/ ("" at the top)."""
     records = os.path.join(directory, "records")
     base = records if os.path.isdir(records) else directory
     found = []
     for root, dirs, files in os.walk(base):
         dirs.sort()
+        area = os.path.relpath(root, base).replace(os.sep, "/")
         for name in sorted(files):
             if name.endswith(".toml"):
-                found.append(os.path.join(root, name))
+                found.append((os.path.join(root, name), "" if area == "." else area))
     return found
 
 
@@ -599,12 +612,13 @@ def load(dirs: Sequence[str], cache: Optional[TomlCache] = None) -> KnowledgeBas
             errors.append(RecordError(directory, "", "knowledge-base folder not found"))
             continue
         _tables(directory, cache, tables, errors)
-        for path in record_files(directory):
+        for path, area in _record_files(directory):
             record, found = read_file(path, cache)
             if found:
                 errors.extend(found)
                 continue
             assert record is not None
+            record = record._replace(area=area)
             if record.id in seen:
                 errors.append(RecordError(path, "id", "%s is already defined in %s" % (record.id, seen[record.id]), line_of(path, "id")))
                 continue
