@@ -63,7 +63,7 @@ def _lines(done):
 def test_every_mistake_of_a_record_is_reported_with_its_line(tmp_path):
     bad = (RECORD.replace('details = "why"\n', 'details = "why"\ncolour = "red"\n')
            .replace('introduced = "0.1.16"', 'introduced = "0.1.0+x"')
-           .replace('"model.type" = "internlm2"', '"modle.type" = "internlm2"\n"gpu.capability" = ">=8.0"\n"run.gpus" = "8"')
+           .replace('"model.type" = "internlm2"', '"modle.type" = "internlm2"\n"gpu.capability" = ">=8.0"\n"run.gpus" = "8"\n"torch.cuda" = "12.x"')
            .replace("pattern = 'boom \\d+'", "pattern = '(\\w+\\s?)+$'")
            .replace('title = "an issue"', 'titel = "an issue"'))
     kb = _kb(tmp_path, [("bad.toml", bad)])
@@ -73,10 +73,10 @@ def test_every_mistake_of_a_record_is_reported_with_its_line(tmp_path):
     # Each mistake is reported at the line that holds it.
     for marker, field in (("colour", "colour"), ("0.1.0+x", "affected[0].introduced"), ("modle.type", "when.modle.type"),
                           ("gpu.capability", "when.gpu.capability"), ("run.gpus", "when.run.gpus"), ("pattern =", "symptoms[0].pattern"),
-                          ("titel", "references[0].titel")):
+                          ("titel", "references[0].titel"), ("12.x", "when.torch.cuda")):
         line = next(i for i, t in enumerate(text, 1) if marker in t)
         assert "bad.toml:%d: %s:" % (line, field) in done.stdout, (marker, done.stdout)
-    assert len(_lines(done)) == 7, done.stdout
+    assert len(_lines(done)) == 8, done.stdout
     out = done.stdout
     assert "colour: unknown field" in out
     assert "affected[0].introduced: '0.1.0+x': a local version label" in out

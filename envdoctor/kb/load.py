@@ -271,6 +271,8 @@ def _check_type(condition: Condition, kind: str, field: str) -> None:
     for value in values:  # type: ignore[union-attr]
         if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
             raise _Invalid(field, "%s holds values of type %s; %r can never equal it" % (condition.key, kind, value))
+        if kind == vocabulary.VERSION:
+            _version(value, field)  # "python" = "3.1O" would never match anything
 
 
 def _conditions(data: dict) -> Tuple[Condition, ...]:
