@@ -50,7 +50,18 @@ class Side(NamedTuple):
 
     def tail(self) -> str:
         text = self.problem or self.output.strip()
-        return text[-TAIL:]
+        return clean(text)[-TAIL:]
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def clean(text: str) -> str:
+    """Output fit for the repository: no colour codes, no paths of this machine."""
+    text = _ANSI.sub("", text)
+    text = re.sub(r"\S*/\.cache/envdoctor-build/repro/[^/\s]+", "<venv>", text)
+    text = re.sub(r"/tmp/[^/\s'\"]+", "<tmp>", text)
+    return text.replace(os.path.expanduser("~"), "~")
 
 
 def find_python(version: str, given: Optional[str]) -> Optional[str]:
@@ -86,22 +97,38 @@ def build_venv(cache: str, python: str, requires: Sequence[str], pip_args: Seque
     ready = os.path.join(root, ".envdoctor-ready")
     if os.path.exists(ready):
         return root
-    shutil.rmtree(root, ignore_errors=True)  # a half-built one from an interrupted run
-    os.makedirs(cache, exist_ok=True)
-    subprocess.run([python, "-m", "venv", "--without-pip", root], check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     target = os.path.join(root, "bin", "python")
+    if not os.path.exists(target):
+        os.makedirs(cache, exist_ok=True)
+        subprocess.run([python, "-m", "venv", "--without-pip", root], check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # else a run that was interrupted: pip goes on from what it installed (it checks every pin again)
     # The pip running this script installs into the venv (pip >= 22.3): no pip inside it to bootstrap.
     cmd = [sys.executable, "-m", "pip", "--python", target, "install", "--disable-pip-version-check", "-q"] + list(pip_args)
     alone = [r for r in requires if _name(r) in no_deps]
     rest = [r for r in requires if r not in alone]
     for args in ([rest] if rest else []) + ([["--no-deps"] + alone] if alone else []):
-        done = subprocess.run(cmd + args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=timeout)
-        if done.returncode != 0:
-            shutil.rmtree(root, ignore_errors=True)
-            raise RuntimeError("pip install failed: %s" % done.stdout.strip()[-TAIL:])
+        code, output = _run_group(cmd + args, timeout)
+        if code != 0:
+            raise RuntimeError("pip install failed: %s" % output.strip()[-TAIL:])
     with open(ready, "w") as handle:
         handle.write(" ".join(requires) + "\n")
     return root
+
+
+def _run_group(cmd: Sequence[str], timeout: float, **kw) -> "tuple":
+    """Run a command in its own process group, the whole group stopped at the timeout (pip
+    --python runs a second pip inside the venv, which a plain kill would leave behind)."""
+    import signal
+
+    child = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                             errors="replace", start_new_session=True, **kw)
+    try:
+        output, _ = child.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.communicate()
+        raise
+    return child.returncode, output
 
 
 def _name(requirement: str) -> str:
@@ -137,12 +164,10 @@ def run_side(record: Record, spec: Reproduction, side: str, script: str, python:
     env.pop("PYTHONPATH", None)
     with tempfile.TemporaryDirectory(prefix="envdoctor-repro-") as work:
         try:
-            done = subprocess.run([os.path.join(venv, "bin", "python"), script] + list(spec.args), cwd=work, env=env,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
-                                  errors="replace", timeout=timeout)
+            code, output = _run_group([os.path.join(venv, "bin", "python"), script] + list(spec.args), timeout, cwd=work, env=env)
         except subprocess.TimeoutExpired:
             return Side(side, requires, installed_versions(venv, requires), None, "", "timed out after %gs" % timeout)
-    return Side(side, requires, installed_versions(venv, requires), done.returncode, done.stdout)
+    return Side(side, requires, installed_versions(venv, requires), code, output)
 
 
 def verdict(spec: Reproduction, affected: Side, fixed: Side) -> str:
