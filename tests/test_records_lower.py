@@ -1,0 +1,197 @@
+"""Records of the lower layers (torch, CUDA, GPU, numpy, bitsandbytes, DeepSpeed, flash-attn,
+Python and build tools): each fires on pins that have the problem and stays quiet on the
+boundary release that fixed it, and its symptoms are not matched by near-miss lines.
+
+Each environment is a requirements file read by `envdoctor check -r` in a subprocess (nothing
+installed), with the target Python and, where a record needs them, GPU facts given with --fact
+(what nvidia-smi would report). PATH is cut to /usr/bin:/bin so this machine's own nvcc or GPUs
+cannot decide a row. That every shipped symptom is found in a noisy log is tested for all
+records in test_explain.py.
+"""
+
+import json
+import os
+import sys
+from collections import namedtuple
+
+import pytest
+
+from builders import check_json, envdoctor
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+from envdoctor.kb.load import load, shipped_dir  # noqa: E402
+
+Env = namedtuple("Env", "pins python facts")
+
+
+def env(*pins, python="3.11", **facts):
+    return Env(pins, python, facts)
+
+
+# Fact keys cannot be Python keywords with dots: spell them with "__" for "." here.
+ENVS = {
+    # bitsandbytes 0.44 / 0.45.0 import triton.ops; triton 3.2 (torch 2.6) removed it.
+    "bnb-0450-triton-320": env("bitsandbytes==0.45.0", "triton==3.2.0", "torch==2.6.0+cu124"),
+    "bnb-0451-triton-320": env("bitsandbytes==0.45.1", "triton==3.2.0", "torch==2.6.0+cu124"),
+    "bnb-0450-triton-310": env("bitsandbytes==0.45.0", "triton==3.1.0", "torch==2.5.1+cu124"),
+    "bnb-0380-triton-320": env("bitsandbytes==0.38.0", "triton==3.2.0"),
+    # DeepSpeed < 0.8.2 imports torch._six, gone in torch 2.0.
+    "ds-081-torch-20": env("deepspeed==0.8.1", "torch==2.0.1+cu118"),
+    "ds-082-torch-20": env("deepspeed==0.8.2", "torch==2.0.1+cu118"),
+    "ds-081-torch-113": env("deepspeed==0.8.1", "torch==1.13.1+cu117", python="3.10"),
+    # torch < 2.2 cpp_extension: from pkg_resources import packaging.
+    "torch-212-st-70": env("torch==2.1.2+cu121", "setuptools==70.0.0"),
+    "torch-212-st-82": env("torch==2.1.2+cu121", "setuptools==82.0.0"),
+    "torch-212-st-71": env("torch==2.1.2+cu121", "setuptools==71.0.0"),
+    "torch-220-st-70": env("torch==2.2.0+cu121", "setuptools==70.0.0"),
+    # NumPy 2 against modules compiled for NumPy 1.
+    "np2-old-stack": env("numpy==2.0.0", "torch==2.2.2+cu121", "pandas==2.2.1", "pyarrow==15.0.2"),
+    "np2-new-stack": env("numpy==2.0.0", "torch==2.3.0+cu121", "pandas==2.2.2", "pyarrow==16.0.0"),
+    "np1-old-stack": env("numpy==1.26.4", "torch==2.2.2+cu121", "pandas==2.2.1", "pyarrow==15.0.2"),
+    # numpy < 1.26 has no wheels for 3.12 and its source build fails there.
+    "np125-py312": env("numpy==1.25.2", python="3.12"),
+    "np126-py312": env("numpy==1.26.0", python="3.12"),
+    "np125-py311": env("numpy==1.25.2", python="3.11"),
+    # setuptools >= 71 with packaging < 22.
+    "st71-pkg21": env("setuptools==71.0.0", "packaging==21.3"),
+    "st71-pkg22": env("setuptools==71.0.0", "packaging==22.0"),
+    "st70-pkg21": env("setuptools==70.3.0", "packaging==21.3"),
+    # torch builds against the GPU.
+    "cpu-torch-gpu": env("torch==2.4.1+cpu", gpu__count=2, gpu__capability="8.0"),
+    "cpu-torch-nogpu": env("torch==2.4.1+cpu", gpu__count=0),
+    "cuda-torch-gpu": env("torch==2.4.1+cu121", gpu__count=2, gpu__capability="8.0"),
+    "h100-cu117": env("torch==2.0.1+cu117", gpu__count=8, gpu__capability="9.0"),
+    "h100-cu118": env("torch==2.0.1+cu118", gpu__count=8, gpu__capability="9.0"),
+    "a100-cu117": env("torch==2.0.1+cu117", gpu__count=8, gpu__capability="8.0"),
+    "rtx5090-cu126": env("torch==2.6.0+cu126", gpu__count=1, gpu__capability="12.0"),
+    "b200-cu124": env("torch==2.6.0+cu124", gpu__count=8, gpu__capability="10.0"),
+    "rtx5090-cu128": env("torch==2.7.0+cu128", gpu__count=1, gpu__capability="12.0"),
+}
+
+C = "confirmed"
+
+# (record, environment, expected status; None: must not fire)
+ROWS = [
+    ("BITSANDBYTES-TRITON-OPS", "bnb-0450-triton-320", C),
+    ("BITSANDBYTES-TRITON-OPS", "bnb-0451-triton-320", None),
+    ("BITSANDBYTES-TRITON-OPS", "bnb-0450-triton-310", None),
+    ("BITSANDBYTES-TRITON-OPS", "bnb-0380-triton-320", None),  # before bitsandbytes imported triton
+    ("DEEPSPEED-TORCH-SIX", "ds-081-torch-20", C),
+    ("DEEPSPEED-TORCH-SIX", "ds-082-torch-20", None),
+    ("DEEPSPEED-TORCH-SIX", "ds-081-torch-113", None),
+    ("TORCH-CPP-EXTENSION-PKG-RESOURCES", "torch-212-st-70", C),
+    ("TORCH-CPP-EXTENSION-PKG-RESOURCES", "torch-212-st-82", C),
+    ("TORCH-CPP-EXTENSION-PKG-RESOURCES", "torch-212-st-71", None),  # 71 binds packaging again
+    ("TORCH-CPP-EXTENSION-PKG-RESOURCES", "torch-220-st-70", None),
+    ("TORCH-NUMPY-2", "np2-old-stack", C),
+    ("TORCH-NUMPY-2", "np2-new-stack", None),
+    ("TORCH-NUMPY-2", "np1-old-stack", None),
+    ("PANDAS-NUMPY-2", "np2-old-stack", C),
+    ("PANDAS-NUMPY-2", "np2-new-stack", None),
+    ("PANDAS-NUMPY-2", "np1-old-stack", None),
+    ("PYARROW-NUMPY-2", "np2-old-stack", C),
+    ("PYARROW-NUMPY-2", "np2-new-stack", None),
+    ("PYARROW-NUMPY-2", "np1-old-stack", None),
+    ("NUMPY-PYTHON-312-SOURCE-BUILD", "np125-py312", C),
+    ("NUMPY-PYTHON-312-SOURCE-BUILD", "np126-py312", None),
+    ("NUMPY-PYTHON-312-SOURCE-BUILD", "np125-py311", None),
+    ("SETUPTOOLS-71-OLD-PACKAGING", "st71-pkg21", C),
+    ("SETUPTOOLS-71-OLD-PACKAGING", "st71-pkg22", None),
+    ("SETUPTOOLS-71-OLD-PACKAGING", "st70-pkg21", None),
+    ("TORCH-CPU-BUILD-WITH-GPU", "cpu-torch-gpu", C),
+    ("TORCH-CPU-BUILD-WITH-GPU", "cpu-torch-nogpu", None),
+    ("TORCH-CPU-BUILD-WITH-GPU", "cuda-torch-gpu", None),
+    ("TORCH-NO-KERNELS-FOR-HOPPER", "h100-cu117", C),
+    ("TORCH-NO-KERNELS-FOR-HOPPER", "h100-cu118", None),
+    ("TORCH-NO-KERNELS-FOR-HOPPER", "a100-cu117", None),
+    ("TORCH-NO-KERNELS-FOR-BLACKWELL", "rtx5090-cu126", C),
+    ("TORCH-NO-KERNELS-FOR-BLACKWELL", "b200-cu124", C),
+    ("TORCH-NO-KERNELS-FOR-BLACKWELL", "rtx5090-cu128", None),
+    ("TORCH-NO-KERNELS-FOR-BLACKWELL", "h100-cu118", None),
+]
+
+# Lines that look like each record's symptom but are not it: the record must not match them.
+NEAR_MISSES = {
+    "BITSANDBYTES-TRITON-OPS": ["ModuleNotFoundError: No module named 'triton'",
+                                "from triton.ops.matmul_perf_model import early_config_prune"],
+    "DEEPSPEED-TORCH-SIX": ["ModuleNotFoundError: No module named 'six'", "from torch import inf"],
+    "TORCH-CPP-EXTENSION-PKG-RESOURCES": ["from pkg_resources import packaging  # type: ignore[attr-defined]",
+                                          "DeprecationWarning: pkg_resources is deprecated as an API."],
+    "TORCH-NUMPY-2": ["A module that was compiled using NumPy 2.0 can run in NumPy 1.x",
+                      "UserWarning: Failed to initialize NumPy: No module named 'numpy'"],
+    "PANDAS-NUMPY-2": ["ValueError: numpy.dtype size changed", "RuntimeWarning: numpy.dtype size changed, may indicate binary incompatibility. Expected 96, got 88"],
+    "PYARROW-NUMPY-2": ["AttributeError: _ARRAY_API", "compiled using NumPy 2.x"],
+    "NUMPY-PYTHON-312-SOURCE-BUILD": ["AttributeError: module 'pkgutil' has no attribute 'zipimporter'"],
+    "SETUPTOOLS-71-OLD-PACKAGING": ["TypeError: canonicalize_version() missing 1 required positional argument: 'version'"],
+    "TORCH-CPU-BUILD-WITH-GPU": ["Torch compiled with CUDA enabled: True", "AssertionError: Torch not compiled with ROCm enabled"],
+    "TORCH-NO-KERNELS-FOR-HOPPER": ["NVIDIA A100-SXM4-80GB with CUDA capability sm_80 is not compatible with the current PyTorch installation.",
+                                    "NVIDIA H100 80GB HBM3 with CUDA capability sm_90 is compatible"],
+    "TORCH-NO-KERNELS-FOR-BLACKWELL": ["NVIDIA H100 80GB HBM3 with CUDA capability sm_90 is not compatible with the current PyTorch installation.",
+                                       "The current PyTorch install supports CUDA capabilities sm_75 sm_80 sm_86 sm_90 sm_100 sm_120."],
+}
+
+
+def _args(spec, path):
+    args = ["-r", path, "--python-version", spec.python]
+    for key, value in sorted(spec.facts.items()):
+        args += ["--fact", "%s=%s" % (key.replace("__", "."), value)]
+    return args
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    """name -> the JSON report of `envdoctor check -r` on that environment (run on first use)."""
+    folder = tmp_path_factory.mktemp("lower-pins")
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            spec = ENVS[name]
+            path = folder / (name + ".txt")
+            path.write_text("\n".join(spec.pins) + "\n")
+            cache[name] = check_json(*_args(spec, str(path)), env={"PATH": "/usr/bin:/bin"})
+        return cache[name]
+
+    return get
+
+
+@pytest.mark.parametrize("record_id,env_name,status", ROWS, ids=["%s@%s" % (r[0], r[1]) for r in ROWS])
+def test_lower_record_fires_or_stays_quiet(reports, record_id, env_name, status):
+    found = {f["id"]: f for f in reports(env_name)["findings"]}
+    if status is None:
+        assert record_id not in found, "%s fired in %s: %s" % (record_id, env_name, found.get(record_id))
+        return
+    assert record_id in found, "%s did not fire in %s; findings: %s" % (record_id, env_name, sorted(found))
+    assert found[record_id]["status"] == status, found[record_id]
+    assert found[record_id]["because"], "a finding says why it fired"
+
+
+def test_every_lower_record_has_rows_and_near_misses():
+    """Each record of this module fires somewhere, stays quiet somewhere, and has near misses."""
+    ids = {r[0] for r in ROWS}
+    assert ids == set(NEAR_MISSES)
+    base = load([shipped_dir()])
+    known = {r.id for r in base.records}
+    assert ids <= known, ids - known
+    for record_id in ids:
+        assert any(r[0] == record_id and r[2] for r in ROWS), record_id
+        assert any(r[0] == record_id and r[2] is None for r in ROWS), record_id
+
+
+def test_near_misses_match_none_of_these_records(tmp_path):
+    lines, owner = [], {}
+    for record_id, misses in sorted(NEAR_MISSES.items()):
+        lines += ["Traceback (most recent call last):", '  File "train.py", line 12, in <module>']
+        for miss in misses:
+            lines.append(miss)
+            owner[len(lines)] = record_id
+    log = tmp_path / "near.log"
+    log.write_text("\n".join(lines) + "\n")
+    done = envdoctor("explain", "--format", "json", "--log-only", str(log))
+    assert done.returncode in (0, 1), done.stderr
+    report = json.loads(done.stdout)
+    wrong = [(owner[line["line"]], line["text"]) for m in report["matches"] for line in m["lines"]
+             if any(r["id"] == owner.get(line["line"]) for r in m["records"])]
+    assert not wrong, wrong
