@@ -104,6 +104,10 @@ ENVS = {
     "np2-cv-old": env("numpy==2.0.0", "opencv-python==4.10.0.82", "opencv-python-headless==4.9.0.80"),
     "np2-cv-new": env("numpy==2.0.0", "opencv-python==4.10.0.84", "opencv-python-headless==4.10.0.84"),
     "np1-cv-old": env("numpy==1.26.4", "opencv-python==4.10.0.82", "opencv-python-headless==4.9.0.80"),
+    # bitsandbytes ships a Windows wheel from 0.43.0.
+    "bnb-0420-windows": env("bitsandbytes==0.42.0", platform__system="Windows"),
+    "bnb-0430-windows": env("bitsandbytes==0.43.0", platform__system="Windows"),
+    "bnb-0420-linux": env("bitsandbytes==0.42.0", platform__system="Linux"),
 }
 
 C = "confirmed"
@@ -183,6 +187,9 @@ ROWS = [
     ("OPENCV-HEADLESS-NUMPY-2", "np2-cv-old", C),
     ("OPENCV-HEADLESS-NUMPY-2", "np2-cv-new", None),
     ("OPENCV-HEADLESS-NUMPY-2", "np1-cv-old", None),
+    ("BITSANDBYTES-WINDOWS-BEFORE-043", "bnb-0420-windows", C),
+    ("BITSANDBYTES-WINDOWS-BEFORE-043", "bnb-0430-windows", None),
+    ("BITSANDBYTES-WINDOWS-BEFORE-043", "bnb-0420-linux", None),
 ]
 
 # Lines that look like each record's symptom but are not it: the record must not match them.
@@ -219,6 +226,7 @@ NEAR_MISSES = {
     "NCCL-TOO-OLD-FOR-TORCH-22": ["undefined symbol: ncclCommInitRankConfig", "NCCL version 2.18.1+cuda12.1"],
     "OPENCV-NUMPY-2": ["A module that was compiled using NumPy 2.0 can run with NumPy 1.x too", "AttributeError: _ARRAY_API"],
     "OPENCV-HEADLESS-NUMPY-2": ["AttributeError: module 'cv2' has no attribute '_ARRAY_API_not_found'"],
+    "BITSANDBYTES-WINDOWS-BEFORE-043": ["WARNING: The following directories listed in your path were found to be non-existent: {WindowsPath('D')}"],
 }
 
 
