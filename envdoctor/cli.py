@@ -178,13 +178,19 @@ def kb_lint(directory) -> None:
 
 @kb.command("list")
 @click.option("--kb", "kb_dirs", multiple=True, metavar="DIR", type=click.Path(file_okay=False), help="Also list your own records from DIR.")
+@click.option("--area", metavar="AREA", help="Only the records of AREA: their folder under knowledge/records/ (xtuner, peft, cuda ...).")
 @click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
-def kb_list(kb_dirs, fmt) -> None:
-    """List every record: id, severity, affected ranges, fix, source."""
+def kb_list(kb_dirs, area, fmt) -> None:
+    """List every record: id, area, severity, affected ranges, fix, source."""
     from envdoctor.check import load_kb
     from envdoctor.kb import listing
 
     base = load_kb(tuple(kb_dirs))
+    if area is not None:
+        known = listing.areas(base)
+        base = listing.only_area(base, area)
+        if not base.records:
+            raise _Failure("--area %s: no such area (areas: %s)" % (area, ", ".join(a for a in known if a)))
     _emit(listing.render(base, fmt))
     for error in base.errors:
         click.echo("envdoctor: %s" % error, err=True)
