@@ -108,6 +108,13 @@ ENVS = {
     "bnb-0420-windows": env("bitsandbytes==0.42.0", platform__system="Windows"),
     "bnb-0430-windows": env("bitsandbytes==0.43.0", platform__system="Windows"),
     "bnb-0420-linux": env("bitsandbytes==0.42.0", platform__system="Linux"),
+    # DeepSpeed's config models: pydantic 1 API in 0.7-0.11, pydantic 2 API from 0.15.
+    "ds-0110-pyd2": env("deepspeed==0.11.2", "pydantic==2.5.2"),
+    "ds-0120-pyd2": env("deepspeed==0.12.0", "pydantic==2.5.2"),
+    "ds-0110-pyd1": env("deepspeed==0.11.2", "pydantic==1.10.13"),
+    "ds-0150-pyd1": env("deepspeed==0.15.0", "pydantic==1.10.13"),
+    "ds-0144-pyd1": env("deepspeed==0.14.4", "pydantic==1.10.13"),
+    "ds-0150-pyd2": env("deepspeed==0.15.0", "pydantic==2.5.2"),
 }
 
 C = "confirmed"
@@ -190,6 +197,12 @@ ROWS = [
     ("BITSANDBYTES-WINDOWS-BEFORE-043", "bnb-0420-windows", C),
     ("BITSANDBYTES-WINDOWS-BEFORE-043", "bnb-0430-windows", None),
     ("BITSANDBYTES-WINDOWS-BEFORE-043", "bnb-0420-linux", None),
+    ("DEEPSPEED-PYDANTIC-2", "ds-0110-pyd2", C),
+    ("DEEPSPEED-PYDANTIC-2", "ds-0120-pyd2", None),
+    ("DEEPSPEED-PYDANTIC-2", "ds-0110-pyd1", None),
+    ("DEEPSPEED-NEEDS-PYDANTIC-2", "ds-0150-pyd1", C),
+    ("DEEPSPEED-NEEDS-PYDANTIC-2", "ds-0144-pyd1", None),
+    ("DEEPSPEED-NEEDS-PYDANTIC-2", "ds-0150-pyd2", None),
 ]
 
 # Lines that look like each record's symptom but are not it: the record must not match them.
@@ -227,6 +240,8 @@ NEAR_MISSES = {
     "OPENCV-NUMPY-2": ["A module that was compiled using NumPy 2.0 can run with NumPy 1.x too", "AttributeError: _ARRAY_API"],
     "OPENCV-HEADLESS-NUMPY-2": ["AttributeError: module 'cv2' has no attribute '_ARRAY_API_not_found'"],
     "BITSANDBYTES-WINDOWS-BEFORE-043": ["WARNING: The following directories listed in your path were found to be non-existent: {WindowsPath('D')}"],
+    "DEEPSPEED-PYDANTIC-2": ["AttributeError: 'FieldInfo' object has no attribute 'alias_priority'"],
+    "DEEPSPEED-NEEDS-PYDANTIC-2": ["from pydantic import model_validator"],
 }
 
 
