@@ -115,6 +115,10 @@ ENVS = {
     "ds-0150-pyd1": env("deepspeed==0.15.0", "pydantic==1.10.13"),
     "ds-0144-pyd1": env("deepspeed==0.14.4", "pydantic==1.10.13"),
     "ds-0150-pyd2": env("deepspeed==0.15.0", "pydantic==2.5.2"),
+    # transformers refuses 4-bit loading with bitsandbytes < 0.39.0.
+    "bnb-0380-qlora": env("bitsandbytes==0.38.0", train__quantization="4bit"),
+    "bnb-0390-qlora": env("bitsandbytes==0.39.0", train__quantization="4bit"),
+    "bnb-0380-8bit": env("bitsandbytes==0.38.0", train__quantization="8bit"),
 }
 
 C = "confirmed"
@@ -203,6 +207,10 @@ ROWS = [
     ("DEEPSPEED-NEEDS-PYDANTIC-2", "ds-0150-pyd1", C),
     ("DEEPSPEED-NEEDS-PYDANTIC-2", "ds-0144-pyd1", None),
     ("DEEPSPEED-NEEDS-PYDANTIC-2", "ds-0150-pyd2", None),
+    ("BITSANDBYTES-TOO-OLD-FOR-4BIT", "bnb-0380-qlora", C),
+    ("BITSANDBYTES-TOO-OLD-FOR-4BIT", "bnb-0390-qlora", None),
+    ("BITSANDBYTES-TOO-OLD-FOR-4BIT", "bnb-0380-8bit", None),
+    ("XTUNER-QLORA-NEEDS-BITSANDBYTES", "bnb-0380-qlora", None),  # the rival cause: bitsandbytes absent
 ]
 
 # Lines that look like each record's symptom but are not it: the record must not match them.
@@ -242,6 +250,7 @@ NEAR_MISSES = {
     "BITSANDBYTES-WINDOWS-BEFORE-043": ["WARNING: The following directories listed in your path were found to be non-existent: {WindowsPath('D')}"],
     "DEEPSPEED-PYDANTIC-2": ["AttributeError: 'FieldInfo' object has no attribute 'alias_priority'"],
     "DEEPSPEED-NEEDS-PYDANTIC-2": ["from pydantic import model_validator"],
+    "BITSANDBYTES-TOO-OLD-FOR-4BIT": ["You have a version of `bitsandbytes` that is not compatible with 8bit inference and training"],
 }
 
 
