@@ -119,6 +119,10 @@ ENVS = {
     "bnb-0380-qlora": env("bitsandbytes==0.38.0", train__quantization="4bit"),
     "bnb-0390-qlora": env("bitsandbytes==0.39.0", train__quantization="4bit"),
     "bnb-0380-8bit": env("bitsandbytes==0.38.0", train__quantization="8bit"),
+    # cuSPARSE of CUDA 12.4 imports nvJitLink 12.4 symbols.
+    "cusparse-1231-nvjit-123": env("torch==2.5.1", "nvidia-cusparse-cu12==12.3.1.170", "nvidia-nvjitlink-cu12==12.3.101"),
+    "cusparse-1231-nvjit-124": env("torch==2.5.1", "nvidia-cusparse-cu12==12.3.1.170", "nvidia-nvjitlink-cu12==12.4.127"),
+    "cusparse-1210-nvjit-123": env("torch==2.1.2", "nvidia-cusparse-cu12==12.1.0.106", "nvidia-nvjitlink-cu12==12.3.101"),
 }
 
 C = "confirmed"
@@ -211,6 +215,9 @@ ROWS = [
     ("BITSANDBYTES-TOO-OLD-FOR-4BIT", "bnb-0390-qlora", None),
     ("BITSANDBYTES-TOO-OLD-FOR-4BIT", "bnb-0380-8bit", None),
     ("XTUNER-QLORA-NEEDS-BITSANDBYTES", "bnb-0380-qlora", None),  # the rival cause: bitsandbytes absent
+    ("NVJITLINK-OLDER-THAN-CUSPARSE-124", "cusparse-1231-nvjit-123", C),
+    ("NVJITLINK-OLDER-THAN-CUSPARSE-124", "cusparse-1231-nvjit-124", None),
+    ("NVJITLINK-OLDER-THAN-CUSPARSE-124", "cusparse-1210-nvjit-123", None),
 ]
 
 # Lines that look like each record's symptom but are not it: the record must not match them.
@@ -251,6 +258,7 @@ NEAR_MISSES = {
     "DEEPSPEED-PYDANTIC-2": ["AttributeError: 'FieldInfo' object has no attribute 'alias_priority'"],
     "DEEPSPEED-NEEDS-PYDANTIC-2": ["from pydantic import model_validator"],
     "BITSANDBYTES-TOO-OLD-FOR-4BIT": ["You have a version of `bitsandbytes` that is not compatible with 8bit inference and training"],
+    "NVJITLINK-OLDER-THAN-CUSPARSE-124": ["undefined symbol: __nvJitLinkAddData_12_1, version libnvJitLink.so.12"],
 }
 
 
