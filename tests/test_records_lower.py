@@ -123,6 +123,10 @@ ENVS = {
     "cusparse-1231-nvjit-123": env("torch==2.5.1", "nvidia-cusparse-cu12==12.3.1.170", "nvidia-nvjitlink-cu12==12.3.101"),
     "cusparse-1231-nvjit-124": env("torch==2.5.1", "nvidia-cusparse-cu12==12.3.1.170", "nvidia-nvjitlink-cu12==12.4.127"),
     "cusparse-1210-nvjit-123": env("torch==2.1.2", "nvidia-cusparse-cu12==12.1.0.106", "nvidia-nvjitlink-cu12==12.3.101"),
+    # torch 2.4 links libcudnn.so.9.
+    "torch-240-cudnn-8": env("torch==2.4.0", "nvidia-cudnn-cu12==8.9.2.26"),
+    "torch-240-cudnn-9": env("torch==2.4.0", "nvidia-cudnn-cu12==9.1.0.70"),
+    "torch-231-cudnn-8": env("torch==2.3.1", "nvidia-cudnn-cu12==8.9.2.26"),
 }
 
 C = "confirmed"
@@ -218,6 +222,9 @@ ROWS = [
     ("NVJITLINK-OLDER-THAN-CUSPARSE-124", "cusparse-1231-nvjit-123", C),
     ("NVJITLINK-OLDER-THAN-CUSPARSE-124", "cusparse-1231-nvjit-124", None),
     ("NVJITLINK-OLDER-THAN-CUSPARSE-124", "cusparse-1210-nvjit-123", None),
+    ("CUDNN-8-WITH-TORCH-24", "torch-240-cudnn-8", C),
+    ("CUDNN-8-WITH-TORCH-24", "torch-240-cudnn-9", None),
+    ("CUDNN-8-WITH-TORCH-24", "torch-231-cudnn-8", None),
 ]
 
 # Lines that look like each record's symptom but are not it: the record must not match them.
@@ -259,6 +266,7 @@ NEAR_MISSES = {
     "DEEPSPEED-NEEDS-PYDANTIC-2": ["from pydantic import model_validator"],
     "BITSANDBYTES-TOO-OLD-FOR-4BIT": ["You have a version of `bitsandbytes` that is not compatible with 8bit inference and training"],
     "NVJITLINK-OLDER-THAN-CUSPARSE-124": ["undefined symbol: __nvJitLinkAddData_12_1, version libnvJitLink.so.12"],
+    "CUDNN-8-WITH-TORCH-24": ["Could not load library libcudnn_cnn_infer.so.8. Error: libnvrtc.so: cannot open shared object file"],
 }
 
 
