@@ -97,9 +97,10 @@ ENVS = {
     "fa-273-b200": env("flash-attn==2.7.3", "torch==2.7.0+cu128", gpu__count=8, gpu__capability="10.0"),
     "fa-272-h100": env("flash-attn==2.7.2", "torch==2.5.1+cu124", gpu__count=8, gpu__capability="9.0"),
     # torch 2.2 links ncclCommRegister, new in NCCL 2.19.
-    "torch-220-nccl-218": env("torch==2.2.0", "nvidia-nccl-cu12==2.18.1"),
-    "torch-220-nccl-219": env("torch==2.2.0", "nvidia-nccl-cu12==2.19.3"),
-    "torch-212-nccl-218": env("torch==2.1.2", "nvidia-nccl-cu12==2.18.1"),
+    "torch-220-nccl-218": env("torch==2.2.0", "nvidia-cuda-runtime-cu12==12.1.105", "nvidia-nccl-cu12==2.18.1"),
+    "torch-220-nccl-219": env("torch==2.2.0", "nvidia-cuda-runtime-cu12==12.1.105", "nvidia-nccl-cu12==2.19.3"),
+    "torch-212-nccl-218": env("torch==2.1.2", "nvidia-cuda-runtime-cu12==12.1.105", "nvidia-nccl-cu12==2.18.1"),
+    "torch-220cu118-nccl-218": env("torch==2.2.0+cu118", "nvidia-nccl-cu12==2.18.1"),
     # opencv-python(-headless) wheels are built with NumPy 2 from 4.10.0.84.
     "np2-cv-old": env("numpy==2.0.0", "opencv-python==4.10.0.82", "opencv-python-headless==4.9.0.80"),
     "np2-cv-new": env("numpy==2.0.0", "opencv-python==4.10.0.84", "opencv-python-headless==4.10.0.84"),
@@ -124,9 +125,13 @@ ENVS = {
     "cusparse-1231-nvjit-124": env("torch==2.5.1", "nvidia-cusparse-cu12==12.3.1.170", "nvidia-nvjitlink-cu12==12.4.127"),
     "cusparse-1210-nvjit-123": env("torch==2.1.2", "nvidia-cusparse-cu12==12.1.0.106", "nvidia-nvjitlink-cu12==12.3.101"),
     # torch 2.4 links libcudnn.so.9.
-    "torch-240-cudnn-8": env("torch==2.4.0", "nvidia-cudnn-cu12==8.9.2.26"),
-    "torch-240-cudnn-9": env("torch==2.4.0", "nvidia-cudnn-cu12==9.1.0.70"),
-    "torch-231-cudnn-8": env("torch==2.3.1", "nvidia-cudnn-cu12==8.9.2.26"),
+    # (PyPI's torch has no +cuXYZ label: a lockfile's CUDA runtime pin tells its CUDA.)
+    "torch-240-cudnn-8": env("torch==2.4.0", "nvidia-cuda-runtime-cu12==12.1.105", "nvidia-cudnn-cu12==8.9.2.26"),
+    "torch-240-cudnn-9": env("torch==2.4.0", "nvidia-cuda-runtime-cu12==12.1.105", "nvidia-cudnn-cu12==9.1.0.70"),
+    "torch-231-cudnn-8": env("torch==2.3.1", "nvidia-cuda-runtime-cu12==12.1.105", "nvidia-cudnn-cu12==8.9.2.26"),
+    "torch-231-cudnn-9": env("torch==2.3.1", "nvidia-cuda-runtime-cu12==12.1.105", "nvidia-cudnn-cu12==9.1.0.70"),
+    "torch-240cu118-cudnn-8": env("torch==2.4.0+cu118", "nvidia-cudnn-cu12==8.9.2.26"),
+    "torch-231cu118-cudnn-9": env("torch==2.3.1+cu118", "nvidia-cudnn-cu12==9.1.0.70"),
 }
 
 C = "confirmed"
@@ -225,6 +230,12 @@ ROWS = [
     ("CUDNN-8-WITH-TORCH-24", "torch-240-cudnn-8", C),
     ("CUDNN-8-WITH-TORCH-24", "torch-240-cudnn-9", None),
     ("CUDNN-8-WITH-TORCH-24", "torch-231-cudnn-8", None),
+    ("CUDNN-8-WITH-TORCH-24", "torch-240cu118-cudnn-8", None),  # CUDA 11 builds use nvidia-cudnn-cu11
+    ("CUDNN-9-WITH-TORCH-BEFORE-24", "torch-231-cudnn-9", C),
+    ("CUDNN-9-WITH-TORCH-BEFORE-24", "torch-231-cudnn-8", None),
+    ("CUDNN-9-WITH-TORCH-BEFORE-24", "torch-240-cudnn-9", None),
+    ("CUDNN-9-WITH-TORCH-BEFORE-24", "torch-231cu118-cudnn-9", None),
+    ("NCCL-TOO-OLD-FOR-TORCH-22", "torch-220cu118-nccl-218", None),  # CUDA 11 builds use nvidia-nccl-cu11
 ]
 
 # Lines that look like each record's symptom but are not it: the record must not match them.
@@ -267,6 +278,7 @@ NEAR_MISSES = {
     "BITSANDBYTES-TOO-OLD-FOR-4BIT": ["You have a version of `bitsandbytes` that is not compatible with 8bit inference and training"],
     "NVJITLINK-OLDER-THAN-CUSPARSE-124": ["undefined symbol: __nvJitLinkAddData_12_1, version libnvJitLink.so.12"],
     "CUDNN-8-WITH-TORCH-24": ["Could not load library libcudnn_cnn_infer.so.8. Error: libnvrtc.so: cannot open shared object file"],
+    "CUDNN-9-WITH-TORCH-BEFORE-24": ["Could not load library libcudnn_ops_infer.so.8. Error: libcublas.so.11: cannot open shared object file"],
 }
 
 
