@@ -344,3 +344,37 @@ def test_near_misses_match_none_of_these_records(tmp_path):
     wrong = [(owner[line["line"]], line["text"]) for m in report["matches"] for line in m["lines"]
              if any(r["id"] == owner.get(line["line"]) for r in m["records"])]
     assert not wrong, wrong
+
+
+NUMPY_2_LOG = [
+    "Traceback (most recent call last):",
+    '  File "/opt/venv/lib/python3.10/site-packages/xtuner/tools/train.py", line 12, in <module>',
+    "    from mmengine.runner import Runner",
+    '  File "/opt/venv/lib/python3.10/site-packages/mmengine/hooks/naive_visualization_hook.py", line 5, in <module>',
+    "    import cv2",
+    '  File "/opt/venv/lib/python3.10/site-packages/cv2/__init__.py", line 181, in <module>',
+    "    bootstrap()",
+    "A module that was compiled using NumPy 1.x cannot be run in",
+    "NumPy 2.0.0 as it may crash. To support both 1.x and 2.x",
+    "AttributeError: _ARRAY_API not found",
+]
+
+
+@pytest.mark.parametrize("pins,cause", [
+    (("numpy==2.0.0", "opencv-python-headless==4.9.0.80", "torch==2.3.0+cu121", "pyarrow==16.0.0"), "OPENCV-HEADLESS-NUMPY-2"),
+    (("numpy==2.0.0", "opencv-python-headless==4.10.0.84", "torch==2.2.2+cu121", "pyarrow==16.0.0"), "TORCH-NUMPY-2"),
+])
+def test_numpy_2_line_names_the_module_built_for_numpy_1(tmp_path, pins, cause):
+    """One NumPy 2 message, four records that print it: the pins decide which one applies."""
+    log = tmp_path / "numpy2.log"
+    log.write_text("\n".join(NUMPY_2_LOG) + "\n")
+    req = tmp_path / "req.txt"
+    req.write_text("\n".join(pins) + "\n")
+    done = envdoctor("explain", "--format", "json", str(log), "-r", str(req), "--python-version", "3.10", env={"PATH": "/usr/bin:/bin"})
+    report = json.loads(done.stdout)
+    assert done.returncode == 1, done.stderr
+    first = report["matches"][0]
+    statuses = {r["id"]: r["status"] for r in first["records"]}
+    assert statuses[cause] == "confirmed", statuses
+    assert [k for k, v in statuses.items() if v == "confirmed"] == [cause], statuses
+    assert first["verdict"] == "applies" and cause in first["conclusion"]
