@@ -122,7 +122,9 @@ def _python_version(params: dict):
 @click.option("--require-gpu", is_flag=True, help="Fail when no NVIDIA driver or GPU is visible (off by default, so container builds pass).")
 @click.option("--format", "fmt", type=FORMAT, default="text", show_default=True, help="Output format.")
 @click.option("--fail-on", type=click.Choice(["error", "warning", "info"]), default="error", show_default=True, help="Lowest severity that makes the exit code 1.")
-def check(require_gpu, fmt, fail_on, **probe) -> None:
+@click.option("--distributed", is_flag=True, help="Run under torchrun or srun: each node probes itself, rank 0 reports what differs between nodes; every rank exits with the same code (needs torch).")
+@click.option("--timeout", type=click.FloatRange(1, 86400), default=300, show_default=True, metavar="SECONDS", help="With --distributed: how long to wait for every rank.")
+def check(require_gpu, fmt, fail_on, distributed, timeout, **probe) -> None:
     """Probe an environment and report known problems.
 
     Reads package metadata and files as text: never imports torch, transformers or
@@ -132,6 +134,8 @@ def check(require_gpu, fmt, fail_on, **probe) -> None:
     """
     from envdoctor.check import exit_code, run
 
+    if distributed:
+        sys.exit(_distributed(check_options(probe, require_gpu), fmt, fail_on, timeout))
     report = run(check_options(probe, require_gpu))
     code = exit_code(report, fail_on)
     _emit(_render(report, fmt, code))
@@ -153,6 +157,57 @@ def _render(report, fmt: str, code: int) -> str:
     from envdoctor.render import style, text
 
     return text.render(report, colour=style.use_colour())
+
+
+def _render_cluster(cluster, fmt: str, command: str) -> str:
+    from envdoctor.render import cluster as out
+
+    if fmt == "json":
+        return out.render_json(cluster)
+    if fmt == "markdown":
+        return out.render_markdown(cluster, command)
+    from envdoctor.render import style
+
+    return out.render_text(cluster, command, colour=style.use_colour())
+
+
+def _distributed(options, fmt: str, fail_on: str, timeout: float) -> int:
+    from envdoctor.cluster import command, distributed, launch, table
+
+    try:
+        return command.check_distributed(options, fail_on, timeout, lambda c: _render_cluster(c, fmt, "check --distributed"), _emit)
+    except (launch.LaunchError, distributed.DistributedError, table.TableError) as exc:
+        raise _Failure(str(exc))
+
+
+COMPARE_EXIT_CODES = """\b
+Exit codes:
+  0  the nodes agree and nothing is at or above --fail-on
+  1  a fact that must agree differs, or findings at or above --fail-on
+  2  a file is not a readable check report, or a node's probe failed"""
+
+
+@cli.command(epilog=COMPARE_EXIT_CODES)
+@click.argument("reports", nargs=-1, required=True, metavar="REPORT.json...")
+@click.option("--kb", "kb_dirs", multiple=True, metavar="DIR", type=click.Path(file_okay=False), help="Also load your own records (and tables) from DIR (repeatable).")
+@click.option("--format", "fmt", type=FORMAT, default="text", show_default=True, help="Output format.")
+@click.option("--fail-on", type=click.Choice(["error", "warning", "info"]), default="error", show_default=True, help="Lowest severity that makes the exit code 1.")
+def compare(reports, kb_dirs, fmt, fail_on) -> None:
+    """Compare the reports of envdoctor check --format json made on each node of a job.
+
+    Says which facts differ between nodes (and which nodes hold which value), whether
+    knowledge/tables/drift.toml lets them differ, and the knowledge base's findings once per
+    distinct environment.
+    """
+    from envdoctor.check import load_kb
+    from envdoctor.cluster import command, nodes, table
+
+    try:
+        cluster = command.compare(reports, load_kb(tuple(kb_dirs)), fail_on)
+    except (nodes.ReportError, table.TableError) as exc:
+        raise _Failure(str(exc))
+    _emit(_render_cluster(cluster, fmt, "compare"))
+    sys.exit(cluster.exit_code)
 
 
 @cli.group()
@@ -309,3 +364,51 @@ def explain(log, log_only, fmt, **probe) -> None:
         for problem in result.problems:
             click.echo("envdoctor: %s" % problem.message, err=True)
     sys.exit(result.exit_code)
+
+
+RUN_EXIT_CODES = """\b
+Exit codes:
+  the command's own (128+N when a signal N ended it)
+  1    the pre-flight confirmed an error and the command was not started
+  2    usage error
+  126  the command was found but cannot be run; 127 not found"""
+
+
+@cli.command(epilog=RUN_EXIT_CODES, context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@probe_options
+@click.option("--keep-going", is_flag=True, help="Start the command even when the pre-flight confirms an error.")
+@click.option("--no-check", "no_check", is_flag=True, help="No pre-flight; only diagnose the output if the command fails.")
+@click.option("--report", metavar="FILE", help="Also write the pre-flight, the outcome and the diagnosis as JSON to FILE.")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED, metavar="-- COMMAND [ARGS]...")
+def run(keep_going, no_check, report, command, **probe) -> None:
+    """Check this environment for what COMMAND will train, run it, and diagnose it if it fails.
+
+    \b
+      envdoctor run -- xtuner train my_config.py --deepspeed deepspeed_zero2
+      envdoctor run -- torchrun --nproc_per_node=8 train.py ...
+    The XTuner config, the launcher and the number of processes are read from the command
+    line. The command's output passes through untouched (a pseudo-terminal when this is a
+    terminal); envdoctor's own words go to standard error, and only when there is something
+    to say.
+    """
+    from envdoctor import runcmd, supervise
+    from envdoctor.render import style
+
+    why = supervise.supported()
+    if why:
+        raise _Failure(why)
+    if report:
+        problem = runcmd.report_folder_problem(report)
+        if problem:
+            raise _Failure(problem)
+    result = runcmd.run(command, check_options(probe), runcmd.RunOptions(
+        keep_going=keep_going, check=not no_check, report=report, colour=style.use_colour(sys.stderr)), _say)
+    sys.exit(result.exit_code)
+
+
+def _say(text: str) -> None:
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):
+        pass

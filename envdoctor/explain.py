@@ -17,6 +17,7 @@ from envdoctor.options import CheckOptions
 
 if TYPE_CHECKING:  # check (and every source) is imported only when a log matches
     from envdoctor.check import Report
+    from envdoctor.rivals import LogClues
 from envdoctor.facts import Facts, Problem, Unknown, describe
 from envdoctor.kb.evaluate import CONFIRMED, POSSIBLE, Finding, condition_holds, in_specifier, parse_version
 from envdoctor.kb.load import KnowledgeBase
@@ -306,6 +307,13 @@ def _rank_rivals(log: str, diagnoses: Tuple[Diagnosis, ...], problems: List[Prob
             found = rivals.LogClues.from_hits(wanted, scanner.hits())
         except (OSError, EOFError, zlib.error, LogError):
             pass  # the first read already reported what went wrong
+    return rank_rivals(diagnoses, found)
+
+
+def rank_rivals(diagnoses: Tuple[Diagnosis, ...], found: "LogClues") -> Tuple[Diagnosis, ...]:
+    """Order the rival causes of each diagnosis by the clues found in the log (``rivals``)."""
+    from envdoctor import rivals
+
     out = []
     for diag in diagnoses:
         if len(diag.candidates) < 2:

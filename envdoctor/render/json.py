@@ -39,6 +39,7 @@ def report_dict(report: Report, exit_code: int) -> Dict[str, Any]:
         "exit_code": exit_code,
         "facts": dict(sorted(report.facts.values.items())),
         "unknown_facts": {k: v.reason for k, v in sorted(report.facts.unknown.items())},
+        "complete": list(report.facts.complete),
         "findings": [finding_dict(f) for f in report.findings],
         "problems": [{"source": p.source, "message": p.message, "fatal": p.fatal} for p in report.problems],
         "summary": counts,
