@@ -123,7 +123,7 @@ def _python_version(params: dict):
 @click.option("--format", "fmt", type=FORMAT, default="text", show_default=True, help="Output format.")
 @click.option("--fail-on", type=click.Choice(["error", "warning", "info"]), default="error", show_default=True, help="Lowest severity that makes the exit code 1.")
 @click.option("--distributed", is_flag=True, help="Run under torchrun or srun: each node probes itself, rank 0 reports what differs between nodes; every rank exits with the same code (needs torch).")
-@click.option("--timeout", type=click.FloatRange(1, 86400), default=300, show_default=True, metavar="SECONDS", help="With --distributed: how long to wait for every rank.")
+@click.option("--timeout", type=click.FloatRange(1, 86400), metavar="SECONDS", help="With --distributed: how long to wait for every rank (default: 300).")
 def check(require_gpu, fmt, fail_on, distributed, timeout, **probe) -> None:
     """Probe an environment and report known problems.
 
@@ -135,7 +135,9 @@ def check(require_gpu, fmt, fail_on, distributed, timeout, **probe) -> None:
     from envdoctor.check import exit_code, run
 
     if distributed:
-        sys.exit(_distributed(check_options(probe, require_gpu), fmt, fail_on, timeout))
+        sys.exit(_distributed(check_options(probe, require_gpu), fmt, fail_on, 300.0 if timeout is None else timeout))
+    if timeout is not None:
+        raise _Failure("--timeout applies only with --distributed (use --probe-timeout for nvidia-smi and nvcc)")
     report = run(check_options(probe, require_gpu))
     code = exit_code(report, fail_on)
     _emit(_render(report, fmt, code))
@@ -224,11 +226,16 @@ def kb_lint(directory) -> None:
     directory = directory or shipped_dir()
     if not os.path.isdir(directory):
         raise _Failure("%s: no such folder" % directory)
+    from envdoctor.cluster.table import lint as lint_drift_table
+
     base = load([directory])
     for error in base.errors:
         click.echo(str(error))
+    tables = lint_drift_table(base.tables, base.dirs)
+    for error in tables:
+        click.echo(error)
     click.echo("%d records valid, %d invalid in %s" % (len(base.records), len(base.errors), directory))
-    sys.exit(1 if base.errors else 0)
+    sys.exit(1 if base.errors or tables else 0)
 
 
 @kb.command("list")

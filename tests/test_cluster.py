@@ -142,6 +142,12 @@ def test_distributed_outside_a_launcher_is_one_line():
         "in the environment; start envdoctor with the job's launcher"]
 
 
+def test_timeout_without_distributed_is_a_usage_error():
+    done = envdoctor("check", "--timeout", "5")
+    assert done.returncode == 2
+    assert done.stderr.strip() == "envdoctor: --timeout applies only with --distributed (use --probe-timeout for nvidia-smi and nvcc)"
+
+
 def test_distributed_without_torch_is_one_line(venvs):
     """The test interpreter has no torch: a clear line, exit 2 (on every rank alike)."""
     done = envdoctor("check", "--distributed", env={"RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29999"})
@@ -263,6 +269,9 @@ def test_compare_missing_file_and_bad_table(reports, tmp_path):
     (kb / "drift.toml").write_text('[[rule]]\nkey = "nvcc"\nagree = "no"\nwhy = "x"\n')
     done = envdoctor("compare", "--kb", str(tmp_path / "kb"), paths["a1"])
     assert done.returncode == 2 and done.stderr.strip() == "envdoctor: %s: rule[0]: agree must be true or false" % (kb / "drift.toml")
+    lint = envdoctor("kb", "lint", str(tmp_path / "kb"))
+    assert lint.returncode == 1 and "%s: rule[0]: agree must be true or false" % (kb / "drift.toml") in lint.stdout.splitlines()
+    assert envdoctor("kb", "lint").returncode == 0  # the shipped table is valid
 
 
 def test_launcher_variables():

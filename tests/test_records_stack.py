@@ -53,9 +53,9 @@ PINS = {
     "ds240-fs202310": ["datasets==2.4.0", "fsspec==2023.10.0"],
     "trl-0114-t4460": ["trl==0.11.4", "transformers==4.46.0"],
     "trl-042-t4460": ["trl==0.4.2", "transformers==4.46.0"],
+    "trl-080-t4460": ["trl==0.8.0", "transformers==4.46.0"],
     "trl-0120-t4460": ["trl==0.12.0", "transformers==4.46.0"],
     "trl-0114-t4452": ["trl==0.11.4", "transformers==4.45.2"],
-    "trl-041-t4460": ["trl==0.4.1", "transformers==4.46.0"],
     "peft-0171-t500": ["peft==0.17.1", "transformers==5.0.0"],
     "peft-0160-t520": ["peft==0.16.0", "transformers==5.2.0"],
     "peft-0180-t500": ["peft==0.18.0", "transformers==5.0.0"],
@@ -123,6 +123,27 @@ PINS = {
     "t4200-torch271": ["transformers==4.20.0", "torch==2.7.1"],
     "t4470-torch260": ["transformers==4.47.0", "torch==2.6.0"],
     "t4463-torch251": ["transformers==4.46.3", "torch==2.5.1"],
+    "t4540-hub0302": ["transformers==4.54.0", "huggingface-hub==0.30.2"],
+    "t4576-hub0339": ["transformers==4.57.6", "huggingface-hub==0.33.9"],
+    "t4576-hub0340": ["transformers==4.57.6", "huggingface-hub==0.34.0"],
+    "t4533-hub0302": ["transformers==4.53.3", "huggingface-hub==0.30.2"],
+    "lf094-t4573-p0180": ["llamafactory==0.9.4", "transformers==4.57.3", "peft==0.18.0"],
+    "lf094-t4500-p0130": ["llamafactory==0.9.4", "transformers==4.50.0", "peft==0.13.2"],
+    "lf094-t4571-p0171": ["llamafactory==0.9.4", "transformers==4.57.1", "peft==0.17.1"],
+    "lf094-t4510-p0140": ["llamafactory==0.9.4", "transformers==4.51.0", "peft==0.14.0"],
+    "lf095-t4573-p0180": ["llamafactory==0.9.5", "transformers==4.57.3", "peft==0.18.0"],
+    "lf093-t4573-p0180": ["llamafactory==0.9.3", "transformers==4.57.3", "peft==0.18.0"],
+    "lf094-new": ["llamafactory==0.9.4", "trl==0.25.0", "accelerate==1.12.0", "datasets==4.1.0"],
+    "lf094-old": ["llamafactory==0.9.4", "trl==0.17.0", "accelerate==1.2.1", "datasets==2.15.0"],
+    "lf094-top": ["llamafactory==0.9.4", "trl==0.24.0", "accelerate==1.11.0", "datasets==4.0.0"],
+    "lf094-bottom": ["llamafactory==0.9.4", "trl==0.18.0", "accelerate==1.3.0", "datasets==2.16.0"],
+    "lf095-new": ["llamafactory==0.9.5", "trl==0.25.0", "accelerate==1.12.0", "datasets==4.1.0"],
+    "t4480-hub0234": ["transformers==4.48.0", "huggingface-hub==0.23.4"],  # XTuner 0.2.0's transformers
+    "t4483-hub0240": ["transformers==4.48.3", "huggingface-hub==0.24.0"],
+    "t4490-hub0234": ["transformers==4.49.0", "huggingface-hub==0.23.4"],
+    "t4510-hub0293": ["transformers==4.51.0", "huggingface-hub==0.29.3"],
+    "t4533-hub0300": ["transformers==4.53.3", "huggingface-hub==0.30.0"],
+    "t4503-hub0293": ["transformers==4.50.3", "huggingface-hub==0.29.3"],
 }
 
 # Facts a requirements file cannot hold (the model and the XTuner config), given with --fact.
@@ -169,10 +190,10 @@ ROWS = [
     ("DATASETS-FSSPEC-2023-10-LOCAL-CACHE", "ds2145-fs202392", False),
     ("DATASETS-FSSPEC-2023-10-LOCAL-CACHE", "ds240-fs202310", False),  # no such check before 2.5.0
     ("TRL-NUM-ITEMS-IN-BATCH-TRANSFORMERS-446", "trl-0114-t4460", True),
-    ("TRL-NUM-ITEMS-IN-BATCH-TRANSFORMERS-446", "trl-042-t4460", True),  # the first RewardTrainer.compute_loss
+    ("TRL-NUM-ITEMS-IN-BATCH-TRANSFORMERS-446", "trl-080-t4460", True),
+    ("TRL-NUM-ITEMS-IN-BATCH-TRANSFORMERS-446", "trl-042-t4460", False),  # import fails first (top_k_top_p_filtering)
     ("TRL-NUM-ITEMS-IN-BATCH-TRANSFORMERS-446", "trl-0120-t4460", False),
     ("TRL-NUM-ITEMS-IN-BATCH-TRANSFORMERS-446", "trl-0114-t4452", False),
-    ("TRL-NUM-ITEMS-IN-BATCH-TRANSFORMERS-446", "trl-041-t4460", False),  # no Trainer subclass yet
     ("PEFT-HYBRID-CACHE-TRANSFORMERS-5", "peft-0171-t500", True),
     ("PEFT-HYBRID-CACHE-TRANSFORMERS-5", "peft-0160-t520", True),
     ("PEFT-HYBRID-CACHE-TRANSFORMERS-5", "peft-0180-t500", False),
@@ -242,6 +263,42 @@ ROWS = [
     ("TRANSFORMERS-RNG-STATE-TORCH-26", "t4200-torch271", True),
     ("TRANSFORMERS-RNG-STATE-TORCH-26", "t4470-torch260", False),
     ("TRANSFORMERS-RNG-STATE-TORCH-26", "t4463-torch251", False),
+    ("TRANSFORMERS-HUB-FLOOR-0340-RUNTIME-CHECK", "t4540-hub0302", True),
+    ("TRANSFORMERS-HUB-FLOOR-0340-RUNTIME-CHECK", "t4576-hub0339", True),
+    ("TRANSFORMERS-HUB-FLOOR-0340-RUNTIME-CHECK", "t4576-hub0340", False),
+    ("TRANSFORMERS-HUB-FLOOR-0340-RUNTIME-CHECK", "t4533-hub0302", False),  # 4.53 wants >=0.30.0
+    ("LLAMAFACTORY-094-TRANSFORMERS-RANGE", "lf094-t4573-p0180", True),
+    ("LLAMAFACTORY-094-TRANSFORMERS-RANGE", "lf094-t4500-p0130", True),
+    ("LLAMAFACTORY-094-TRANSFORMERS-RANGE", "lf094-t4571-p0171", False),
+    ("LLAMAFACTORY-094-TRANSFORMERS-RANGE", "lf094-t4510-p0140", False),
+    ("LLAMAFACTORY-094-TRANSFORMERS-RANGE", "lf095-t4573-p0180", False),
+    ("LLAMAFACTORY-094-TRANSFORMERS-RANGE", "lf093-t4573-p0180", False),  # 0.9.3 checks its own range
+    ("LLAMAFACTORY-094-PEFT-RANGE", "lf094-t4573-p0180", True),
+    ("LLAMAFACTORY-094-PEFT-RANGE", "lf094-t4500-p0130", True),
+    ("LLAMAFACTORY-094-PEFT-RANGE", "lf094-t4571-p0171", False),
+    ("LLAMAFACTORY-094-PEFT-RANGE", "lf094-t4510-p0140", False),
+    ("LLAMAFACTORY-094-PEFT-RANGE", "lf095-t4573-p0180", False),
+    ("TRANSFORMERS-HUB-FLOOR-0240-RUNTIME-CHECK", "t4480-hub0234", True),
+    ("TRANSFORMERS-HUB-FLOOR-0240-RUNTIME-CHECK", "t4483-hub0240", False),
+    ("TRANSFORMERS-HUB-FLOOR-0240-RUNTIME-CHECK", "t4490-hub0234", False),  # 4.49 wants >=0.26.0
+    ("TRANSFORMERS-HUB-FLOOR-0300-RUNTIME-CHECK", "t4510-hub0293", True),
+    ("TRANSFORMERS-HUB-FLOOR-0300-RUNTIME-CHECK", "t4533-hub0302", False),
+    ("TRANSFORMERS-HUB-FLOOR-0300-RUNTIME-CHECK", "t4503-hub0293", False),  # 4.50 wants >=0.26.0
+    ("LLAMAFACTORY-094-TRL-RANGE", "lf094-new", True),
+    ("LLAMAFACTORY-094-TRL-RANGE", "lf094-old", True),
+    ("LLAMAFACTORY-094-TRL-RANGE", "lf094-top", False),
+    ("LLAMAFACTORY-094-TRL-RANGE", "lf094-bottom", False),
+    ("LLAMAFACTORY-094-TRL-RANGE", "lf095-new", False),
+    ("LLAMAFACTORY-094-ACCELERATE-RANGE", "lf094-new", True),
+    ("LLAMAFACTORY-094-ACCELERATE-RANGE", "lf094-old", True),
+    ("LLAMAFACTORY-094-ACCELERATE-RANGE", "lf094-top", False),
+    ("LLAMAFACTORY-094-ACCELERATE-RANGE", "lf094-bottom", False),
+    ("LLAMAFACTORY-094-ACCELERATE-RANGE", "lf095-new", False),
+    ("LLAMAFACTORY-094-DATASETS-RANGE", "lf094-new", True),
+    ("LLAMAFACTORY-094-DATASETS-RANGE", "lf094-old", True),
+    ("LLAMAFACTORY-094-DATASETS-RANGE", "lf094-top", False),
+    ("LLAMAFACTORY-094-DATASETS-RANGE", "lf094-bottom", False),
+    ("LLAMAFACTORY-094-DATASETS-RANGE", "lf095-new", False),
 ]
 
 # record -> lines that look like its symptom and must not match it
@@ -316,6 +373,31 @@ NEAR_MISSES = {
     "TRANSFORMERS-RNG-STATE-TORCH-26": [
         "torch.load(rng_file, weights_only=False)",
         "WeightsUnpickler error: Unsupported global: GLOBAL deepspeed.runtime.fp16.loss_scaler.LossScaler was not an allowed global by default.",
+    ],
+    "TRANSFORMERS-HUB-FLOOR-0340-RUNTIME-CHECK": [
+        "ImportError: huggingface-hub>=0.26.0,<1.0 is required for a normal functioning of this module, but found huggingface-hub==0.25.2.",
+    ],
+    "LLAMAFACTORY-094-TRANSFORMERS-RANGE": [
+        "ImportError: transformers>=4.45.0,<=4.52.4,!=4.46.0 is required for a normal functioning of this module, but found transformers==4.57.3.",
+        "transformers>=4.51.0,<=4.57.1",
+    ],
+    "LLAMAFACTORY-094-PEFT-RANGE": [
+        "ImportError: peft>=0.14.0,<=0.15.2 is required for a normal functioning of this module, but found peft==0.17.1.",
+    ],
+    "LLAMAFACTORY-094-TRL-RANGE": [
+        "ImportError: trl>=0.8.6,<=0.9.6 is required for a normal functioning of this module, but found trl==0.24.0.",
+    ],
+    "LLAMAFACTORY-094-ACCELERATE-RANGE": [
+        "ImportError: accelerate>=0.34.0,<=1.7.0 is required for a normal functioning of this module, but found accelerate==1.11.0.",
+    ],
+    "LLAMAFACTORY-094-DATASETS-RANGE": [
+        "ImportError: datasets>=2.16.0,<=3.6.0 is required for a normal functioning of this module, but found datasets==4.0.0.",
+    ],
+    "TRANSFORMERS-HUB-FLOOR-0240-RUNTIME-CHECK": [
+        "ImportError: huggingface-hub>=0.23.0,<1.0 is required for a normal functioning of this module, but found huggingface-hub==0.22.2.",
+    ],
+    "TRANSFORMERS-HUB-FLOOR-0300-RUNTIME-CHECK": [
+        "huggingface-hub>=0.30.0,<1.0 is required for a normal functioning of this module",  # cut before the version
     ],
     "TRANSFORMERS-ACCELERATE-1-DISPATCH-BATCHES": [
         "TypeError: Accelerator.__init__() got an unexpected keyword argument 'split_batches'",

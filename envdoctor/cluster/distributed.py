@@ -24,12 +24,9 @@ class DistributedError(RuntimeError):
     """The job cannot be joined (no launcher, no torch, no rank 0); one line, exit 2."""
 
 
-class Outcome:
-    """What each rank contributes to rank 0: its node and, on a probing rank, its report."""
-
-    @staticmethod
-    def payload(launch: Launch, report: Optional[Dict[str, Any]]) -> str:
-        return json.dumps({"rank": launch.rank, "node": launch.node, "label": launch.label, "report": report})
+def _payload(launch: Launch, report: Optional[Dict[str, Any]]) -> str:
+    """What each rank sends rank 0: its node and, on a probing rank, the node's report."""
+    return json.dumps({"rank": launch.rank, "node": launch.node, "label": launch.label, "report": report})
 
 
 def _import_torch():
@@ -123,7 +120,7 @@ def _run(dist, launch: Launch, probe, finish, timeout: float) -> int:
     patience = deadline + timeout + GOODBYE
     store = _store(dist, launch, timeout)
     store.set("joined/%d" % launch.rank, launch.label)
-    payload = Outcome.payload(launch, probe() if launch.probes else None)
+    payload = _payload(launch, probe() if launch.probes else None)
     # Kept in the store too: should a rank never come, rank 0 still compares those that did.
     store.set("payload/%d" % launch.rank, payload)
     store.set("ready/%d" % launch.rank, "1")

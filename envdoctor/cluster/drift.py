@@ -78,14 +78,15 @@ class _Env(NamedTuple):
     nodes: List[int]
 
 
-def _key(facts: Facts, fatal: bool) -> str:
-    return json.dumps([facts.values, {k: u.reason for k, u in facts.unknown.items()}, facts.complete, fatal],
-                      sort_keys=True, separators=(",", ":"))
+def _key(facts: Facts, fatal: bool) -> tuple:
+    # Types ride along so that True and 1 (equal in Python) stay two environments.
+    return (tuple(sorted((k, type(v).__name__, v) for k, v in facts.values.items())),
+            tuple(sorted((k, u.reason) for k, u in facts.unknown.items())), facts.complete, fatal)
 
 
 def group(nodes: Sequence[NodeReport]) -> List[_Env]:
     """Nodes with identical facts, in the order of their first node."""
-    envs: Dict[str, _Env] = {}
+    envs: Dict[tuple, _Env] = {}
     for index, node in enumerate(nodes):
         facts = node.facts()
         fatal = any(p.fatal for p in node.problems())
@@ -107,32 +108,40 @@ def _value(facts: Facts, key: str) -> Tuple[Value, Optional[str]]:
 
 
 def differences(envs: Sequence[_Env], rules: Sequence[drift_table.Rule]) -> List[Drift]:
-    keys: Set[str] = set()
-    for env in envs:
-        keys.update(env.facts.values)
-        keys.update(env.facts.unknown)
+    """Each fact whose value is not the same in every environment. One pass over each
+    environment's own facts; environments that do not name a fact are looked at only for the
+    few facts that differ."""
+    seen: Dict[str, Dict[tuple, List[int]]] = {}  # fact -> value -> environments
+    for e, env in enumerate(envs):
+        for key, value in env.facts.values.items():
+            seen.setdefault(key, {}).setdefault((type(value).__name__, value, None), []).append(e)
+        for key, unknown in env.facts.unknown.items():
+            seen.setdefault(key, {}).setdefault(("", None, unknown.reason), []).append(e)
     holds_cache: Dict[int, bool] = {}
 
     def holds(rule: drift_table.Rule) -> bool:  # a rule's `when`, in any node
-        ident = id(rule)
-        if ident not in holds_cache:
-            holds_cache[ident] = any(all(_holds(c, env.facts) for c in rule.when) for env in envs)
-        return holds_cache[ident]
+        if id(rule) not in holds_cache:
+            holds_cache[id(rule)] = any(all(_holds(c, env.facts) for c in rule.when) for env in envs)
+        return holds_cache[id(rule)]
 
     out = []
-    for key in sorted(keys):
-        seen: Dict[tuple, List[int]] = {}
-        first: Dict[tuple, Tuple[Value, Optional[str]]] = {}
-        for env in envs:
-            value, reason = _value(env.facts, key)
-            ident = (type(value).__name__, value, reason)  # True and 1 stay apart
-            seen.setdefault(ident, []).extend(env.nodes)
-            first.setdefault(ident, (value, reason))
-        if len(seen) < 2:
+    for key in sorted(seen):
+        values = seen[key]
+        named = sum(len(v) for v in values.values())
+        if len(values) == 1 and named == len(envs):
             continue
-        values = [Holding(first[i][0], first[i][1], tuple(sorted(nodes))) for i, nodes in seen.items()]
-        values.sort(key=lambda h: (-len(h.nodes), h.nodes[0]))
-        out.append(Drift(key, drift_table.decide(key, rules, holds), tuple(values)))
+        if named < len(envs):  # absent where a namespace is complete, else not reported
+            have = {e for v in values.values() for e in v}
+            for e, env in enumerate(envs):
+                if e not in have:
+                    value, reason = _value(env.facts, key)
+                    values.setdefault((type(value).__name__, value, reason), []).append(e)
+            if len(values) < 2:
+                continue
+        holdings = [Holding(ident[1], ident[2] if ident[2] is not None else None,
+                            tuple(sorted(n for e in es for n in envs[e].nodes))) for ident, es in values.items()]
+        holdings.sort(key=lambda h: (-len(h.nodes), h.nodes[0]))
+        out.append(Drift(key, drift_table.decide(key, rules, holds), tuple(holdings)))
     out.sort(key=lambda d: not d.rule.agree)  # stable: the keys stay sorted within each part
     return out
 
@@ -164,7 +173,7 @@ def findings(envs: Sequence[_Env], kb: KnowledgeBase, require_gpu: bool = False)
     from envdoctor.check import NO_GPU
 
     keys = read_keys(kb)
-    by_reading: Dict[str, Tuple[Facts, List[int]]] = {}
+    by_reading: Dict[tuple, Tuple[Facts, List[int]]] = {}
     for env in envs:
         if env.fatal:  # as check: a failed probe has no findings, only its problem
             continue

@@ -80,7 +80,22 @@ def _json_problem(text: str, exc: ValueError) -> str:
     return "not valid JSON (line %s, column %s: %s)" % (line, col, msg or exc)
 
 
-def read(path: str, label: Optional[str] = None) -> NodeReport:
+KEPT = ("schema", "target", "exit_code", "facts", "unknown_facts", "complete", "problems")
+
+
+def slim(report: Dict[str, Any], shared: Dict[Any, Any]) -> Dict[str, Any]:
+    """What the comparison reads, its texts shared between nodes: ten thousand reports of
+    mostly equal facts then cost the memory of a few (findings are evaluated again anyway)."""
+    def one(value):
+        return shared.setdefault(value, value) if isinstance(value, str) else value
+
+    out = {k: report[k] for k in KEPT if k in report}
+    out["facts"] = {one(k): one(v) for k, v in report["facts"].items()}
+    out["unknown_facts"] = {one(k): one(v) for k, v in report["unknown_facts"].items()}
+    return out
+
+
+def read(path: str, label: Optional[str] = None, shared: Optional[Dict[Any, Any]] = None) -> NodeReport:
     name = label or path
     try:
         if os.path.isdir(path):
@@ -95,4 +110,5 @@ def read(path: str, label: Optional[str] = None) -> NodeReport:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ReportError("%s: not UTF-8 text (byte %d); not a JSON report" % (name, exc.start))
-    return NodeReport(name, parse(text, name))
+    report = parse(text, name)
+    return NodeReport(name, report if shared is None else slim(report, shared))

@@ -6,7 +6,7 @@ The table is data so that a team can say, with a reason, that a difference is ha
 
 import fnmatch
 import os
-from typing import Callable, Mapping, NamedTuple, Sequence, Tuple
+from typing import Callable, List, Mapping, NamedTuple, Sequence, Tuple
 
 from envdoctor.kb.record import Condition
 
@@ -36,6 +36,15 @@ def rules(tables: Mapping[str, dict], dirs: Sequence[str] = ()) -> Tuple[Rule, .
     if not isinstance(items, list):
         raise TableError("%s: rule must be an array of tables ([[rule]])" % name)
     return tuple(_rule(item, "%s: rule[%d]" % (name, i)) for i, item in enumerate(items))
+
+
+def lint(tables: Mapping[str, dict], dirs: Sequence[str]) -> List[str]:
+    """For kb lint: the table's error, if any."""
+    try:
+        rules(tables, dirs)
+    except TableError as exc:
+        return [str(exc)]
+    return []
 
 
 def _file(dirs: Sequence[str]) -> str:
