@@ -66,7 +66,7 @@ def _env_float(name: str, default: float) -> float:
 
 # The time one pattern may spend on one line (or, for patterns without a literal, on one block)
 # before it is dropped for the rest of the log: a pattern that backtracks catastrophically
-# (kb lint refuses the known shapes, kb/regexrisk.py) must not hang the scan. Python's re checks
+# (kb lint refuses the known shapes, kb/regex_risk.py) must not hang the scan. Python's re checks
 # for signals as it works, so an interval timer interrupts it.
 PATTERN_BUDGET = _env_float("ENVDOCTOR_PATTERN_BUDGET", 2.0)
 

@@ -364,13 +364,15 @@ def _pattern_kb(tmp_path, pattern, example):
 
 def test_lint_and_every_command_refuse_a_catastrophic_pattern(tmp_path):
     kb = _pattern_kb(tmp_path, "(a+)+$", "a" * 40 + "b")
+    started = time.monotonic()
     lint = _run("kb", "lint", kb)
-    assert lint.returncode == 1 and "symptoms[0].pattern: a repetition whose body can match the same text" in lint.stdout
+    assert lint.returncode == 1 and "symptoms[0].pattern: can backtrack catastrophically" in lint.stdout
     log = tmp_path / "train.log"
     log.write_text("a" * 40 + "b\n")
     for args in (("check", "--kb", kb, "--format", "json"), ("explain", str(log), "--log-only", "--kb", kb)):
         done = _run(*args)
-        assert done.returncode in (0, 1, 2) and "HOSTILE-PATTERN" not in done.stdout and "exponential time" in done.stderr + done.stdout
+        assert done.returncode == 2 and "HOSTILE-PATTERN" not in done.stdout and "can backtrack catastrophically" in done.stderr + done.stdout
+    assert time.monotonic() - started < 20
 
 
 SLOW_PATTERN = r"\d+\s*\w+x"  # no shape kb lint refuses, yet cubic on a long line of digits
@@ -433,11 +435,11 @@ def test_knowledge_folders_that_break_the_loader(tmp_path):
     (kb / "tables" / "xtuner-internlm2-dispatch.toml").write_text('[[gate]]\nxtuner = ">=x"\n')
     done = _run("check", "--kb", str(kb), "--fact", "torch.version=2.1.2", "--fact", "torch.cuda=12.1",
                 "--fact", "pkg.xtuner=0.1.17", "--driver", "535.104.05", "--format", "json")
-    assert done.returncode in (0, 1), done.stderr
+    assert done.returncode == 2 and "internal error" not in done.stderr, done.stderr  # a broken --kb folder stops the check
     messages = [p["message"] for p in json.loads(done.stdout)["problems"]]
     assert any("deep.toml: nested too deeply" in m for m in messages), messages
-    assert any("cuda-driver.toml: toolkit[0].cuda: missing" in m for m in messages), messages
-    assert any("xtuner-internlm2-dispatch.toml: gate[0].xtuner: '>=x' is not a version specifier" in m for m in messages), messages
+    assert any("cuda-driver.toml:1: toolkit[0].cuda: missing" in m for m in messages), messages
+    assert any("xtuner-internlm2-dispatch.toml:2: gate[0].xtuner: '>=x' is not a version specifier" in m for m in messages), messages
 
 
 def test_a_missing_kb_folder_is_a_usage_error(tmp_path):
