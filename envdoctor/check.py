@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, List, NamedTuple, Optional, Tuple
 from envdoctor.facts import Facts, Gathered, Problem, Unknown, merge
 from envdoctor.kb.derive import derive_all
 from envdoctor.kb.evaluate import CONFIRMED, Finding, evaluate_all
-from envdoctor.kb.load import KnowledgeBase, load_kb
+from envdoctor.kb.load import KnowledgeBase, is_shipped, load_kb
 from envdoctor.kb.record import Record, Reference, Remedy
 from envdoctor.options import CheckOptions
 from envdoctor.sources import binary, code, environment, gpu
@@ -91,7 +91,9 @@ def training_sources(options: CheckOptions) -> List[Gathered]:
 def run(options: CheckOptions, kb: Optional[KnowledgeBase] = None, fail_on: str = "error") -> Report:
     """Sources -> facts -> derived facts -> findings."""
     kb = kb or load_kb(options.extra_kb)
-    problems: List[Problem] = [Problem("knowledge", str(e)) for e in kb.errors]
+    # A broken record or table of the user's own (--kb) stops the check: its verdicts would be
+    # missing without a word, or wrong.
+    problems: List[Problem] = [Problem("knowledge", str(e), fatal=not is_shipped(e.path)) for e in kb.errors]
     parts: List[Gathered] = []
     env = None
     parsed = None
@@ -104,7 +106,7 @@ def run(options: CheckOptions, kb: Optional[KnowledgeBase] = None, fail_on: str 
         target = "%s (pins read statically, Python %s)" % (options.requirements, parsed.python)
     else:
         if options.python:
-            inventory, problem = environment.probe_interpreter(options.python)
+            inventory, problem = environment.probe_interpreter(options.python, options.probe_timeout)
             target = options.python
         else:
             inventory, problem = environment.probe_here(), None

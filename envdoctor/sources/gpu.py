@@ -18,6 +18,7 @@ QUERY = "driver_version,name,compute_cap,memory.total"
 _DRIVER_RE = re.compile(r"^\d+\.\d+(\.\d+)?$")
 _PROC_RE = re.compile(r"Kernel Module(?: for [\w-]+)?\s+(\d+\.\d+(?:\.\d+)?)")
 _NVCC_RE = re.compile(r"release (\d+\.\d+)")
+SMALL_OUTPUT = 1 << 20  # both print a few lines; more is not the program we mean
 
 
 def _read_first_line(path: str) -> Optional[str]:
@@ -104,7 +105,7 @@ def _unknown_gpus(why: str) -> Dict[str, Unknown]:
 def smi(timeout: float, driver_known: bool) -> Smi:
     """The GPUs from nvidia-smi. Not installed, or failing where no driver is known: no GPU
     (a container build). Failing where a driver is known, hanging or printing garbage: unknown."""
-    ran = subproc.run(["nvidia-smi", "--query-gpu=" + QUERY, "--format=csv,noheader,nounits"], timeout)
+    ran = subproc.run(["nvidia-smi", "--query-gpu=" + QUERY, "--format=csv,noheader,nounits"], timeout, limit=SMALL_OUTPUT)
     if ran.returncode is None and ran.error == "not found":
         return Smi(Gathered(values={"gpu.count": 0}))
     if ran.returncode is None:
@@ -127,7 +128,7 @@ def smi(timeout: float, driver_known: bool) -> Smi:
 
 def nvcc(timeout: float) -> Gathered:
     """The CUDA toolkit's release from nvcc --version; None when there is no nvcc."""
-    ran = subproc.run(["nvcc", "--version"], timeout)
+    ran = subproc.run(["nvcc", "--version"], timeout, limit=SMALL_OUTPUT)
     if ran.ok:
         match = _NVCC_RE.search(ran.stdout)
         problems = () if match else (Problem("nvcc", "nvcc --version printed no release number"),)
