@@ -193,7 +193,7 @@ def test_tables_of_a_kb_folder_add_rows_to_the_shipped_ones(tmp_path):
     """A team's --kb folder may declare a torch minor the shipped table lacks; check reads it."""
     tables = tmp_path / "team" / "tables"
     tables.mkdir(parents=True)
-    (tables / "torch-python.toml").write_text('[[torch]]\nminor = "2.99"\npython = ">=3.12"\nsource = "team notes"\n')
+    (tables / "torch-python.toml").write_text('[[torch]]\nminor = "2.99"\npython = ">=3.12"\nsource = "https://example.org/team-notes"\n')
     pins = tmp_path / "requirements.txt"
     pins.write_text("torch==2.99.0\n")
     args = ("-r", str(pins), "--python-version", "3.10")
