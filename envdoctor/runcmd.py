@@ -193,7 +193,10 @@ def _finish(result: Result, run_options: RunOptions, say: Say) -> Result:
         from envdoctor.render import run as out
 
         try:
-            write_atomically(run_options.report, out.render_json(result))
+            from envdoctor.redact import redact_text
+
+            # The command line and its output's lines may hold an index URL with a token.
+            write_atomically(run_options.report, redact_text(out.render_json(result)))
         except OSError as exc:
             say("envdoctor: --report %s: cannot write it (%s)\n" % (run_options.report, exc.strerror or exc))
     return result

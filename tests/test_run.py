@@ -355,3 +355,13 @@ def test_a_closed_reader_ends_the_command_as_without_us():
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + signal.SIGPIPE, err
     assert err == b""  # ended on purpose: no diagnosis
+
+
+def test_report_hides_credentials_of_urls(tmp_path):
+    report = tmp_path / "run.json"
+    url = "https://user:s3cret@pypi.example.com/simple"
+    done = envdoctor("run", "--no-check", "--report", str(report), "--", *py("import sys; print(%r); sys.exit(4)" % url), url)
+    assert done.returncode == 4
+    assert url in done.stdout  # the command's own output is its own
+    text = report.read_text()
+    assert "s3cret" not in text and "https://user:****@pypi.example.com/simple" in text
