@@ -220,22 +220,28 @@ def kb() -> None:
 @kb.command("lint", epilog="\b\nExit codes:\n  0  every record is valid\n  1  at least one record is invalid\n  2  usage error")
 @click.argument("directory", required=False, type=click.Path(file_okay=False))
 def kb_lint(directory) -> None:
-    """Validate the records in DIRECTORY (default: the shipped knowledge base)."""
-    from envdoctor.kb.load import load, shipped_dir
+    """Validate the records and tables in DIRECTORY (default: the shipped knowledge base).
+
+    Every error of every file is listed with its line: unknown fields and fact names,
+    specifiers on facts that are not versions, invalid versions, patterns that can backtrack
+    for ever, ids that a shipped record already has, malformed tables.
+    """
+    from envdoctor.kb.lint import lint, summary
+    from envdoctor.kb.load import shipped_dir
 
     directory = directory or shipped_dir()
     if not os.path.isdir(directory):
         raise _Failure("%s: no such folder" % directory)
     from envdoctor.cluster.table import lint as lint_drift_table
 
-    base = load([directory])
-    for error in base.errors:
+    result = lint(directory)
+    for error in result.errors:
         click.echo(str(error))
-    tables = lint_drift_table(base.tables, base.dirs)
-    for error in tables:
-        click.echo(error)
-    click.echo("%d records valid, %d invalid in %s" % (len(base.records), len(base.errors), directory))
-    sys.exit(1 if base.errors or tables else 0)
+    drift = lint_drift_table(result.base.tables, result.base.dirs)  # the cluster drift table's own rules
+    for problem in drift:
+        click.echo(problem)
+    click.echo(summary(result, directory))
+    sys.exit(1 if result.errors or drift else 0)
 
 
 @kb.command("list")

@@ -21,6 +21,7 @@ def finding_dict(finding: Finding) -> Dict[str, Any]:
         "details": record.details,
         "because": list(finding.because),
         "evidence": finding.evidence or None,
+        "evidence_level": record.evidence_level,
         "undecided": [{"fact": u.key, "reason": u.reason, "hint": u.hint} for u in finding.undecided],
         "remedy": {"summary": record.remedy.summary, "requires": list(record.remedy.requires), "note": record.remedy.note or None},
         "references": [{"url": r.url, "title": r.title or None} for r in record.references],
