@@ -21,9 +21,9 @@ from envdoctor.options import CheckOptions
 
 LOG_NAME = "the command's output"
 TAIL = 100  # lines of the output's end kept in the --report file
-# A command ended by one of these was stopped on purpose (Ctrl-C, kill, a job's time limit):
-# its output is not searched for a cause.
-STOPPED_ON_PURPOSE = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# A command ended by one of these was stopped on purpose (Ctrl-C, kill, a job's time limit, the
+# reader of its output went away): its output is not searched for a cause.
+STOPPED_ON_PURPOSE = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE)
 
 Say = Callable[[str], None]
 
