@@ -1,0 +1,159 @@
+"""Build the API history of the stack from its released files (maintainer tool, not run by CI).
+
+    python scripts/build_history.py [--out knowledge/history] [PACKAGE ...]
+
+1. chooses the releases (scripts/history_fetch.py: SELECTIONS) and fetches them into
+   ~/.cache/envdoctor-history with ``pip download --no-deps``;
+2. reads each release file with ``ast`` (envdoctor.history.scan; nothing is imported or run) into a
+   per-release summary, cached beside the file;
+3. merges the summaries of each package into one compact file, knowledge/history/<package>.json:
+   names, modules, parameters and model types stored as ranges of examined releases.
+
+The output depends only on the release files (their names and sha256 are recorded in it), so a
+rebuild from the same files gives the same bytes.
+"""
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import re
+import sys
+import tarfile
+import zipfile
+from concurrent.futures import ProcessPoolExecutor
+from email.parser import Parser
+from typing import Dict, List, Optional, Tuple
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+from envdoctor.history.build import release_record, merge_package  # noqa: E402
+from envdoctor.history.archive import read_release  # noqa: E402
+import history_fetch  # noqa: E402
+
+SUMMARY_FORMAT = 4  # bump when the per-release summary changes, to rescan the cache
+
+
+def sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def summary_path(path: str) -> str:
+    return path + ".summary-v%d.json" % SUMMARY_FORMAT
+
+
+def summarise_package(todo) -> List[dict]:
+    """Every release of one package, in one process (unchanged files are parsed once)."""
+    return [summarise(item)[2] for item in todo]
+
+
+def summarise(args) -> Tuple[str, str, Optional[dict]]:
+    package, version, path = args
+    print("read", package, version, flush=True)
+    cached = summary_path(path)
+    if os.path.exists(cached):
+        with open(cached) as f:
+            return package, version, json.load(f)
+    release = read_release(path)
+    record = release_record(package, version, release)
+    record["file"] = os.path.basename(path)
+    record["sha256"] = sha256(path)
+    tmp = cached + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(record, f)
+    os.replace(tmp, cached)
+    return package, version, record
+
+
+def build_date() -> str:
+    """SOURCE_DATE_EPOCH when set (a rebuild then gives the same bytes), else today (UTC)."""
+    import time
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    return time.strftime("%Y-%m-%d", time.gmtime(int(epoch) if epoch else None))
+
+
+def write_index(out: str) -> None:
+    """index.json: which package each top-level module belongs to, and what each file covers."""
+    modules: Dict[str, str] = {}
+    packages: Dict[str, dict] = {}
+    for name in sorted(os.listdir(out)):
+        if not name.endswith(".json") or name == "index.json":
+            continue
+        with open(os.path.join(out, name)) as f:
+            data = json.load(f)
+        for module in data["modules"]:
+            if "." not in module and not module.startswith("_"):
+                modules.setdefault(module, data["package"])
+        packages[data["package"]] = {"releases": len(data["versions"]), "first": data["versions"][0],
+                                     "last": data["versions"][-1], "unavailable": data["unavailable"],
+                                     "bytes": os.path.getsize(os.path.join(out, name))}
+    index = {"format": 1, "built": build_date(), "modules": modules, "packages": packages,
+             "builder": "scripts/build_history.py"}
+    tmp = os.path.join(out, "index.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump(index, f, sort_keys=True, indent=1)
+        f.write("\n")
+    os.replace(tmp, os.path.join(out, "index.json"))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(HERE), "knowledge", "history"))
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--no-fetch", action="store_true", help="use only what the cache already holds")
+    ap.add_argument("--shard", metavar="I/N", help="only read (and cache) the I-th of N contiguous blocks of each package's releases; write nothing")
+    ap.add_argument("packages", nargs="*")
+    args = ap.parse_args(argv)
+    sels = [s for s in history_fetch.SELECTIONS + history_fetch.SELECTIONS_LIBS
+            if not args.packages or s.package in args.packages]
+    releases = history_fetch.plan(sels)
+    if args.no_fetch:
+        files = {r: history_fetch.downloaded(*r) for r in releases}
+    else:
+        files = history_fetch.fetch_all(releases)
+    todo = [(p, v, f) for (p, v), f in files.items() if f]
+    missing = [(p, v) for (p, v), f in files.items() if not f]
+    by_package: Dict[str, List[dict]] = {}
+    groups: Dict[str, list] = {}
+    for item in todo:
+        groups.setdefault(item[0], []).append(item)
+    if args.shard:
+        i, n = (int(x) for x in args.shard.split("/"))
+        for package, items in groups.items():
+            size = -(-len(items) // n)
+            groups[package] = items[i * size:(i + 1) * size]
+        with ProcessPoolExecutor(args.jobs) as pool:
+            list(pool.map(summarise_package, groups.values()))
+        return 0
+    with ProcessPoolExecutor(args.jobs) as pool:
+        for package, records in zip(groups, pool.map(summarise_package, groups.values())):
+            by_package[package] = records
+    os.makedirs(args.out, exist_ok=True)
+    for sel in sels:
+        records = by_package.get(sel.package)
+        if not records:
+            continue
+        unavailable = sorted(v for p, v in missing if p == sel.package)
+        data = merge_package(sel.package, records, selection=sel._asdict(), unavailable=unavailable)
+        target = os.path.join(args.out, sel.package + ".json")
+        tmp = target + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(data, f, sort_keys=True, separators=(",", ":"))
+            f.write("\n")
+        os.replace(tmp, target)
+        print("wrote", target, os.path.getsize(target), flush=True)
+    write_index(args.out)
+    if missing:
+        print("not available:", ", ".join("%s %s" % r for r in missing))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
