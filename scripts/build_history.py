@@ -92,7 +92,7 @@ def write_index(out: str) -> None:
             if "." not in module and not module.startswith("_"):
                 modules.setdefault(module, data["package"])
         packages[data["package"]] = {"releases": len(data["versions"]), "first": data["versions"][0],
-                                     "last": data["versions"][-1], "unavailable": data["unavailable"],
+                                     "last": data["versions"][-1], "not_examined": data["not_examined"],
                                      "bytes": os.path.getsize(os.path.join(out, name))}
     index = {"format": 1, "built": build_date(), "modules": modules, "packages": packages,
              "builder": "scripts/build_history.py"}
@@ -109,6 +109,8 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--no-fetch", action="store_true", help="use only what the cache already holds")
     ap.add_argument("--shard", metavar="I/N", help="only read (and cache) the I-th of N contiguous blocks of each package's releases; write nothing")
+    ap.add_argument("--versions", help="only read (and cache) these versions (comma-separated), in this order; write nothing")
+    ap.add_argument("--cached-only", action="store_true", help="merge only releases already read (a partial span, recorded as such)")
     ap.add_argument("packages", nargs="*")
     args = ap.parse_args(argv)
     sels = [s for s in history_fetch.SELECTIONS + history_fetch.SELECTIONS_LIBS
@@ -124,6 +126,18 @@ def main(argv=None) -> int:
     groups: Dict[str, list] = {}
     for item in todo:
         groups.setdefault(item[0], []).append(item)
+    if args.versions:
+        order = args.versions.split(",")
+        picked = sorted((i for i in todo if i[1] in order), key=lambda i: order.index(i[1]))
+        summarise_package(picked)
+        return 0
+    if args.cached_only:
+        skipped = [(p, v) for p, v, f in todo if not os.path.exists(summary_path(f))]
+        todo = [(p, v, f) for p, v, f in todo if os.path.exists(summary_path(f))]
+        missing.extend(skipped)
+        groups = {}
+        for item in todo:
+            groups.setdefault(item[0], []).append(item)
     if args.shard:
         i, n = (int(x) for x in args.shard.split("/"))
         for package, items in groups.items():
@@ -140,8 +154,8 @@ def main(argv=None) -> int:
         records = by_package.get(sel.package)
         if not records:
             continue
-        unavailable = sorted(v for p, v in missing if p == sel.package)
-        data = merge_package(sel.package, records, selection=sel._asdict(), unavailable=unavailable)
+        not_examined = sorted(v for p, v in missing if p == sel.package)
+        data = merge_package(sel.package, records, selection=sel._asdict(), not_examined=not_examined)
         target = os.path.join(args.out, sel.package + ".json")
         tmp = target + ".tmp"
         with open(tmp, "w") as f:

@@ -57,8 +57,15 @@ def test_star_imports_and_keyword_parameters(real_releases):
     assert "cfg_dict" in names and "filename" in names
 
 
+KEEP = ("transformers/__init__.py", "transformers/utils/", "transformers/models/auto/", "transformers/models/llama/",
+        "transformers/training_args.py")
+
+
 def test_lazy_exports_model_types_and_dataclass_fields(real_releases):
-    rec = release_record("transformers", "4.42.4", read_release(real_releases("transformers", "4.42.4")))
+    release = read_release(real_releases("transformers", "4.42.4"))
+    # the parts these lookups need (parsing all ~2,500 files would only cost time here)
+    release = release._replace(files={p: b for p, b in release.files.items() if p.startswith(KEEP)})
+    rec = release_record("transformers", "4.42.4", release)
     top = rec["modules"]["transformers"]
     # _import_structure: names exported lazily from the top-level package
     assert {"AutoModelForCausalLM", "LlamaForCausalLM", "TrainingArguments", "BitsAndBytesConfig"} <= set(top["names"])

@@ -185,7 +185,7 @@ def _group(presence: Dict[str, Set[int]]) -> Dict[str, str]:
 
 
 def merge_package(package: str, records: Sequence[dict], selection: Optional[dict] = None,
-                  unavailable: Iterable[str] = ()) -> dict:
+                  not_examined: Iterable[str] = ()) -> dict:
     """One compact history for a package from its per-release records."""
     records = sorted(records, key=lambda r: Version(r["version"]))
     versions = [r["version"] for r in records]
@@ -228,7 +228,7 @@ def merge_package(package: str, records: Sequence[dict], selection: Optional[dic
         "versions": versions,
         "inputs": [[r["version"], r.get("file", ""), r.get("sha256", ""), r.get("kind", "")] for r in records],
         "selection": selection or {},
-        "unavailable": sorted(unavailable),
+        "not_examined": sorted(not_examined),
         "modules": {m: encode(w) for m, w in sorted(module_at.items())},
         "open": {m: encode(w) for m, w in sorted(open_at.items())},
         "names": {m: _group(p) for m, p in sorted(names_at.items()) if p},
