@@ -178,13 +178,19 @@ def kb_lint(directory) -> None:
 
 @kb.command("list")
 @click.option("--kb", "kb_dirs", multiple=True, metavar="DIR", type=click.Path(file_okay=False), help="Also list your own records from DIR.")
+@click.option("--area", metavar="AREA", help="Only the records of AREA: their folder under knowledge/records/ (xtuner, peft, cuda ...).")
 @click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
-def kb_list(kb_dirs, fmt) -> None:
-    """List every record: id, severity, affected ranges, fix, source."""
+def kb_list(kb_dirs, area, fmt) -> None:
+    """List every record: id, area, severity, affected ranges, fix, source."""
     from envdoctor.check import load_kb
     from envdoctor.kb import listing
 
     base = load_kb(tuple(kb_dirs))
+    if area is not None:
+        known = listing.areas(base)
+        base = listing.only_area(base, area)
+        if not base.records:
+            raise _Failure("--area %s: no such area (areas: %s)" % (area, ", ".join(a for a in known if a)))
     _emit(listing.render(base, fmt))
     for error in base.errors:
         click.echo("envdoctor: %s" % error, err=True)
@@ -303,3 +309,51 @@ def explain(log, log_only, fmt, **probe) -> None:
         for problem in result.problems:
             click.echo("envdoctor: %s" % problem.message, err=True)
     sys.exit(result.exit_code)
+
+
+RUN_EXIT_CODES = """\b
+Exit codes:
+  the command's own (128+N when a signal N ended it)
+  1    the pre-flight confirmed an error and the command was not started
+  2    usage error
+  126  the command was found but cannot be run; 127 not found"""
+
+
+@cli.command(epilog=RUN_EXIT_CODES, context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@probe_options
+@click.option("--keep-going", is_flag=True, help="Start the command even when the pre-flight confirms an error.")
+@click.option("--no-check", "no_check", is_flag=True, help="No pre-flight; only diagnose the output if the command fails.")
+@click.option("--report", metavar="FILE", help="Also write the pre-flight, the outcome and the diagnosis as JSON to FILE.")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED, metavar="-- COMMAND [ARGS]...")
+def run(keep_going, no_check, report, command, **probe) -> None:
+    """Check this environment for what COMMAND will train, run it, and diagnose it if it fails.
+
+    \b
+      envdoctor run -- xtuner train my_config.py --deepspeed deepspeed_zero2
+      envdoctor run -- torchrun --nproc_per_node=8 train.py ...
+    The XTuner config, the launcher and the number of processes are read from the command
+    line. The command's output passes through untouched (a pseudo-terminal when this is a
+    terminal); envdoctor's own words go to standard error, and only when there is something
+    to say.
+    """
+    from envdoctor import runcmd, supervise
+    from envdoctor.render import style
+
+    why = supervise.supported()
+    if why:
+        raise _Failure(why)
+    if report:
+        problem = runcmd.report_folder_problem(report)
+        if problem:
+            raise _Failure(problem)
+    result = runcmd.run(command, check_options(probe), runcmd.RunOptions(
+        keep_going=keep_going, check=not no_check, report=report, colour=style.use_colour(sys.stderr)), _say)
+    sys.exit(result.exit_code)
+
+
+def _say(text: str) -> None:
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):
+        pass

@@ -9,7 +9,7 @@ import gzip
 import os
 import sys
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, BinaryIO, Dict, List, Optional, Sequence, Tuple
 
 from envdoctor.kb.load import load_kb
@@ -17,6 +17,7 @@ from envdoctor.options import CheckOptions
 
 if TYPE_CHECKING:  # check (and every source) is imported only when a log matches
     from envdoctor.check import Report
+    from envdoctor.rivals import LogClues
 from envdoctor.facts import Facts, Problem, Unknown, describe
 from envdoctor.history.answers import FRAME, PATTERNS as HISTORY_PATTERNS
 from envdoctor.kb.evaluate import CONFIRMED, POSSIBLE, Finding, condition_holds, in_specifier, parse_version
@@ -27,8 +28,10 @@ from envdoctor.logscan import Hit, LogLine, Progress, Scanner, parallel_workers,
 NOT_FIRING = "not firing"  # the record's conditions do not hold in this environment
 NOT_EXAMINED = "not examined"  # no environment was examined (--log-only, or the probe failed)
 
-# What a group of matching lines means for this environment.
+# What a group of matching lines means for this environment. CANDIDATE: only weak symptoms
+# matched (an everyday error line); the records shown hold here but are not a diagnosis.
 APPLIES, DECIDE, NONE_APPLIES, UNEXAMINED = "applies", "decide", "none applies", "not examined"
+CANDIDATE = "candidate"
 
 GZIP_MAGIC = b"\x1f\x8b"
 KEEP = 5  # matching lines kept per symptom; the rest are counted
@@ -46,6 +49,9 @@ class Candidate:
     status: str  # CONFIRMED, POSSIBLE, NOT_FIRING or NOT_EXAMINED
     finding: Optional[Finding] = None
     unmet: Tuple[str, ...] = ()  # for NOT_FIRING: the conditions that do not hold, in words
+    weak: bool = False  # the log showed only a weak symptom of this record
+    log_score: int = 0  # what the log's other lines say (rivals.judge): for minus against
+    log_evidence: Tuple[str, ...] = ()  # those lines, in words
 
 
 @dataclass(frozen=True)
@@ -55,9 +61,17 @@ class Diagnosis:
     lines: Tuple[LogLine, ...]
     count: int
     candidates: Tuple[Candidate, ...]
+    decided_by: str = ""  # rival causes left level: the fact that would tell them apart
+
+    @property
+    def weak(self) -> bool:
+        """Only weak symptoms matched these lines: a common error, not a known issue."""
+        return all(c.weak for c in self.candidates)
 
     @property
     def verdict(self) -> str:
+        if self.weak:
+            return CANDIDATE
         statuses = {c.status for c in self.candidates}
         if CONFIRMED in statuses:
             return APPLIES
@@ -84,7 +98,7 @@ class Explanation:
     def exit_code(self) -> int:
         if any(p.fatal for p in self.problems):
             return 2
-        if self.diagnoses:
+        if any(not d.weak for d in self.diagnoses):
             return 1
         return 0 if self.complete else 2
 
@@ -186,32 +200,49 @@ def unmet_conditions(record: Record, facts: Facts) -> Tuple[str, ...]:
     return tuple(unmet)
 
 
-def _candidates(records: Sequence[Record], report: Optional["Report"]) -> Tuple[Candidate, ...]:
-    order = {CONFIRMED: 0, POSSIBLE: 1, NOT_FIRING: 2, NOT_EXAMINED: 3}
+def _candidates(records: Sequence[Tuple[Record, bool]], report: Optional["Report"]) -> Tuple[Candidate, ...]:
     out = []
     findings = {f.record.id: f for f in report.findings} if report is not None and not report.fatal else None
-    for record in records:
+    for record, weak in records:
         if findings is None:
-            out.append(Candidate(record, NOT_EXAMINED))
+            cand = Candidate(record, NOT_EXAMINED, weak=weak)
         elif record.id in findings:
             finding = findings[record.id]
-            out.append(Candidate(record, finding.status, finding))
+            cand = Candidate(record, finding.status, finding, weak=weak)
         else:
-            out.append(Candidate(record, NOT_FIRING, unmet=unmet_conditions(record, report.facts)))  # type: ignore[union-attr]
-    out.sort(key=lambda c: order[c.status])
+            cand = Candidate(record, NOT_FIRING, unmet=unmet_conditions(record, report.facts), weak=weak)  # type: ignore[union-attr]
+        # A weak symptom names a record only where the environment examined meets it.
+        if not weak or cand.status in (CONFIRMED, POSSIBLE):
+            out.append(cand)
+    out.sort(key=_rank)
     return tuple(out)
+
+
+ORDER = {CONFIRMED: 0, POSSIBLE: 1, NOT_FIRING: 2, NOT_EXAMINED: 3}
+
+
+def _rank(cand: Candidate) -> Tuple[bool, int, int]:
+    """The environment first, then the log's other lines (stable: ties keep the records' order)."""
+    return (cand.weak, ORDER[cand.status], -cand.log_score)
+
+
+def _is_weak(record: Record, patterns: Sequence[str]) -> bool:
+    """Every symptom of the record that matched these lines is weak."""
+    return all(s.weak for s in record.symptoms if s.pattern in patterns)
 
 
 def diagnose(hits: Sequence[Hit], kb: KnowledgeBase, report: Optional["Report"]) -> Tuple[Diagnosis, ...]:
     """Group the records whose symptoms matched the same lines: they are rival explanations."""
-    groups: Dict[Tuple[int, ...], Tuple[Hit, List[Record]]] = {}
+    groups: Dict[Tuple[int, ...], Tuple[Hit, List[str]]] = {}
     for hit in hits:
         key = tuple(line.number for line in hit.lines) + (hit.count,)
-        _, records = groups.setdefault(key, (hit, []))
-        for record in kb.records:
-            if record not in records and any(s.pattern == hit.pattern for s in record.symptoms):
-                records.append(record)
-    diagnoses = [Diagnosis(hit.lines, hit.count, _candidates(records, report)) for hit, records in groups.values()]
+        groups.setdefault(key, (hit, []))[1].append(hit.pattern)
+    diagnoses = []
+    for hit, patterns in groups.values():
+        records = [r for r in kb.records if any(s.pattern in patterns for s in r.symptoms)]
+        candidates = _candidates([(r, _is_weak(r, patterns)) for r in records], report)
+        if candidates:  # weak lines whose records do not hold here are everyday errors: not shown
+            diagnoses.append(Diagnosis(hit.lines, hit.count, candidates))
     diagnoses.sort(key=lambda d: d.lines[0].number)
     return tuple(diagnoses)
 
@@ -255,6 +286,8 @@ def explain(log: str, options: CheckOptions, examine: bool = True, keep: int = K
         report = run(options, kb)
         problems.extend(p for p in report.problems if p.source != "knowledge")
     diagnoses = diagnose(hits, kb, report)
+    if any(len(d.candidates) > 1 for d in diagnoses):
+        diagnoses = _rank_rivals(log, diagnoses, problems)
     if found:
         from envdoctor.history.explainer import diagnoses as history_diagnoses
 
@@ -273,3 +306,48 @@ def _history_questions(generic_hits, record_hits, kb: KnowledgeBase) -> list:
 
     covered = {line.number for h in record_hits for line in h.lines}
     return questions(generic_hits, covered, load_history(kb.dirs[1:]))
+
+
+def _rank_rivals(log: str, diagnoses: Tuple[Diagnosis, ...], problems: List[Problem]) -> Tuple[Diagnosis, ...]:
+    """Where several records share lines, read the log once more for what tells them apart:
+    traceback paths and printed versions (``rivals``). Standard input cannot be read twice."""
+    from envdoctor import rivals
+
+    records = [c.record for d in diagnoses if len(d.candidates) > 1 for c in d.candidates]
+    wanted = rivals.clues(records)
+    found = rivals.LogClues({}, {})
+    if log == "-":
+        problems.append(Problem("log", "standard input was read once: rival causes are ranked by the environment alone (give the log as a file to rank them by its other lines)"))
+    else:
+        scanner = Scanner([c.pattern for c in wanted], keep=1)
+        try:
+            stream, raw = open_log(log)
+            try:
+                scan_into(stream, scanner, Progress(scanner))
+            finally:
+                raw.close()
+            found = rivals.LogClues.from_hits(wanted, scanner.hits())
+        except (OSError, EOFError, zlib.error, LogError):
+            pass  # the first read already reported what went wrong
+    return rank_rivals(diagnoses, found)
+
+
+def rank_rivals(diagnoses: Tuple[Diagnosis, ...], found: "LogClues") -> Tuple[Diagnosis, ...]:
+    """Order the rival causes of each diagnosis by the clues found in the log (``rivals``)."""
+    from envdoctor import rivals
+
+    out = []
+    for diag in diagnoses:
+        if len(diag.candidates) < 2:
+            out.append(diag)
+            continue
+        judged = []
+        shared = rivals.common_frames([c.record for c in diag.candidates])
+        for cand in diag.candidates:
+            ranked = rivals.judge(cand.record, found, shared)
+            judged.append(replace(cand, log_score=ranked.score, log_evidence=ranked.evidence))
+        judged.sort(key=_rank)
+        top = [c for c in judged if _rank(c) == _rank(judged[0])]
+        decided = rivals.decider([c.record for c in top], found) if len(top) > 1 else ""
+        out.append(replace(diag, candidates=tuple(judged), decided_by=decided))
+    return tuple(out)

@@ -69,6 +69,8 @@ BAD = [
     ("bad-pattern.toml", GOOD.replace("pattern = 'boom \\d+'", "pattern = 'boom (\\d+'"), "symptoms[0].pattern: does not compile"),
     ("pattern-misses-example.toml", GOOD.replace('example = "RuntimeError: boom 42"', 'example = "RuntimeError: bang"'),
      "symptoms[0].example: the pattern does not match its own example"),
+    ("weak-not-bool.toml", GOOD.replace('example = "RuntimeError: boom 42"', 'example = "RuntimeError: boom 42"\nweak = "yes"'),
+     "symptoms[0].weak: must be true or false"),
     ("bad-if-missing.toml", GOOD + '\n[[code]]\npackage = "xtuner"\nfile = "a.py"\ncontains = "x"\nif_missing = "maybe"\n', "code[0].if_missing"),
     ("bad-specifier.toml", GOOD.replace('[[symptoms]]', '[when]\npython = ">=3.11x"\n\n[[symptoms]]'), "when.python: '>=3.11x' is not a version specifier"),
 ]
@@ -105,6 +107,27 @@ def test_kb_list_lists_every_record_in_each_format():
     assert {c["file"] for c in collate["code"]} >= {"xtuner/dataset/collate_fns/defalut_collate_fn.py"}
     markdown = envdoctor("kb", "list", "--format", "markdown").stdout
     assert markdown.count("\n| `") == len(ids)
+
+
+def test_kb_list_filters_by_area_the_folder_under_records():
+    base = load([shipped_dir()])
+    for area in ("xtuner", "peft"):
+        ids = sorted(r.id for r in base.records if os.path.basename(os.path.dirname(r.path)) == area)
+        listed = json.loads(envdoctor("kb", "list", "--area", area, "--format", "json").stdout)
+        assert ids and [r["id"] for r in listed["records"]] == ids
+        assert {r["area"] for r in listed["records"]} == {area}
+    done = envdoctor("kb", "list", "--area", "nowhere")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip().startswith("envdoctor: --area nowhere: no such area (areas: ") and "xtuner" in done.stderr
+
+
+def test_weak_symptom_is_read_from_the_record(tmp_path):
+    folder = _write(tmp_path, GOOD.replace('example = "RuntimeError: boom 42"', 'example = "RuntimeError: boom 42"\nweak = true'))
+    (record,) = load([str(folder)]).records
+    assert record.symptoms[0].weak is True and record.area == ""
+    (tmp_path / "strong").mkdir()
+    (record,) = load([str(_write(tmp_path / "strong", GOOD))]).records
+    assert record.symptoms[0].weak is False
 
 
 def test_knowledge_readme_lists_the_current_records():

@@ -28,10 +28,21 @@ def _reads(record: Record) -> str:
     return ", ".join(sorted({"%s %s" % (c.package, c.file) for c in record.code}))
 
 
+def areas(base: KnowledgeBase) -> List[str]:
+    return sorted({r.area for r in base.records})
+
+
+def only_area(base: KnowledgeBase, area: str) -> KnowledgeBase:
+    """The records of one area (the folder under records/, e.g. xtuner)."""
+    wanted = area.strip("/")
+    return base._replace(records=tuple(r for r in base.records if r.area == wanted))
+
+
 def rows(base: KnowledgeBase) -> List[dict]:
     return [
         {
             "id": r.id,
+            "area": r.area,
             "severity": r.severity,
             "summary": r.summary,
             "affected": [{"package": a.package, "introduced": a.introduced, "fixed": a.fixed, "last_affected": a.last_affected} for a in r.affected],
@@ -83,6 +94,7 @@ def render(base: KnowledgeBase, fmt: str) -> str:
     out = []
     for r in records:
         out.append("%-40s %-8s %s" % (r.id, r.severity, r.summary))
+        out.append("    area:   %s" % (r.area or "-"))
         out.append("    when:   %s" % _affected(r))
         out.append("    fixed:  %s" % _fixed(r))
         out.append("    needs:  %s" % _needs(r))
@@ -98,10 +110,10 @@ def markdown(records: List[Record]) -> str:
     def cell(text: str) -> str:
         return text.replace("|", "\\|")
 
-    out = ["| id | severity | summary | affected when | fixed in | remedy needs | source |", "|---|---|---|---|---|---|---|"]
+    out = ["| id | area | severity | summary | affected when | fixed in | remedy needs | source |", "|---|---|---|---|---|---|---|---|"]
     for r in records:
-        out.append("| `%s` | %s | %s | %s | %s | %s | [%s](%s) |" % (
-            r.id, r.severity, cell(r.summary), cell(_affected(r)), cell(_fixed(r)), cell(_needs(r)),
+        out.append("| `%s` | %s | %s | %s | %s | %s | %s | [%s](%s) |" % (
+            r.id, r.area or "-", r.severity, cell(r.summary), cell(_affected(r)), cell(_fixed(r)), cell(_needs(r)),
             cell(_short(r.references[0].url)), r.references[0].url))
     return "\n".join(out) + "\n"
 

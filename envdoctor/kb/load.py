@@ -242,11 +242,17 @@ def _symptoms(data: dict, trusted: bool = False) -> Tuple[Symptom, ...]:
         field = "symptoms[%d]" % i
         if not isinstance(item, dict) or not isinstance(item.get("pattern"), str) or not item["pattern"]:
             raise _Invalid(field + ".pattern", "missing")
-        if set(item) - {"pattern", "example"}:
-            raise _Invalid(field, "fields are pattern and example")
+        if set(item) - {"pattern", "example", "weak", "traceback"}:
+            raise _Invalid(field, "fields are pattern, example, weak, traceback")
         example = item.get("example", "")
         if not isinstance(example, str):
             raise _Invalid(field + ".example", "must be a string")
+        weak = item.get("weak", False)
+        if not isinstance(weak, bool):
+            raise _Invalid(field + ".weak", "must be true or false")
+        traceback = item.get("traceback", "")
+        if not isinstance(traceback, str):
+            raise _Invalid(field + ".traceback", "must be a path fragment such as \"peft/tuners/\"")
         if not trusted:
             try:
                 compiled = re.compile(item["pattern"])
@@ -254,7 +260,7 @@ def _symptoms(data: dict, trusted: bool = False) -> Tuple[Symptom, ...]:
                 raise _Invalid(field + ".pattern", "does not compile: %s" % exc)
             if example and not compiled.search(example):
                 raise _Invalid(field + ".example", "the pattern does not match its own example")
-        out.append(Symptom(item["pattern"], example))
+        out.append(Symptom(item["pattern"], example, weak, traceback.strip()))
     return tuple(out)
 
 
@@ -349,14 +355,20 @@ def load_file(path: str, cache: Optional[TomlCache] = None) -> Tuple[Optional[Re
 
 
 def record_files(directory: str) -> List[str]:
+    return [path for path, _area in _record_files(directory)]
+
+
+def _record_files(directory: str) -> List[Tuple[str, str]]:
+    """(path, area) of every record file; the area is its folder under records/ ("" at the top)."""
     records = os.path.join(directory, "records")
     base = records if os.path.isdir(records) else directory
     found = []
     for root, dirs, files in os.walk(base):
         dirs.sort()
+        area = os.path.relpath(root, base).replace(os.sep, "/")
         for name in sorted(files):
             if name.endswith(".toml"):
-                found.append(os.path.join(root, name))
+                found.append((os.path.join(root, name), "" if area == "." else area))
     return found
 
 
@@ -387,12 +399,13 @@ def load(dirs: Sequence[str], cache: Optional[TomlCache] = None) -> KnowledgeBas
             errors.append(RecordError(directory, "", "knowledge-base folder not found"))
             continue
         _tables(directory, cache, tables, errors)
-        for path in record_files(directory):
+        for path, area in _record_files(directory):
             record, error = load_file(path, cache)
             if error:
                 errors.append(error)
                 continue
             assert record is not None
+            record = record._replace(area=area)
             if record.id in seen:
                 errors.append(RecordError(path, "id", "%s is already defined in %s" % (record.id, seen[record.id])))
                 continue

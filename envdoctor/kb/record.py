@@ -64,6 +64,12 @@ def _show(value: object) -> str:
 class Symptom(NamedTuple):
     pattern: str  # a regular expression over one log line
     example: str = ""  # the exact text users see; tests check the pattern matches it
+    # An everyday line (CUDA out of memory, an NCCL timeout) that this record is only one of many
+    # causes of: alone it names a candidate, shown where the environment meets the record.
+    weak: bool = False
+    # A path fragment of the traceback frames above the line when this record is the cause
+    # (e.g. "peft/tuners/"): it ranks the records that share the line.
+    traceback: str = ""
 
 
 class CodeCheck(NamedTuple):
@@ -111,3 +117,4 @@ class Record(NamedTuple):
     references: Tuple[Reference, ...]
     path: str  # the file it came from
     tags: Tuple[str, ...] = ()
+    area: str = ""  # the folder under records/ it lives in (xtuner, peft, cuda ...); "" at the top
