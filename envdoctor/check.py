@@ -152,7 +152,7 @@ def run(options: CheckOptions, kb: Optional[KnowledgeBase] = None) -> Report:
             findings.extend(import_findings(env, [options.config] if options.config else [], options.extra_kb, findings))
         elif parsed is not None:
             findings.extend(pin_findings(parsed, parsed.python, options.extra_kb, findings))
-        unknown_type = model_type_finding(facts, options.extra_kb, env)
+        unknown_type = model_type_finding(facts, options.extra_kb, env) if env is not None else None
         if unknown_type is not None:
             findings.append(unknown_type)
     ranges: Tuple = ()

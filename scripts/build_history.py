@@ -19,6 +19,7 @@ import io
 import json
 import os
 import re
+import shutil
 import sys
 import tarfile
 import zipfile
@@ -30,7 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from envdoctor.history.build import release_record, merge_package  # noqa: E402
+from envdoctor.history.build import merge_package, release_record, split  # noqa: E402
 from envdoctor.history.archive import read_release  # noqa: E402
 import history_fetch  # noqa: E402
 
@@ -72,6 +73,14 @@ def summarise(args) -> Tuple[str, str, Optional[dict]]:
     return package, version, record
 
 
+def write_json(path: str, data: dict) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f, sort_keys=True, separators=(",", ":"))
+        f.write("\n")
+    os.replace(tmp, path)
+
+
 def build_date() -> str:
     """SOURCE_DATE_EPOCH when set (a rebuild then gives the same bytes), else today (UTC)."""
     import time
@@ -88,12 +97,15 @@ def write_index(out: str) -> None:
             continue
         with open(os.path.join(out, name)) as f:
             data = json.load(f)
-        for module in data["modules"]:
+        for module in data["shards"]:
             if "." not in module and not module.startswith("_"):
                 modules.setdefault(module, data["package"])
+        shard_dir = os.path.join(out, data["package"])
+        size = os.path.getsize(os.path.join(out, name)) + sum(
+            os.path.getsize(os.path.join(shard_dir, f)) for f in os.listdir(shard_dir))
         packages[data["package"]] = {"releases": len(data["versions"]), "first": data["versions"][0],
                                      "last": data["versions"][-1], "not_examined": data["not_examined"],
-                                     "bytes": os.path.getsize(os.path.join(out, name))}
+                                     "bytes": size}
     index = {"format": 1, "built": build_date(), "modules": modules, "packages": packages,
              "builder": "scripts/build_history.py"}
     tmp = os.path.join(out, "index.json.tmp")
@@ -115,7 +127,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     sels = [s for s in history_fetch.SELECTIONS + history_fetch.SELECTIONS_LIBS
             if not args.packages or s.package in args.packages]
-    releases = history_fetch.plan(sels)
+    releases = history_fetch.plan(sels, offline=args.no_fetch)
     if args.no_fetch:
         files = {r: history_fetch.downloaded(*r) for r in releases}
     else:
@@ -156,13 +168,16 @@ def main(argv=None) -> int:
             continue
         not_examined = sorted(v for p, v in missing if p == sel.package)
         data = merge_package(sel.package, records, selection=sel._asdict(), not_examined=not_examined)
+        main_data, shards = split(data)
+        folder = os.path.join(args.out, sel.package)
+        if os.path.isdir(folder):
+            shutil.rmtree(folder)
+        os.makedirs(folder)
+        for key, shard in shards.items():
+            write_json(os.path.join(folder, key + ".json"), shard)
         target = os.path.join(args.out, sel.package + ".json")
-        tmp = target + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(data, f, sort_keys=True, separators=(",", ":"))
-            f.write("\n")
-        os.replace(tmp, target)
-        print("wrote", target, os.path.getsize(target), flush=True)
+        write_json(target, main_data)
+        print("wrote", target, os.path.getsize(target), "and %d shards" % len(shards), flush=True)
     write_index(args.out)
     if missing:
         print("not available:", ", ".join("%s %s" % r for r in missing))

@@ -137,10 +137,17 @@ def fetch(package: str, version: str) -> Optional[str]:
     return None
 
 
-def plan(selections=None) -> List[tuple]:
+def cached_versions(package: str) -> List[str]:
+    folder = os.path.join(CACHE, "files", package)
+    return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+
+
+def plan(selections=None, offline: bool = False) -> List[tuple]:
+    """The releases to examine; offline: those of the cache (as the last online plan fetched them)."""
     out = []
     for sel in selections or (SELECTIONS + SELECTIONS_LIBS):
-        for version in choose(sel, available_versions(sel.package)):
+        listed = cached_versions(sel.package) if offline else available_versions(sel.package)
+        for version in choose(sel, listed):
             out.append((sel.package, version))
     return out
 

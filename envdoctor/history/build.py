@@ -12,12 +12,12 @@ from packaging.version import Version
 
 from envdoctor.history.archive import Release, as_text
 from envdoctor.history.ranges import encode
+from envdoctor.history.shards import shard_key
 from envdoctor.history.scan import ModuleSummary, Params, model_types, module_name, scan_source, star_names
 
 FORMAT = 1
 # Packages whose imports of other packages are recorded (they are what pins are checked with).
-IMPORTERS = {"xtuner", "peft", "trl", "accelerate", "deepspeed", "mmengine", "transformers", "datasets",
-             "bitsandbytes", "flash-attn", "torchvision"}
+IMPORTERS = {"xtuner", "peft", "trl", "accelerate", "deepspeed", "mmengine"}
 STDLIB = set(getattr(sys, "stdlib_module_names", ())) | {"__future__"}
 
 
@@ -217,7 +217,7 @@ def merge_package(package: str, records: Sequence[dict], selection: Optional[dic
             types_at.setdefault(t, set()).add(i)
         for a, b in r.get("links", ()):
             links_at.setdefault(a + ">" + b, set()).add(i)
-        for imp in r.get("imports", ()):
+        for imp in (r.get("imports", ()) if package in IMPORTERS else ()):
             imports_at.setdefault("|".join(str(x) for x in imp), set()).add(i)
         req = [x for x in r["requires_dist"] if "extra ==" not in x.replace("'", '"').replace(" ", " ")]
         key = "\n".join([r["requires_python"] or ""] + sorted(req))
@@ -243,3 +243,23 @@ def merge_package(package: str, records: Sequence[dict], selection: Optional[dic
     if links_at:
         data["links"] = _group(links_at)
     return data
+
+
+SHARDED = ("modules", "open", "names", "params", "params_open")
+
+
+def split(data: dict) -> Tuple[dict, Dict[str, dict]]:
+    """The package's main file (small: versions, requirements, imports, where each shard is) and its shards."""
+    main = {k: v for k, v in data.items() if k not in SHARDED}
+    shards: Dict[str, dict] = {}
+    for section in SHARDED:
+        for key, value in data[section].items():
+            module = key.rsplit(".", 1)[0] if section.startswith("params") else key
+            shards.setdefault(shard_key(module), {s: {} for s in SHARDED})[section][key] = value
+    callables: Dict[str, List[str]] = {}
+    for qual in data["params"]:
+        callables.setdefault(qual.rsplit(".", 1)[1], []).append(qual)
+    main["shards"] = sorted(shards)
+    # keyword questions name a class, not its module: an index of them, in a shard of its own
+    shards["_callables"] = {"callables": {k: sorted(v) for k, v in sorted(callables.items())}}
+    return main, shards

@@ -61,8 +61,12 @@ def _version_key(text: str):
 class PackageHistory:
     """One package's history; every question takes a version string and answers True/False/None."""
 
-    def __init__(self, data: dict):
+    def __init__(self, data: dict, folder: Optional[str] = None):
+        """`data`: a package's main file; its shards (module facts) are read from `folder` on first use.
+        A merged history that was never split (the builder's tests) holds everything in `data`."""
         self.data = data
+        self.folder = folder
+        self._shards: Dict[str, dict] = {}
         self.package: str = data["package"]
         self.versions: List[str] = data["versions"]
         self._keys = [_version_key(v) for v in self.versions]
@@ -109,23 +113,51 @@ class PackageHistory:
                 start = None
         return out
 
+    def _part(self, module: str) -> dict:
+        """The facts about `module`: its shard (loaded once), or the whole unsplit data."""
+        if "shards" not in self.data:
+            return self.data
+        from envdoctor.history.shards import shard_key
+
+        key = shard_key(module)
+        if key not in self._shards:
+            shard = {}
+            if key in self.data["shards"] and self.folder:
+                with open(os.path.join(self.folder, self.package, key + ".json"), encoding="utf-8") as f:
+                    shard = json.load(f)
+            self._shards[key] = shard
+        return self._shards[key]
+
+    def _callables(self) -> Dict[str, List[str]]:
+        if "_callables" not in self._shards:
+            path = os.path.join(self.folder or "", self.package, "_callables.json")
+            try:
+                with open(path, encoding="utf-8") as f:
+                    self._shards["_callables"] = json.load(f)
+            except OSError:
+                self._shards["_callables"] = {}
+        return self._shards["_callables"].get("callables", {})
+
+    def _get(self, section: str, key: str, module: Optional[str] = None):
+        return self._part(module or key).get(section, {}).get(key)
+
     # -- modules and names
     def module_ranges(self, module: str) -> str:
-        return self.data["modules"].get(module, "")
+        return self._get("modules", module) or ""
 
     def has_module(self, module: str, version: str) -> Optional[bool]:
         return self._holds(self.module_ranges(module), version)
 
     def is_open(self, module: str, version: str) -> Optional[bool]:
-        return self._holds(self.data["open"].get(module, ""), version)
+        return self._holds(self._get("open", module) or "", version)
 
     def name_ranges(self, module: str, name: str) -> str:
         """Where `from module import name` finds it: a name of the module, or a submodule."""
         found: Set[int] = set()
-        for ranges, names in self.data["names"].get(module, {}).items():
+        for ranges, names in (self._get("names", module) or {}).items():
             if name in names.split(" "):
                 found |= decode(ranges)
-        sub = self.data["modules"].get(module + "." + name)
+        sub = self.module_ranges(module + "." + name)
         if sub:
             found |= decode(sub)
         from envdoctor.history.ranges import encode
@@ -144,7 +176,7 @@ class PackageHistory:
     # -- parameters
     def keyword_ranges(self, callable_: str, keyword: str) -> str:
         found: Set[int] = set()
-        for ranges, names in self.data["params"].get(callable_, {}).items():
+        for ranges, names in (self._get("params", callable_, callable_.rsplit(".", 1)[0]) or {}).items():
             if keyword in names.split(" "):
                 found |= decode(ranges)
         from envdoctor.history.ranges import encode
@@ -152,8 +184,11 @@ class PackageHistory:
 
     def callables_named(self, name: str) -> List[str]:
         """Qualified callables whose last part is `name` (Class or function), shortest module first."""
-        tail = "." + name
-        return sorted((q for q in self.data["params"] if q.endswith(tail)), key=lambda q: (q.count("."), q))
+        if "shards" in self.data:
+            found = self._callables().get(name, [])
+        else:
+            found = [q for q in self.data["params"] if q.endswith("." + name)]
+        return sorted(found, key=lambda q: (q.count("."), q))
 
     def accepts(self, callable_: str, keyword: str, version: str) -> Optional[bool]:
         known = self.keyword_ranges(callable_, "")
@@ -161,7 +196,7 @@ class PackageHistory:
             return None
         if self._holds(self.keyword_ranges(callable_, keyword), version):
             return True
-        if self._holds(self.data["params_open"].get(callable_, ""), version) is not False:
+        if self._holds(self._get("params_open", callable_, callable_.rsplit(".", 1)[0]) or "", version) is not False:
             return None
         return False
 
@@ -247,7 +282,7 @@ class History:
                 path = os.path.join(d, name + ".json")
                 if os.path.exists(path):
                     with open(path, encoding="utf-8") as f:
-                        found = PackageHistory(json.load(f))
+                        found = PackageHistory(json.load(f), d)
             self._loaded[name] = found
         return self._loaded[name]
 

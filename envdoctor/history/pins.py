@@ -156,3 +156,23 @@ def requirement_breaks(history: History, pins: Dict[str, str], python: str, extr
                 out.append(PinBreak("requires", package, version, other, pins[other],
                                     "%s %s requires %s%s, but %s %s is pinned" % (package, version, req.name, req.specifier, other, pins[other])))
     return out
+
+
+def constraints_for(pins: Dict[str, str], python: str, kb_dirs: Sequence[str] = ()) -> List[str]:
+    """For the fix planner: requirements that clear the history's import breaks between these pins
+    (e.g. 'transformers<5.0.0' for xtuner 0.1.23, 'deepspeed' where a pin imports it unguarded).
+    A plan holding them never proposes a set whose recorded imports are known to fail."""
+    from envdoctor.history.findings import pin_for, where_exists
+    from envdoctor.history.load import load_history
+
+    history = load_history(kb_dirs)
+    out: List[str] = []
+    for b in import_breaks(history, pins, python, {}):
+        if not b.other_version:
+            need = b.other
+        else:
+            where = where_exists(history, b.target, b.name)
+            need = pin_for(where, b.other_version) if where is not None else None
+        if need and need not in out:
+            out.append(need)
+    return out
