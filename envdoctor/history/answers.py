@@ -85,13 +85,20 @@ def _pin(package: str, spans: Sequence[Span]) -> Tuple[str, ...]:
     return ("%s%s" % (package, spec),) if spec else ()
 
 
-def _callable(ph: PackageHistory, text: str) -> str:
-    """'LoraConfig.__init__' -> the qualified class in the history ('peft.tuners.lora.config.LoraConfig')."""
+def _callables(ph: PackageHistory, text: str) -> List[str]:
+    """'LoraConfig.__init__' -> the qualified classes of that name in the history (it may have moved:
+    peft.tuners.lora.LoraConfig, later peft.tuners.lora.config.LoraConfig)."""
     parts = [p for p in text.split(".") if p != "__init__"]
-    if not parts:
-        return ""
-    found = ph.callables_named(parts[-1])
-    return found[0] if found else ""
+    return ph.callables_named(parts[-1]) if parts else []
+
+
+def keyword_ranges(ph: PackageHistory, quals: Sequence[str], keyword: str) -> str:
+    from envdoctor.history.ranges import decode, encode
+
+    found = set()
+    for q in quals:
+        found |= decode(ph.keyword_ranges(q, keyword))
+    return encode(found)
 
 
 def answer(history: History, q: Question) -> Optional[Answer]:
@@ -109,10 +116,11 @@ def answer(history: History, q: Question) -> Optional[Answer]:
     if q.kind == "keyword":
         for package in _packages_for_callable(history, q.module):
             ph = history.package(package)
-            qual = _callable(ph, q.module) if ph else ""
-            if not qual:
+            quals = _callables(ph, q.module) if ph else []
+            if not quals:
                 continue
-            ranges = ph.keyword_ranges(qual, q.name)
+            qual = " / ".join(quals)
+            ranges = keyword_ranges(ph, quals, q.name)
             spans = tuple(ph.span(ranges)) if ranges else ()
             requires = _pin(package, spans)
             fix = ("install %s (%s accepts %r in %s)" % (requires[0], qual, q.name, spans[-1].text()) if requires else
@@ -174,7 +182,8 @@ def holds_here(history: History, a: Answer, installed: dict) -> Tuple[Optional[b
     if q.kind == "model_type":
         known = ph.knows_model_type(q.name, version)
     elif q.kind == "keyword":
-        known = ph.accepts(a.callable_, q.name, version)
+        answers = [ph.accepts(c, q.name, version) for c in a.callable_.split(" / ")]
+        known = True if True in answers else None if None in answers else False
     elif q.kind == "module":
         known = ph.has_module(q.module, version)
     else:

@@ -251,6 +251,14 @@ SHARDED = ("modules", "open", "names", "params", "params_open")
 def split(data: dict) -> Tuple[dict, Dict[str, dict]]:
     """The package's main file (small: versions, requirements, imports, where each shard is) and its shards."""
     main = {k: v for k, v in data.items() if k not in SHARDED}
+    # Parameters are kept for the package's public API: what its top-level modules export.
+    exported: Set[str] = set()
+    for module, groups in data["names"].items():
+        if "." not in module:
+            for names in groups.values():
+                exported.update(names.split(" "))
+    data = dict(data, params={q: v for q, v in data["params"].items() if q.rsplit(".", 1)[1] in exported},
+                params_open={q: v for q, v in data["params_open"].items() if q.rsplit(".", 1)[1] in exported})
     shards: Dict[str, dict] = {}
     for section in SHARDED:
         for key, value in data[section].items():
