@@ -4,11 +4,12 @@ so a busy machine weighs on both alike. Prints each pair, the ratio of the media
 most 1.10 wall) and envdoctor's peak memory. The pre-flight (`envdoctor run -- true` with the
 check, against this interpreter) is timed apart, from the --report it writes.
 
-    python bench/bench_run.py [--size-mb 1000] [--repeat 3] [--printer lines|blocks]
+    python bench/bench_run.py [--size-mb 1000] [--repeat 3] [--printer lines|blocks] [--out PATH]
 
 --printer lines: the command prints line by line (print(), as a logger does; the default).
 --printer blocks: it writes 1 MiB blocks at once, the fastest a command can print and so the
-worst case for the overhead. Output goes to /dev/null in both arms.
+worst case for the overhead. Output goes to /dev/null in both arms (the strictest comparison:
+writing there costs the bare command nothing), or to the file --out (removed afterwards).
 """
 
 import argparse
@@ -46,9 +47,9 @@ else:
 """
 
 
-def _timed(argv, env):
+def _timed(argv, env, out=os.devnull):
     """Wall seconds and peak RSS (KiB) of the process started with argv (its own, via wait4)."""
-    with open(os.devnull, "wb") as null:
+    with open(out, "wb") as null:
         started = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=null, stderr=subprocess.PIPE, env=env)
         err = proc.stderr.read()  # type: ignore[union-attr]
@@ -64,6 +65,7 @@ def main() -> None:
     parser.add_argument("--size-mb", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--printer", choices=["lines", "blocks"], default="lines")
+    parser.add_argument("--out", default=os.devnull, help="where the output goes (default: /dev/null)")
     args = parser.parse_args()
 
     env = dict(os.environ, PYTHONPATH=REPO)
@@ -80,10 +82,10 @@ def main() -> None:
         wrapped = [sys.executable, "-m", "envdoctor", "run", "--no-check", "--"] + command
 
         bare, run, peaks = [], [], []
-        print("printer: %s, %d MB to /dev/null, %d pairs" % (args.printer, args.size_mb, args.repeat))
+        print("printer: %s, %d MB to %s, %d pairs" % (args.printer, args.size_mb, args.out, args.repeat))
         for i in range(args.repeat):
-            b, _ = _timed(command, env)
-            r, peak = _timed(wrapped, env)
+            b, _ = _timed(command, env, args.out)
+            r, peak = _timed(wrapped, env, args.out)
             bare.append(b)
             run.append(r)
             peaks.append(peak)
@@ -105,6 +107,8 @@ def main() -> None:
         import shutil
 
         shutil.rmtree(folder, ignore_errors=True)
+        if args.out != os.devnull and os.path.isfile(args.out):
+            os.unlink(args.out)
 
 
 if __name__ == "__main__":

@@ -15,9 +15,15 @@ from typing import Deque, Dict, List, Sequence, Tuple
 
 from envdoctor.logscan import MAX_LINE, Hit, Progress, Scanner
 
-BLOCK = 1 << 20
-RING = 4 << 20
+BLOCK = 1 << 20  # small pieces are joined into blocks of this size to be scanned ...
+DIRECT = 1 << 18  # ... and a piece this large is scanned as it is
+RING = 4 << 20  # the output's end kept (for the report's tail and the rival causes' clues)
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b\n]{0,512}(?:\x07|\x1b\\)?|[@-Z\\-_])")
+
+
+def _first_break(data: bytes) -> int:
+    nl, cr = data.find(b"\n"), data.find(b"\r")
+    return nl if cr == -1 else cr if nl == -1 else min(nl, cr)
 
 
 class Capture:
@@ -30,7 +36,7 @@ class Capture:
         self.pending_size: Dict[int, int] = {1: 0, 2: 0}
         self.batch: List[object] = []  # bytes and memoryviews of whole lines, joined when scanned
         self.batch_size = 0
-        self.ring: Deque[Tuple[int, bytes]] = deque()  # (number of its first line, block)
+        self.ring: Deque[Tuple[int, object]] = deque()  # (number of its first line, bytes or a view of them)
         self.ring_held = 0
 
     def feed(self, stream: int, data: bytes) -> None:
@@ -43,7 +49,13 @@ class Capture:
                 self._finish_line(stream)
         else:
             self._finish_line(stream)
-            self._add(memoryview(data)[: last + 1], last + 1)
+            if last + 1 >= DIRECT:  # a large read: scanned where it lies, after what came before it
+                first = _first_break(data)
+                self._add(memoryview(data)[: first + 1], first + 1)
+                self._scan()
+                self._scan_block(data, first + 1, last + 1)
+            else:
+                self._add(memoryview(data)[: last + 1], last + 1)
             if last + 1 < len(data):
                 self.pending[stream].append(data[last + 1:])
                 self.pending_size[stream] = len(data) - last - 1
@@ -65,10 +77,16 @@ class Capture:
             return
         block = b"".join(self.batch)  # type: ignore[arg-type]
         self.batch, self.batch_size = [], 0
-        self.progress.ends_in_newline = block.endswith(b"\n")
-        self.ring.append((self.scanner.line, block))
-        self.scanner.feed(block)
-        self.ring_held += len(block)
+        self._scan_block(block, 0, len(block))
+
+    def _scan_block(self, block: bytes, lo: int, hi: int) -> None:
+        """Scan ``block[lo:hi]`` (whole lines) and keep it in the ring, without copying it."""
+        if hi <= lo:
+            return
+        self.progress.ends_in_newline = block[hi - 1] == 0x0A
+        self.ring.append((self.scanner.line, memoryview(block)[lo:hi] if lo or hi < len(block) else block))
+        self.scanner.feed(block, lo, hi)
+        self.ring_held += hi - lo
         while self.ring_held - len(self.ring[0][1]) >= self.ring_size:
             self.ring_held -= len(self.ring.popleft()[1])
 
@@ -97,5 +115,5 @@ class Capture:
         scanner = Scanner(patterns, keep)
         scanner.line = self.ring[0][0]
         for _, block in self.ring:
-            scanner.feed(block)
+            scanner.feed(bytes(block))
         return scanner.hits()

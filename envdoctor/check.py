@@ -10,7 +10,7 @@ from envdoctor import derive
 from envdoctor.facts import Facts, Gathered, Problem, Unknown, merge
 from envdoctor.kb import declared
 from envdoctor.kb.evaluate import CONFIRMED, Finding, evaluate_all
-from envdoctor.kb.load import KnowledgeBase, load_kb
+from envdoctor.kb.load import KnowledgeBase, is_shipped, load_kb
 from envdoctor.kb.record import Record, Reference, Remedy
 from envdoctor.options import CheckOptions
 from envdoctor.sources import binary, code, environment, gpu
@@ -101,7 +101,9 @@ def derive_all(facts: Facts, kb: KnowledgeBase) -> Tuple[Facts, Tuple[Problem, .
 def run(options: CheckOptions, kb: Optional[KnowledgeBase] = None) -> Report:
     """Sources -> facts -> derived facts -> findings."""
     kb = kb or load_kb(options.extra_kb)
-    problems: List[Problem] = [Problem("knowledge", str(e)) for e in kb.errors]
+    # A broken record or table of the user's own (--kb) stops the check: its verdicts would be
+    # missing without a word, or wrong.
+    problems: List[Problem] = [Problem("knowledge", str(e), fatal=not is_shipped(e.path)) for e in kb.errors]
     parts: List[Gathered] = []
     env = None
     parsed = None

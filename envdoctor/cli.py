@@ -122,7 +122,9 @@ def _python_version(params: dict):
 @click.option("--require-gpu", is_flag=True, help="Fail when no NVIDIA driver or GPU is visible (off by default, so container builds pass).")
 @click.option("--format", "fmt", type=FORMAT, default="text", show_default=True, help="Output format.")
 @click.option("--fail-on", type=click.Choice(["error", "warning", "info"]), default="error", show_default=True, help="Lowest severity that makes the exit code 1.")
-def check(require_gpu, fmt, fail_on, **probe) -> None:
+@click.option("--distributed", is_flag=True, help="Run under torchrun or srun: each node probes itself, rank 0 reports what differs between nodes; every rank exits with the same code (needs torch).")
+@click.option("--timeout", type=click.FloatRange(1, 86400), metavar="SECONDS", help="With --distributed: how long to wait for every rank (default: 300).")
+def check(require_gpu, fmt, fail_on, distributed, timeout, **probe) -> None:
     """Probe an environment and report known problems.
 
     Reads package metadata and files as text: never imports torch, transformers or
@@ -132,6 +134,10 @@ def check(require_gpu, fmt, fail_on, **probe) -> None:
     """
     from envdoctor.check import exit_code, run
 
+    if distributed:
+        sys.exit(_distributed(check_options(probe, require_gpu), fmt, fail_on, 300.0 if timeout is None else timeout))
+    if timeout is not None:
+        raise _Failure("--timeout applies only with --distributed (use --probe-timeout for nvidia-smi and nvcc)")
     report = run(check_options(probe, require_gpu))
     code = exit_code(report, fail_on)
     _emit(_render(report, fmt, code))
@@ -155,6 +161,57 @@ def _render(report, fmt: str, code: int) -> str:
     return text.render(report, colour=style.use_colour())
 
 
+def _render_cluster(cluster, fmt: str, command: str) -> str:
+    from envdoctor.render import cluster as out
+
+    if fmt == "json":
+        return out.render_json(cluster)
+    if fmt == "markdown":
+        return out.render_markdown(cluster, command)
+    from envdoctor.render import style
+
+    return out.render_text(cluster, command, colour=style.use_colour())
+
+
+def _distributed(options, fmt: str, fail_on: str, timeout: float) -> int:
+    from envdoctor.cluster import command, distributed, launch, table
+
+    try:
+        return command.check_distributed(options, fail_on, timeout, lambda c: _render_cluster(c, fmt, "check --distributed"), _emit)
+    except (launch.LaunchError, distributed.DistributedError, table.TableError) as exc:
+        raise _Failure(str(exc))
+
+
+COMPARE_EXIT_CODES = """\b
+Exit codes:
+  0  the nodes agree and nothing is at or above --fail-on
+  1  a fact that must agree differs, or findings at or above --fail-on
+  2  a file is not a readable check report, or a node's probe failed"""
+
+
+@cli.command(epilog=COMPARE_EXIT_CODES)
+@click.argument("reports", nargs=-1, required=True, metavar="REPORT.json...")
+@click.option("--kb", "kb_dirs", multiple=True, metavar="DIR", type=click.Path(file_okay=False), help="Also load your own records (and tables) from DIR (repeatable).")
+@click.option("--format", "fmt", type=FORMAT, default="text", show_default=True, help="Output format.")
+@click.option("--fail-on", type=click.Choice(["error", "warning", "info"]), default="error", show_default=True, help="Lowest severity that makes the exit code 1.")
+def compare(reports, kb_dirs, fmt, fail_on) -> None:
+    """Compare the reports of envdoctor check --format json made on each node of a job.
+
+    Says which facts differ between nodes (and which nodes hold which value), whether
+    knowledge/tables/drift.toml lets them differ, and the knowledge base's findings once per
+    distinct environment.
+    """
+    from envdoctor.check import load_kb
+    from envdoctor.cluster import command, nodes, table
+
+    try:
+        cluster = command.compare(reports, load_kb(tuple(kb_dirs)), fail_on)
+    except (nodes.ReportError, table.TableError) as exc:
+        raise _Failure(str(exc))
+    _emit(_render_cluster(cluster, fmt, "compare"))
+    sys.exit(cluster.exit_code)
+
+
 @cli.group()
 def kb() -> None:
     """Inspect and validate the knowledge base."""
@@ -163,17 +220,28 @@ def kb() -> None:
 @kb.command("lint", epilog="\b\nExit codes:\n  0  every record is valid\n  1  at least one record is invalid\n  2  usage error")
 @click.argument("directory", required=False, type=click.Path(file_okay=False))
 def kb_lint(directory) -> None:
-    """Validate the records in DIRECTORY (default: the shipped knowledge base)."""
-    from envdoctor.kb.load import load, shipped_dir
+    """Validate the records and tables in DIRECTORY (default: the shipped knowledge base).
+
+    Every error of every file is listed with its line: unknown fields and fact names,
+    specifiers on facts that are not versions, invalid versions, patterns that can backtrack
+    for ever, ids that a shipped record already has, malformed tables.
+    """
+    from envdoctor.kb.lint import lint, summary
+    from envdoctor.kb.load import shipped_dir
 
     directory = directory or shipped_dir()
     if not os.path.isdir(directory):
         raise _Failure("%s: no such folder" % directory)
-    base = load([directory])
-    for error in base.errors:
+    from envdoctor.cluster.table import lint as lint_drift_table
+
+    result = lint(directory)
+    for error in result.errors:
         click.echo(str(error))
-    click.echo("%d records valid, %d invalid in %s" % (len(base.records), len(base.errors), directory))
-    sys.exit(1 if base.errors else 0)
+    drift = lint_drift_table(result.base.tables, result.base.dirs)  # the cluster drift table's own rules
+    for problem in drift:
+        click.echo(problem)
+    click.echo(summary(result, directory))
+    sys.exit(1 if result.errors or drift else 0)
 
 
 @kb.command("list")

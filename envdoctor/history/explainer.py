@@ -52,7 +52,7 @@ def _record(a: answers.Answer, importer: Optional[str]) -> Record:
         affected=(), when=(), code=(), symptoms=(),
         remedy=Remedy(a.fix, a.requires),
         references=(Reference(answers.HISTORY_REFERENCE % a.package, "API history of %s (envdoctor)" % a.package),),
-        path="<api history>",
+        path="<api history>", evidence_level="read-from-code",
         tags=("api-history",),
     )
 

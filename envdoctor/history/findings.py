@@ -131,7 +131,7 @@ def to_finding(failure: Failure, importers: Sequence[Failure], history: History,
         remedy=Remedy("; ".join(fixes) or "make %s importable" % what, tuple(requires)),
         references=(Reference("knowledge/history/%s.json" % (target_dist or "index"),
                               "API history of %s (envdoctor), read from its released files" % target_dist),),
-        path="<import check>",
+        path="<import check>", evidence_level="read-from-code",
         tags=("import-check",),
     )
     because = ("%s line %d imports %s" % (failure.importer, failure.line, what),)
@@ -211,7 +211,7 @@ def _pin_record(b, history: History) -> Record:
     return Record(id=rid, summary=summary, severity="error", details=" ".join(details), affected=(), when=(), code=(),
                   symptoms=(), remedy=Remedy(fix, tuple(requires)),
                   references=(Reference("knowledge/history/%s.json" % b.package, "API history of %s (envdoctor)" % b.package),),
-                  path="<api history>", tags=("api-history",))
+                  path="<api history>", tags=("api-history",), evidence_level="read-from-code")
 
 
 def pin_findings(parsed, python: str, kb_dirs: Sequence[str], existing: Sequence[Finding]) -> List[Finding]:
@@ -297,5 +297,5 @@ def model_type_finding(facts, kb_dirs: Sequence[str], env=None) -> Optional[Find
                 "(%s)." % (model_type, how),
         affected=(), when=(), code=(), symptoms=(), remedy=Remedy(fix, requires),
         references=(Reference("knowledge/history/transformers.json", "API history of transformers (envdoctor)"),),
-        path="<api history>", tags=("api-history",))
+        path="<api history>", tags=("api-history",), evidence_level="read-from-code")
     return Finding(record, CONFIRMED, ("model.type = %s" % model_type, "pkg.transformers = %s" % version), (), "code")

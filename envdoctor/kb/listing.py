@@ -53,6 +53,7 @@ def rows(base: KnowledgeBase) -> List[dict]:
             "requires": list(r.remedy.requires),
             "source": r.references[0].url,
             "file": os.path.basename(r.path),
+            "evidence_level": r.evidence_level,
         }
         for r in sorted(base.records, key=lambda r: r.id)
     ]
@@ -101,6 +102,7 @@ def render(base: KnowledgeBase, fmt: str) -> str:
         if r.code:
             out.append("    reads:  %s" % _reads(r))
         out.append("    source: %s" % r.references[0].url)
+        out.append("    known:  %s" % r.evidence_level)
     out.append("%d records" % len(records))
     out.extend(_history_lines(base))
     return "\n".join(out) + "\n"
@@ -110,10 +112,10 @@ def markdown(records: List[Record]) -> str:
     def cell(text: str) -> str:
         return text.replace("|", "\\|")
 
-    out = ["| id | area | severity | summary | affected when | fixed in | remedy needs | source |", "|---|---|---|---|---|---|---|---|"]
+    out = ["| id | area | severity | known | summary | affected when | fixed in | remedy needs | source |", "|---|---|---|---|---|---|---|---|---|"]
     for r in records:
-        out.append("| `%s` | %s | %s | %s | %s | %s | %s | [%s](%s) |" % (
-            r.id, r.area or "-", r.severity, cell(r.summary), cell(_affected(r)), cell(_fixed(r)), cell(_needs(r)),
+        out.append("| `%s` | %s | %s | %s | %s | %s | %s | %s | [%s](%s) |" % (
+            r.id, r.area or "-", r.severity, r.evidence_level, cell(r.summary), cell(_affected(r)), cell(_fixed(r)), cell(_needs(r)),
             cell(_short(r.references[0].url)), r.references[0].url))
     return "\n".join(out) + "\n"
 

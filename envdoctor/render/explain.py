@@ -17,6 +17,7 @@ from envdoctor.explain import (
     Explanation,
 )
 from envdoctor.kb.evaluate import CONFIRMED, POSSIBLE
+from envdoctor.kb.record import EVIDENCE_WORDS
 from envdoctor.render.style import Style
 
 SCHEMA = "envdoctor.explain/1"
@@ -97,6 +98,7 @@ def _candidate_lines(style: Style, cand: Candidate, show_fix: bool) -> List[str]
         if record.remedy.note:
             out.append("           %s" % record.remedy.note.strip().replace("\n", " "))
         out.append("      see: %s" % record.references[0].url)
+        out.append("      known: %s" % EVIDENCE_WORDS.get(record.evidence_level, record.evidence_level))
     return out
 
 
@@ -163,7 +165,7 @@ def _candidate_dict(cand: Candidate) -> Dict[str, Any]:
         r = cand.record
         data = {
             "id": r.id, "severity": r.severity, "status": cand.status, "summary": r.summary, "details": r.details,
-            "because": [], "evidence": None, "undecided": [],
+            "because": [], "evidence": None, "evidence_level": r.evidence_level, "undecided": [],
             "remedy": {"summary": r.remedy.summary, "requires": list(r.remedy.requires), "note": r.remedy.note or None},
             "references": [{"url": ref.url, "title": ref.title or None} for ref in r.references],
             "record_file": r.path,

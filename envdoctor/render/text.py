@@ -6,6 +6,7 @@ from envdoctor import __version__
 from envdoctor.check import Report
 from envdoctor.facts import Facts, Unknown, describe
 from envdoctor.kb.evaluate import CONFIRMED, Finding
+from envdoctor.kb.record import EVIDENCE_WORDS
 from envdoctor.render.style import Style
 
 KEY_PACKAGES = (
@@ -157,6 +158,7 @@ def _finding(style: Style, finding: Finding) -> List[str]:
     if record.remedy.note:
         lines.extend(_wrapped("         ", record.remedy.note.strip()))
     lines.append("    see: %s" % record.references[0].url)
+    lines.append("    known: %s" % EVIDENCE_WORDS.get(record.evidence_level, record.evidence_level))
     return lines
 
 

@@ -30,7 +30,7 @@ BOOL_FACTS = ("use_varlen_attn", "pack_to_max_length")
 DEFAULTS = {"sequence_parallel_size": 1, "use_varlen_attn": False}
 WILDCARD = "*"  # the binding that records a `from x import *`
 KEYS = tuple("train." + k for k in INT_FACTS + BOOL_FACTS + (
-    "prompt_template", "quantization", "lora", "pretrained_model_name_or_path", "torch_dtype"))
+    "prompt_template", "quantization", "lora", "pretrained_model_name_or_path", "torch_dtype", "framework"))
 
 
 class ConfigProblem(Exception):
@@ -385,6 +385,7 @@ def gather(path: str) -> Gathered:
         varlen = _checked(model.value["use_varlen_attn"], model.source, bool, "True or False")
     put("use_varlen_attn", varlen)
     put("pretrained_model_name_or_path", _typed(env, "pretrained_model_name_or_path", str, "a string"))
+    put("framework", _framework(env))
     put("prompt_template", _prompt_template(env.get("prompt_template")) if "prompt_template" in env else _not_set(env))
     if model is None and _not_set(env):
         quantization = lora = dtype = _not_set(env)
@@ -395,6 +396,14 @@ def gather(path: str) -> Gathered:
     put("lora", lora)
     put("torch_dtype", dtype)
     return Gathered(values, unknown)
+
+
+def _framework(env: Dict[str, Binding]) -> object:
+    """Which trainer xtuner train runs: tools/train.py reads cfg.get('framework', 'mmengine').lower()."""
+    value = _typed(env, "framework", str, "a string")
+    if value is None and "framework" not in env:
+        return "mmengine"
+    return value.lower() if isinstance(value, str) else value
 
 
 def _torch_dtype(model: Optional[Binding]) -> object:
