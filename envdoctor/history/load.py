@@ -123,8 +123,11 @@ class PackageHistory:
         if key not in self._shards:
             shard = {}
             if key in self.data["shards"] and self.folder:
-                with open(os.path.join(self.folder, self.package, key + ".json"), encoding="utf-8") as f:
-                    shard = json.load(f)
+                try:
+                    with open(os.path.join(self.folder, self.package, key + ".json"), encoding="utf-8") as f:
+                        shard = json.load(f)
+                except (OSError, ValueError):
+                    shard = {}  # a damaged history: unknown, never a claim
             self._shards[key] = shard
         return self._shards[key]
 
