@@ -127,7 +127,7 @@ class PackageHistory:
                     with open(os.path.join(self.folder, self.package, key + ".json"), encoding="utf-8") as f:
                         shard = json.load(f)
                 except (OSError, ValueError):
-                    shard = {}  # a damaged history: unknown, never a claim
+                    shard = {"damaged": True}  # unknown, never a claim
             self._shards[key] = shard
         return self._shards[key]
 
@@ -149,6 +149,8 @@ class PackageHistory:
         return self._get("modules", module) or ""
 
     def has_module(self, module: str, version: str) -> Optional[bool]:
+        if self._part(module).get("damaged"):
+            return None
         return self._holds(self.module_ranges(module), version)
 
     def is_open(self, module: str, version: str) -> Optional[bool]:
