@@ -37,8 +37,8 @@ def stack(real_releases, tmp_path_factory):
     first, _ = check_environment([site], {n for n, _ in STACK}, use_cache=False)
     missing = sorted({f.module for f in first if f.error == "ModuleNotFoundError" and "." not in f.module})
     wheels = str(root / "standins")
-    for top in missing:
-        _install(venv, make_wheel(wheels, "standin-" + top.replace("_", "-"), "1.0", files={"%s/__init__.py" % top: STANDIN}))
+    _install(venv, *[make_wheel(wheels, "standin-" + top.replace("_", "-"), "1.0", files={"%s/__init__.py" % top: STANDIN})
+                     for top in missing])
     return venv, first, missing
 
 
