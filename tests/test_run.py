@@ -365,3 +365,17 @@ def test_report_hides_credentials_of_urls(tmp_path):
     assert url in done.stdout  # the command's own output is its own
     text = report.read_text()
     assert "s3cret" not in text and "https://user:****@pypi.example.com/simple" in text
+
+
+def test_an_ignored_hangup_stays_ignored_for_the_command():
+    """Under nohup (SIGHUP ignored) the command must not lose that protection through us."""
+    def ignore_hangup():
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    check = "import signal; print(signal.getsignal(signal.SIGHUP) == signal.SIG_IGN)"
+    done = subprocess.run([sys.executable, "-m", "envdoctor", "run", "--no-check", "--", *py(check)], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, env=env_with_repo(), preexec_fn=ignore_hangup, timeout=60)
+    assert (done.returncode, done.stdout) == (0, b"True\n"), done.stderr
+    done = subprocess.run([sys.executable, "-m", "envdoctor", "run", "--no-check", "--", *py(check)], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, env=env_with_repo(), timeout=60)
+    assert (done.returncode, done.stdout) == (0, b"False\n"), done.stderr
