@@ -116,7 +116,7 @@ def run(options: CheckOptions, kb: Optional[KnowledgeBase] = None) -> Report:
         target = "%s (pins read statically, Python %s)" % (options.requirements, parsed.python)
     else:
         if options.python:
-            inventory, problem = environment.probe_interpreter(options.python)
+            inventory, problem = environment.probe_interpreter(options.python, options.probe_timeout)
             target = options.python
         else:
             inventory, problem = environment.probe_here(), None

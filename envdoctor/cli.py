@@ -20,12 +20,30 @@ class _Failure(Exception):
     """A clear, one-line error for the user (exit 2)."""
 
 
+class _Signalled(BaseException):
+    """SIGTERM or SIGHUP: unwinds like Ctrl-C, so children are killed and temp files removed."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.exit_code = 128 + signum
+
+
+def _on_signal(signum, frame) -> None:
+    raise _Signalled(signum)
+
+
 def _emit(text: str) -> None:
+    from envdoctor.redact import redact_text
+
+    if sys.stdout is None:  # started with stdout closed
+        raise _Failure("standard output is closed; nothing can be printed")
     try:
-        sys.stdout.write(text)
+        sys.stdout.write(redact_text(text))
         sys.stdout.flush()
     except BrokenPipeError:  # e.g. `envdoctor check | head`
         os._exit(0)
+    except OSError as exc:  # /dev/full, a closed descriptor
+        raise _Failure("cannot write to standard output (%s)" % (exc.strerror or exc))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -46,11 +64,11 @@ def probe_options(func):
     options = [
         click.option("--python", "python", metavar="PATH", help="Examine another interpreter (a venv's python) instead of this one. Nothing is installed into it."),
         click.option("--driver", metavar="VERSION", help="NVIDIA driver version to check against (default: the visible one; also ENVDOCTOR_CUDA_DRIVER)."),
-        click.option("--kb", "kb_dirs", multiple=True, metavar="DIR", type=click.Path(file_okay=False), help="Also load your own records from DIR (repeatable)."),
+        click.option("--kb", "kb_dirs", multiple=True, metavar="DIR", type=click.Path(exists=True, file_okay=False), help="Also load your own records from DIR (repeatable)."),
         click.option("-r", "--requirements", "requirements", metavar="FILE", help="Check the pins of a requirements file or lockfile instead of an installed environment (nothing is installed)."),
         click.option("--python-version", "python_version", metavar="X.Y", help="With -r: the Python the file is meant for (default: the one running envdoctor)."),
         click.option("--fact", "set_facts", multiple=True, metavar="KEY=VALUE", help="Supply or override a fact (docs/facts.md), e.g. --fact model.type=internlm2 --fact run.gpus=8 (repeatable)."),
-        click.option("--probe-timeout", type=click.FloatRange(0.1, 600), default=10.0, show_default=True, metavar="SECONDS", help="Time limit for nvidia-smi and nvcc."),
+        click.option("--probe-timeout", type=click.FloatRange(0.1, 600), default=10.0, show_default=True, metavar="SECONDS", help="Time limit for each program envdoctor runs to probe: the --python interpreter, nvidia-smi, nvcc."),
         click.option("--model", metavar="PATH_OR_ID", help="The model: a folder with config.json, or a hub id found in the local Hugging Face cache (never downloaded)."),
         click.option("--revision", metavar="REV", help="With a hub id: the cached branch, tag or commit (default: main, else the newest snapshot)."),
         click.option("--config", "config", metavar="FILE.py", type=click.Path(dir_okay=False), help="The XTuner config, read without running it. Implies --model from its pretrained_model_name_or_path."),
@@ -143,7 +161,7 @@ def check(require_gpu, fmt, fail_on, distributed, timeout, **probe) -> None:
     _emit(_render(report, fmt, code))
     for problem in report.problems:
         if problem.fatal and fmt != "text":
-            click.echo("envdoctor: %s" % problem.message, err=True)
+            _tell("envdoctor: %s" % problem.message)
     sys.exit(code)
 
 
@@ -235,17 +253,15 @@ def kb_lint(directory) -> None:
     from envdoctor.cluster.table import lint as lint_drift_table
 
     result = lint(directory)
-    for error in result.errors:
-        click.echo(str(error))
+    _emit("".join(str(error) + "\n" for error in result.errors))
     drift = lint_drift_table(result.base.tables, result.base.dirs)  # the cluster drift table's own rules
-    for problem in drift:
-        click.echo(problem)
-    click.echo(summary(result, directory))
+    _emit("".join(str(problem) + "\n" for problem in drift))
+    _emit(summary(result, directory) + "\n")
     sys.exit(1 if result.errors or drift else 0)
 
 
-@kb.command("list")
-@click.option("--kb", "kb_dirs", multiple=True, metavar="DIR", type=click.Path(file_okay=False), help="Also list your own records from DIR.")
+@kb.command("list", epilog="\b\nExit codes:\n  0  listed\n  1  a record of a --kb folder is invalid (named on standard error; the rest listed)\n  2  usage error")
+@click.option("--kb", "kb_dirs", multiple=True, metavar="DIR", type=click.Path(exists=True, file_okay=False), help="Also list your own records from DIR.")
 @click.option("--area", metavar="AREA", help="Only the records of AREA: their folder under knowledge/records/ (xtuner, peft, cuda ...).")
 @click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
 def kb_list(kb_dirs, area, fmt) -> None:
@@ -261,7 +277,8 @@ def kb_list(kb_dirs, area, fmt) -> None:
             raise _Failure("--area %s: no such area (areas: %s)" % (area, ", ".join(a for a in known if a)))
     _emit(listing.render(base, fmt))
     for error in base.errors:
-        click.echo("envdoctor: %s" % error, err=True)
+        _tell("envdoctor: %s" % (error,))
+    sys.exit(1 if base.errors else 0)
 
 
 FIX_EXIT_CODES = """\b
@@ -315,27 +332,65 @@ def fix(latest, allow_change, fmt, print_requirements, write_lock, force, verify
     sys.exit(code)
 
 
+def _tell(message: str) -> None:
+    """One line on standard error, credentials hidden; nothing when stderr is gone."""
+    from envdoctor.redact import redact_text
+
+    try:
+        click.echo(redact_text(message), err=True)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _setup_streams() -> None:
+    """A file name in a non-ASCII locale (PYTHONIOENCODING=ascii) is escaped, never a crash;
+    SIGTERM and SIGHUP unwind like Ctrl-C (children killed, temp files removed)."""
+    import signal
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            pass
+    for name in ("SIGTERM", "SIGHUP"):
+        # An ignored one (SIGHUP under nohup) stays ignored: for us, and for what `run` starts.
+        if hasattr(signal, name) and signal.getsignal(getattr(signal, name)) != signal.SIG_IGN:
+            try:
+                signal.signal(getattr(signal, name), _on_signal)
+            except (ValueError, OSError):  # not the main thread (envdoctor called as a library)
+                pass
+
+
 def main() -> None:
+    _setup_streams()
     try:
         cli.main(prog_name="envdoctor", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
+        try:
+            exc.show()
+        except (OSError, ValueError, AttributeError):  # stderr closed or full
+            pass
         sys.exit(2)
-    except click.exceptions.Abort:
-        click.echo("envdoctor: aborted", err=True)
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):
+            sys.exit(130)
+        _tell("envdoctor: aborted")
         sys.exit(2)
     except _Failure as exc:
-        click.echo("envdoctor: %s" % exc, err=True)
+        _tell("envdoctor: %s" % exc)
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
+    except _Signalled as exc:
+        sys.exit(exc.exit_code)
     except Exception as exc:  # a bug of ours: one line, the traceback only on demand
         if os.environ.get("ENVDOCTOR_DEBUG"):
             raise
-        click.echo("envdoctor: internal error: %s: %s (set ENVDOCTOR_DEBUG=1 for details)" % (type(exc).__name__, exc), err=True)
+        _tell("envdoctor: internal error: %s: %s (set ENVDOCTOR_DEBUG=1 for details)" % (type(exc).__name__, exc))
         sys.exit(2)
+
 
 
 EXPLAIN_EXIT_CODES = """\b
@@ -375,7 +430,7 @@ def explain(log, log_only, fmt, **probe) -> None:
         _emit(out.render_text(result, colour=style.use_colour()))
     if fmt != "text":
         for problem in result.problems:
-            click.echo("envdoctor: %s" % problem.message, err=True)
+            _tell("envdoctor: %s" % problem.message)
     sys.exit(result.exit_code)
 
 
@@ -420,8 +475,10 @@ def run(keep_going, no_check, report, command, **probe) -> None:
 
 
 def _say(text: str) -> None:
+    from envdoctor.redact import redact_text
+
     try:
-        sys.stderr.write(text)
+        sys.stderr.write(redact_text(text))
         sys.stderr.flush()
     except (BrokenPipeError, ValueError):
         pass

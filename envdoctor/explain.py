@@ -7,6 +7,7 @@ confirmed, possible (with the fact that decides it) or not firing here.
 
 import gzip
 import os
+import stat
 import sys
 import zlib
 from dataclasses import dataclass, replace
@@ -22,7 +23,7 @@ from envdoctor.facts import Facts, Problem, Unknown, describe
 from envdoctor.kb.evaluate import CONFIRMED, POSSIBLE, Finding, condition_holds, in_specifier, parse_version
 from envdoctor.kb.load import KnowledgeBase
 from envdoctor.kb.record import Record
-from envdoctor.logscan import Hit, LogLine, Progress, Scanner, parallel_workers, scan_file, scan_into
+from envdoctor.logscan import PATTERN_BUDGET, Hit, LogLine, Progress, Scanner, parallel_workers, scan_file, scan_into
 
 NOT_FIRING = "not firing"  # the record's conditions do not hold in this environment
 NOT_EXAMINED = "not examined"  # no environment was examined (--log-only, or the probe failed)
@@ -141,14 +142,23 @@ def open_log(log: str) -> Tuple[BinaryIO, BinaryIO]:
             raise LogError("%s: is a folder, not a log file" % log)
         try:
             raw = open(log, "rb", buffering=0)
+            mode = os.fstat(raw.fileno()).st_mode
         except OSError as exc:
             raise LogError("%s: cannot read (%s)" % (log, exc.strerror or exc))
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):  # /dev/zero would be scanned forever
+            raw.close()
+            raise LogError("%s: is a device, not a log file" % log)
     head = b""
-    while len(head) < 2:  # a pipe may hand over one byte at a time
-        more = raw.read(2 - len(head))
-        if not more:
-            break
-        head += more
+    try:
+        while len(head) < 2:  # a pipe may hand over one byte at a time
+            more = raw.read(2 - len(head))
+            if not more:
+                break
+            head += more
+    except OSError as exc:
+        if log != "-":
+            raw.close()
+        raise LogError("%s: cannot read (%s)" % (_name(log), exc.strerror or exc))
     stream = _Rewound(head, raw)
     if head == GZIP_MAGIC:
         return gzip.GzipFile(fileobj=stream, mode="rb"), raw  # type: ignore[arg-type,return-value]
@@ -163,6 +173,18 @@ def _read_error(log: str, exc: BaseException, progress: Progress) -> str:
         return "%s: the gzip stream is corrupt (%s: %s); the lines before were scanned" % (_name(log), where, exc)
     reason = getattr(exc, "strerror", None) or str(exc)
     return "%s: reading failed %s (%s); the lines before were scanned" % (_name(log), where, reason)
+
+
+def _identity(raw: BinaryIO) -> Optional[Tuple[int, int, int]]:
+    """Size and change times of a regular file (None for a pipe): equal before and after a scan
+    unless someone wrote to it meanwhile. (A log still being appended to also changes.)"""
+    try:
+        info = os.fstat(raw.fileno())
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    return info.st_size, info.st_mtime_ns, info.st_ctime_ns
 
 
 # -- judging ---------------------------------------------------------------------------------
@@ -255,6 +277,7 @@ def explain(log: str, options: CheckOptions, examine: bool = True, keep: int = K
     progress = Progress(scanner)
     complete = True
     stream, raw = open_log(log)
+    before = _identity(raw)
     try:
         # A large plain file is read by offset, in ranges scanned at once; a pipe or gzip in order.
         workers = parallel_workers(raw.fileno()) if log != "-" and isinstance(stream, _Rewound) else 1
@@ -266,8 +289,21 @@ def explain(log: str, options: CheckOptions, examine: bool = True, keep: int = K
         complete = False
         problems.append(Problem("log", _read_error(log, exc, progress)))
     finally:
+        after = _identity(raw)
         if log != "-":
             raw.close()
+    if complete and before and after and before != after:
+        if after[0] > before[0]:  # appended to (a running job's log): what was read stands
+            problems.append(Problem("log", "%s: grew while it was read; the lines added meanwhile were not scanned" % _name(log)))
+        else:  # truncated or rewritten under the scan: what was read may be neither version
+            complete = False
+            problems.append(Problem("log", "%s: changed while it was read (%s); the result and its line numbers may be "
+                                           "wrong: explain a copy" % (_name(log), "truncated" if after[0] < before[0] else "rewritten")))
+    for index, line in sorted(scanner.slow.items(), key=lambda item: item[1]):
+        complete = False  # that pattern was not looked for in the rest of the log
+        problems.append(Problem("log", "%s: the symptom pattern %r ran out of time (%gs) on one line, at or after line %d, "
+                                       "and was not looked for from there on; its record needs a pattern that does not backtrack"
+                                % (_name(log), scanner.patterns[index].text, PATTERN_BUDGET, line)))
     if progress.size == 0 and complete:
         problems.append(Problem("log", "%s: empty, nothing to explain" % _name(log)))
     elif progress.binary:

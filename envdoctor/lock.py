@@ -7,6 +7,7 @@ import datetime
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from envdoctor.check import Report
 from envdoctor.facts import Facts
 from envdoctor.kb.evaluate import CONFIRMED, evaluate_all
 from envdoctor.plan import Plan
+from envdoctor.redact import redact_text
+from envdoctor.safeio import kind_of
 from envdoctor.sources import requirements
 
 MAGIC = "# envdoctor lockfile"
@@ -90,21 +93,26 @@ class Compiled:
 
 def is_envdoctor_lockfile(path: str) -> bool:
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the open
+            return False
         with open(path, encoding="utf-8", errors="replace") as handle:
-            return handle.readline().rstrip("\n") == MAGIC
+            return handle.readline(len(MAGIC) + 2).rstrip("\n") == MAGIC
     except OSError:
         return False
 
 
 def check_destination(path: str, force: bool) -> str:
-    """The absolute path, or LockError before any work is done."""
-    target = os.path.abspath(path)
+    """The path to write, or LockError before any work is done. A symbolic link is followed:
+    the file it points to is replaced and the link stays. Only a regular file (or nothing)
+    is ever replaced: never a device, FIFO or socket, not even with --force."""
+    target = os.path.realpath(os.path.abspath(path))
     folder = os.path.dirname(target)
     if os.path.isdir(target):
         raise LockError("%s: is a folder; give a file name for the lockfile" % path)
     if not os.path.isdir(folder):
         what = "is not a folder" if os.path.exists(folder) else "does not exist"
         raise LockError("%s: cannot write there: %s %s" % (path, folder, what))
+    _refuse_special(path, target)
     if os.path.exists(target) and not force and not is_envdoctor_lockfile(target):
         raise LockError("%s: exists and is not an envdoctor lockfile; pass --force to overwrite it" % path)
     try:
@@ -114,6 +122,17 @@ def check_destination(path: str, force: bool) -> str:
     os.close(handle)
     os.unlink(probe)
     return target
+
+
+def _refuse_special(shown: str, target: str) -> None:
+    try:
+        info = os.lstat(target)
+    except OSError:
+        return  # absent: fine
+    if stat.S_ISLNK(info.st_mode):
+        raise LockError("%s: became a symbolic link while envdoctor worked; nothing written" % shown)
+    if not stat.S_ISREG(info.st_mode):
+        raise LockError("%s: not a regular file (%s); envdoctor only replaces files" % (shown, kind_of(info.st_mode)))
 
 
 def find_pip_compile(explicit: Optional[str] = None, beside: Optional[str] = None) -> str:
@@ -128,7 +147,7 @@ def find_pip_compile(explicit: Optional[str] = None, beside: Optional[str] = Non
         if explicit or os.environ.get("ENVDOCTOR_PIP_COMPILE"):
             raise LockError("%s: pip-compile not found there" % program)
         raise LockError("pip-compile not found on PATH: install pip-tools (pip install 'envdoctor[lock]') in an environment with the target Python")
-    return found
+    return os.path.abspath(found)  # it runs in a scratch folder: ./pip-compile.sh must still be found
 
 
 def compile_requirements(program: str, lines: Sequence[str], constraints: Sequence[str], index: Index,
@@ -259,16 +278,26 @@ def header(plan: Plan, result: LockResult, pip_compile_version: str, command: st
     return "\n".join(lines) + "\n"
 
 
-def write_atomically(path: str, text: str) -> None:
+def write_atomically(path: str, text: str, force: bool = True) -> None:
+    """Write ``text`` to a temp file beside ``path``, then put it in place in one step: a new
+    file by a hard link, which fails if anything appeared at ``path`` meanwhile; an existing
+    one only after checking again, just before the rename, that it is a regular file and
+    ours (or ``force``). A replaced file keeps its mode; a new one gets the umask's."""
     folder = os.path.dirname(path)
+    try:
+        before: Optional[os.stat_result] = os.stat(path)
+    except OSError:
+        before = None
     handle, temp = tempfile.mkstemp(dir=folder, prefix=".envdoctor-", suffix=".tmp")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(text)
             out.flush()
             os.fsync(out.fileno())
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
+        os.chmod(temp, stat.S_IMODE(before.st_mode) if before else 0o666 & ~_umask())
+        if before is not None and hasattr(os, "chown") and os.geteuid() == 0:
+            os.chown(temp, before.st_uid, before.st_gid)  # root replacing a user's file keeps it theirs
+        _put_in_place(temp, path, force)
     except BaseException:
         try:
             os.unlink(temp)
@@ -277,10 +306,33 @@ def write_atomically(path: str, text: str) -> None:
         raise
 
 
+def _put_in_place(temp: str, path: str, force: bool) -> None:
+    try:
+        os.link(temp, path)
+    except FileExistsError:
+        pass
+    except OSError:  # no hard links on this file system: the check below, then the rename
+        pass
+    else:
+        os.unlink(temp)
+        return
+    _refuse_special(path, path)
+    if os.path.exists(path) and not force and not is_envdoctor_lockfile(path):
+        raise LockError("%s: a file that is not an envdoctor lockfile appeared there while envdoctor worked; "
+                        "nothing written (pass --force to overwrite it)" % path)
+    os.replace(temp, path)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _progress(message: str) -> None:
     """Only for a person at a terminal: a pipe or a log gets nothing."""
     if sys.stderr.isatty():
-        sys.stderr.write("envdoctor: %s\n" % message)
+        sys.stderr.write("envdoctor: %s\n" % redact_text(message))  # a requirement may be a URL with a token
         sys.stderr.flush()
 
 
@@ -327,7 +379,7 @@ def write(plan: Plan, report: Report, request: LockRequest) -> LockResult:
         result = LockResult(target, plan.python, cuda_words(facts), plan.records, pins, tuple(levels), tuple(possible), not_reached)
         # The program's name, not its version: asking pip-compile --version costs about a second.
         version = os.path.basename(program)
-        write_atomically(target, header(plan, result, version, request.command) + compiled.text)
+        write_atomically(target, redact_text(header(plan, result, version, request.command) + compiled.text), request.force)
         _progress("wrote %s (level: %s)" % (request.path, result.level))
         return result
     except OSError as exc:

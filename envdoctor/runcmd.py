@@ -21,9 +21,9 @@ from envdoctor.options import CheckOptions
 
 LOG_NAME = "the command's output"
 TAIL = 100  # lines of the output's end kept in the --report file
-# A command ended by one of these was stopped on purpose (Ctrl-C, kill, a job's time limit):
-# its output is not searched for a cause.
-STOPPED_ON_PURPOSE = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# A command ended by one of these was stopped on purpose (Ctrl-C, kill, a job's time limit, the
+# reader of its output went away): its output is not searched for a cause.
+STOPPED_ON_PURPOSE = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE)
 
 Say = Callable[[str], None]
 
@@ -193,7 +193,10 @@ def _finish(result: Result, run_options: RunOptions, say: Say) -> Result:
         from envdoctor.render import run as out
 
         try:
-            write_atomically(run_options.report, out.render_json(result))
+            from envdoctor.redact import redact_text
+
+            # The command line and its output's lines may hold an index URL with a token.
+            write_atomically(run_options.report, redact_text(out.render_json(result)))
         except OSError as exc:
             say("envdoctor: --report %s: cannot write it (%s)\n" % (run_options.report, exc.strerror or exc))
     return result

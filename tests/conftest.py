@@ -112,10 +112,14 @@ def torch_venv(tmp_path_factory):
     if not url.startswith("file:"):
         # A CUDA build from the index is gigabytes; a test must not pull that in.
         pytest.skip("%s would be downloaded from %s; put its CPU wheel in pip's --find-links to run this test" % (TORCH, url))
-    venv = make_venv(str(tmp_path_factory.mktemp("torch") / "venv"))
-    subprocess.run([sys.executable, "-m", "pip", "--python", venv.python, "install", "-q", TORCH, "click", "packaging"],
-                   check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    return venv
+    folder = tmp_path_factory.mktemp("torch")
+    try:  # torch and its requirements take about 2 GB: removed when the session ends
+        venv = make_venv(str(folder / "venv"))
+        subprocess.run([sys.executable, "-m", "pip", "--python", venv.python, "install", "-q", TORCH, "click", "packaging"],
+                       check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        yield venv
+    finally:
+        shutil.rmtree(str(folder), ignore_errors=True)
 
 
 @pytest.fixture()
@@ -126,3 +130,34 @@ def pins(tmp_path):
         path.write_text("\n".join(lines) + "\n")
         return str(path)
     return write
+
+
+# CI (.ci/run sets ENVDOCTOR_STRICT_SKIPS=1) fails on any skip it does not expect: a test that
+# skips because a tool or interpreter went missing would otherwise pass silently. These are
+# the skips expected on the CI machine (root, the pyenv interpreters of the brief), by reason.
+EXPECTED_SKIPS = (
+    "running as root",  # root reads any file: a permission cannot make it fail
+    "needs root",  # the unprivileged-probe test, where CI is not root
+    "no Python older than 3.8",  # pyenv there has 3.8 to 3.13 only
+    "this interpreter is the target",  # the wrong-Python lock test, when CI runs on 3.10
+)
+_UNEXPECTED_SKIPS = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if not any(expected in reason for expected in EXPECTED_SKIPS):
+            _UNEXPECTED_SKIPS.append("%s: %s" % (report.nodeid, reason))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if os.environ.get("ENVDOCTOR_STRICT_SKIPS") and _UNEXPECTED_SKIPS and session.exitstatus == 0:
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    if os.environ.get("ENVDOCTOR_STRICT_SKIPS") and _UNEXPECTED_SKIPS:
+        terminalreporter.section("unexpected skips (ENVDOCTOR_STRICT_SKIPS): CI fails on these")
+        for line in _UNEXPECTED_SKIPS:
+            terminalreporter.write_line(line)

@@ -568,6 +568,8 @@ def _record_files(directory: str) -> List[Tuple[str, str]]:
     base = records if os.path.isdir(records) else directory
     found = []
     for root, dirs, files in os.walk(base):
+        if root == directory and "tables" in dirs:  # a folder without records/: its tables are not records
+            dirs.remove("tables")
         dirs.sort()
         area = os.path.relpath(root, base).replace(os.sep, "/")
         for name in sorted(files):

@@ -1,4 +1,4 @@
-"""Colour only for a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+"""Colour only for a terminal, and never when NO_COLOR is set (https://no-color.org) or TERM=dumb."""
 
 import os
 import sys
@@ -8,7 +8,7 @@ _CODES = {"error": "31;1", "warning": "33;1", "possible": "36", "ok": "32", "dim
 
 def use_colour(stream=None) -> bool:
     stream = stream or sys.stdout
-    if os.environ.get("NO_COLOR"):
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":  # a dumb terminal shows codes as text
         return False
     try:
         return stream.isatty()

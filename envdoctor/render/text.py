@@ -179,7 +179,9 @@ def render(report: Report, colour: bool = False, sections: "List[tuple]" = None)
             out.extend("  " + line for line in lines)
             out.append("")
     out.append(style("bold", "Findings"))
-    if not report.findings:
+    if report.fatal:  # nothing was examined: never claim health
+        out.append("  %s not checked: the environment could not be probed (see below)" % style("error", "[!]"))
+    elif not report.findings:
         ok = style("ok", "[ok]")
         out.append("  %s no known problem (%d records checked)" % (ok, len(report.kb.records)))
     for finding in report.findings:

@@ -18,6 +18,7 @@ QUERY = "driver_version,name,compute_cap,memory.total"
 _DRIVER_RE = re.compile(r"^\d+\.\d+(\.\d+)?$")
 _PROC_RE = re.compile(r"Kernel Module(?: for [\w-]+)?\s+(\d+\.\d+(?:\.\d+)?)")
 _NVCC_RE = re.compile(r"release (\d+\.\d+)")
+SMALL_OUTPUT = 1 << 20  # both print a few lines; more is not the program we mean
 
 
 def _read_first_line(path: str) -> Optional[str]:
@@ -88,7 +89,7 @@ def gather(driver_override: Optional[str] = None, timeout: float = 10.0) -> Gath
         if driver:
             values["cuda.driver.source"] = "kernel module"
 
-    ran = subproc.run(["nvidia-smi", "--query-gpu=" + QUERY, "--format=csv,noheader,nounits"], timeout)
+    ran = subproc.run(["nvidia-smi", "--query-gpu=" + QUERY, "--format=csv,noheader,nounits"], timeout, limit=SMALL_OUTPUT)
     if ran.returncode is None and ran.error == "not found":
         values["gpu.count"] = 0
     elif ran.returncode is None:
@@ -120,7 +121,7 @@ def gather(driver_override: Optional[str] = None, timeout: float = 10.0) -> Gath
 
     values["cuda.driver"] = driver  # None: no driver visible (a fact, not an error)
 
-    nvcc = subproc.run(["nvcc", "--version"], timeout)
+    nvcc = subproc.run(["nvcc", "--version"], timeout, limit=SMALL_OUTPUT)
     if nvcc.ok:
         match = _NVCC_RE.search(nvcc.stdout)
         values["nvcc"] = match.group(1) if match else None
