@@ -48,7 +48,8 @@ else:
 
 
 def _timed(argv, env, out=os.devnull):
-    """Wall seconds and peak RSS (KiB) of the process started with argv (its own, via wait4)."""
+    """Wall seconds, peak RSS (KiB) and CPU seconds (with its children's) of the process started
+    with argv, via wait4."""
     with open(out, "wb") as null:
         started = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=null, stderr=subprocess.PIPE, env=env)
@@ -57,7 +58,7 @@ def _timed(argv, env, out=os.devnull):
         seconds = time.perf_counter() - started
     if os.WEXITSTATUS(status) != 0:
         sys.exit("failed (%d): %s\n%s" % (os.WEXITSTATUS(status), " ".join(argv), err.decode(errors="replace")))
-    return seconds, usage.ru_maxrss
+    return seconds, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -81,24 +82,29 @@ def main() -> None:
         command = [sys.executable, script, lines_file, str(args.size_mb * 1000 * 1000), args.printer]
         wrapped = [sys.executable, "-m", "envdoctor", "run", "--no-check", "--"] + command
 
-        bare, run, peaks = [], [], []
+        bare, run, peaks, extra_cpu = [], [], [], []
         print("printer: %s, %d MB to %s, %d pairs" % (args.printer, args.size_mb, args.out, args.repeat))
         for i in range(args.repeat):
-            b, _ = _timed(command, env, args.out)
-            r, peak = _timed(wrapped, env, args.out)
+            b, _, b_cpu = _timed(command, env, args.out)
+            r, peak, r_cpu = _timed(wrapped, env, args.out)
             bare.append(b)
             run.append(r)
             peaks.append(peak)
-            print("  pair %d: bare %.2f s, envdoctor run %.2f s (%.3fx), peak RSS %d MiB" % (i + 1, b, r, r / b, peak // 1024))
+            extra_cpu.append(r_cpu - b_cpu)
+            print("  pair %d: bare %.2f s, envdoctor run %.2f s (%.3fx), peak RSS %d MiB; CPU bare %.2f s, run %.2f s" % (
+                i + 1, b, r, r / b, peak // 1024, b_cpu, r_cpu))
         ratio = statistics.median(run) / statistics.median(bare)
         print("median: bare %.2f s, run %.2f s, ratio %.3f (target <= 1.10) %s" % (
             statistics.median(bare), statistics.median(run), ratio, "ok" if ratio <= 1.10 else "OVER"))
         print("peak RSS of envdoctor run: %d MiB (largest)" % (max(peaks) // 1024))
+        # On a machine with a free core the extra CPU runs beside the command; on a saturated one
+        # it adds to the wall time.
+        print("extra CPU of run (envdoctor and the pipe): median %.2f s" % statistics.median(extra_cpu))
 
         report = os.path.join(folder, "run.json")
         pre = []
         for _ in range(args.repeat):
-            _timed([sys.executable, "-m", "envdoctor", "run", "--report", report, "--keep-going", "--", "true"], env)
+            _timed([sys.executable, "-m", "envdoctor", "run", "--report", report, "--keep-going", "--", sys.executable, "-c", ""], env)
             with open(report, encoding="utf-8") as data:
                 pre.append(json.load(data)["preflight"]["seconds"])
         print("pre-flight (check of this interpreter, from --report): median %.3f s (runs: %s)" % (

@@ -135,6 +135,18 @@ def run(options: CheckOptions, kb: Optional[KnowledgeBase] = None, fail_on: str 
     findings = [] if fatal else list(evaluate_all(kb.records, facts))
     if options.require_gpu and not facts.get("cuda.driver"):
         findings.insert(0, Finding(NO_GPU, CONFIRMED, ("cuda.driver = none visible",)))
+    if not fatal and os.environ.get("ENVDOCTOR_IMPORT_CHECK", "1") != "0":  # the API history's import check
+        from envdoctor.history.findings import import_findings, pin_findings
+
+        from envdoctor.history.findings import model_type_finding
+
+        if env is not None:
+            findings.extend(import_findings(env, [options.config] if options.config else [], options.extra_kb, findings))
+        elif parsed is not None:
+            findings.extend(pin_findings(parsed, parsed.python, options.extra_kb, findings))
+        unknown_type = model_type_finding(facts, options.extra_kb, env) if env is not None else None
+        if unknown_type is not None:
+            findings.append(unknown_type)
     ranges: Tuple = ()
     if parsed is not None and not fatal:
         from envdoctor import static

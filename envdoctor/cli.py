@@ -369,7 +369,8 @@ def _setup_streams() -> None:
         except (AttributeError, ValueError, OSError):
             pass
     for name in ("SIGTERM", "SIGHUP"):
-        if hasattr(signal, name):
+        # An ignored one (SIGHUP under nohup) stays ignored: for us, and for what `run` starts.
+        if hasattr(signal, name) and signal.getsignal(getattr(signal, name)) != signal.SIG_IGN:
             try:
                 signal.signal(getattr(signal, name), _on_signal)
             except (ValueError, OSError):  # not the main thread (envdoctor called as a library)

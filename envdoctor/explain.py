@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # check (and every source) is imported only when a log matche
     from envdoctor.check import Report
     from envdoctor.rivals import LogClues
 from envdoctor.facts import Facts, Problem, Unknown, describe
+from envdoctor.history.answers import FRAME, PATTERNS as HISTORY_PATTERNS
 from envdoctor.kb.evaluate import CONFIRMED, POSSIBLE, Finding, condition_holds, package_ranges
 from envdoctor.kb.load import KnowledgeBase
 from envdoctor.kb.record import Record
@@ -267,7 +268,9 @@ def explain(log: str, options: CheckOptions, examine: bool = True, keep: int = K
     judge the matching records against the environment ``options`` describe."""
     kb = load_kb(options.extra_kb)
     problems = [Problem("knowledge", str(e)) for e in kb.errors]
-    scanner = Scanner(symptom_patterns(kb), keep)
+    # The API history's error classes are scanned too; the history loads only if one matched.
+    generic = HISTORY_PATTERNS + (FRAME,)
+    scanner = Scanner(symptom_patterns(kb) + generic, keep)
     progress = Progress(scanner)
     complete = True
     stream, raw = open_log(log)
@@ -302,9 +305,12 @@ def explain(log: str, options: CheckOptions, examine: bool = True, keep: int = K
         problems.append(Problem("log", "%s: empty, nothing to explain" % _name(log)))
     elif progress.binary:
         problems.append(Problem("log", "%s: holds binary data (NUL bytes), not a text log; scanned it anyway" % _name(log)))
-    hits = scanner.hits()
+    everything = scanner.hits()
+    own = set(symptom_patterns(kb))
+    hits = [h for h in everything if h.pattern not in generic or h.pattern in own]
+    found = _history_questions([h for h in everything if h not in hits], hits, kb)
     report = None
-    if hits and examine:
+    if (hits or found) and examine:
         from envdoctor.check import run
 
         report = run(options, kb)
@@ -312,8 +318,24 @@ def explain(log: str, options: CheckOptions, examine: bool = True, keep: int = K
     diagnoses = diagnose(hits, kb, report)
     if any(len(d.candidates) > 1 for d in diagnoses):
         diagnoses = _rank_rivals(log, diagnoses, problems)
+    if found:
+        from envdoctor.history.explainer import diagnoses as history_diagnoses
+
+        diagnoses = tuple(sorted(diagnoses + tuple(history_diagnoses(found, report, kb.dirs[1:])),
+                                 key=lambda d: d.lines[0].number))
     return Explanation(log, diagnoses, progress.lines, progress.size, complete,
                        len([r for r in kb.records if r.symptoms]), report, tuple(problems))
+
+
+def _history_questions(generic_hits, record_hits, kb: KnowledgeBase) -> list:
+    """Error lines no record explains that the API history can answer ([] costs nothing)."""
+    if not any(h.pattern != FRAME for h in generic_hits):
+        return []
+    from envdoctor.history.explainer import questions
+    from envdoctor.history.load import load_history
+
+    covered = {line.number for h in record_hits for line in h.lines}
+    return questions(generic_hits, covered, load_history(kb.dirs[1:]))
 
 
 def _rank_rivals(log: str, diagnoses: Tuple[Diagnosis, ...], problems: List[Problem]) -> Tuple[Diagnosis, ...]:

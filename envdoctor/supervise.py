@@ -19,7 +19,7 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 PIPE_SIZE = 1 << 20  # asked of the kernel for each pipe, so a chatty command blocks less often ...
 READ = PIPE_SIZE  # ... and read in one go
@@ -169,9 +169,7 @@ def not_started(argv: Sequence[str], exc: OSError) -> Outcome:
         if os.sep in name and os.path.exists(name):  # the script's interpreter (#!) is missing
             return Outcome(126, error="%s: cannot run it (%s)" % (name, exc.strerror))
         return Outcome(127, error="%s: command not found" % name)
-    if isinstance(exc, (PermissionError, IsADirectoryError)) or exc.errno in (errno.ENOEXEC, errno.EACCES):
-        return Outcome(126, error="%s: cannot run it (%s)" % (name, exc.strerror or exc))
-    return Outcome(126, error="%s: cannot run it (%s)" % (name, exc.strerror or exc))
+    return Outcome(126, error="%s: cannot run it (%s)" % (name, exc.strerror or exc))  # not executable, a folder ...
 
 
 def run(argv: Sequence[str], listener: Listener, env: Optional[Dict[str, str]] = None) -> Outcome:
@@ -183,9 +181,10 @@ def run(argv: Sequence[str], listener: Listener, env: Optional[Dict[str, str]] =
     terminal = _Terminal()
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
-    old_wakeup = signal.set_wakeup_fd(wake_write)
+    old_wakeup = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
     received: List[int] = []
     forwarded: List[int] = []
+    closed: Set[int] = set()  # read ends already closed
     handlers = {}
 
     def on_signal(number, _frame) -> None:
@@ -210,7 +209,7 @@ def run(argv: Sequence[str], listener: Listener, env: Optional[Dict[str, str]] =
                 os.close(c.write_fd)
         terminal.give(child.pid)
         try:
-            status = _pump(child.pid, channels, listener, received, forwarded, wake_read, terminal)
+            status = _pump(child.pid, channels, listener, received, forwarded, wake_read, terminal, closed)
         finally:
             terminal.take_back()
         child.returncode = 0  # reaped here; keep Popen from waiting again
@@ -219,7 +218,7 @@ def run(argv: Sequence[str], listener: Listener, env: Optional[Dict[str, str]] =
         signal.set_wakeup_fd(old_wakeup)
         for number, old in handlers.items():
             signal.signal(number, old)
-        for fd in [wake_read, wake_write] + [c.read_fd for c in channels]:
+        for fd in [wake_read, wake_write] + [c.read_fd for c in channels if c.read_fd not in closed]:
             try:
                 os.close(fd)
             except OSError:
@@ -253,10 +252,9 @@ def _stopped(group: int, terminal: _Terminal) -> None:
 
 
 def _pump(pid: int, channels: List[_Channel], listener: Listener, received: List[int], forwarded: List[int], wake: int,
-          terminal: _Terminal) -> int:
+          terminal: _Terminal, closed: Set[int]) -> int:
     """Pass output through until the command has exited and its output is drained; the status."""
     open_fds = {c.read_fd: c for c in channels}
-    writable = {1: True, 2: True}
     status: Optional[int] = None
     deadline = None
     while open_fds:
@@ -282,7 +280,7 @@ def _pump(pid: int, channels: List[_Channel], listener: Listener, received: List
         got = 0
         for fd in ready:
             if fd != wake:
-                got += _relay(fd, open_fds, writable, listener)
+                got += _relay(fd, open_fds, closed, listener)
         if 0 < got < SMALL and status is None:
             # A command that prints line by line would wake us for every line; letting its
             # output gather for a moment costs a few ms of delay and saves most of the wakeups.
@@ -292,7 +290,7 @@ def _pump(pid: int, channels: List[_Channel], listener: Listener, received: List
     return status
 
 
-def _relay(fd: int, open_fds: Dict[int, _Channel], writable: Dict[int, bool], listener: Listener) -> int:
+def _relay(fd: int, open_fds: Dict[int, _Channel], closed: Set[int], listener: Listener) -> int:
     """Read what is there, write it out, hand it on; the bytes read (0 at the end)."""
     channel = open_fds[fd]
     try:
@@ -304,9 +302,12 @@ def _relay(fd: int, open_fds: Dict[int, _Channel], writable: Dict[int, bool], li
     if not data:
         del open_fds[fd]
         return 0
-    if writable[channel.stream]:
-        writable[channel.stream] = _write_all(channel.stream, data)
     listener(channel.stream, data)
+    if not _write_all(channel.stream, data):
+        # Our reader is gone (`envdoctor run -- cmd | head`): so is the command's, as without us.
+        del open_fds[fd]
+        os.close(fd)
+        closed.add(fd)
     return len(data)
 
 

@@ -106,7 +106,8 @@ def build_venv(cache: str, python: str, requires: Sequence[str], pip_args: Seque
     cmd = [sys.executable, "-m", "pip", "--python", target, "install", "--disable-pip-version-check", "-q"] + list(pip_args)
     alone = [r for r in requires if _name(r) in no_deps]
     rest = [r for r in requires if r not in alone]
-    for args in ([rest] if rest else []) + ([["--no-deps"] + alone] if alone else []):
+    # Those installed without their declarations skip all of them, python_requires included.
+    for args in ([rest] if rest else []) + ([["--no-deps", "--ignore-requires-python"] + alone] if alone else []):
         code, output = _run_group(cmd + args, timeout)
         if code != 0:
             raise RuntimeError("pip install failed: %s" % output.strip()[-TAIL:])
@@ -161,6 +162,9 @@ def run_side(record: Record, spec: Reproduction, side: str, script: str, python:
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="", PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1")
     if side == "fixed":
         env.update(spec.fixed_env)
+    # As an activated venv: tools that start `python` themselves (xtuner's cli) find this one.
+    env["PATH"] = os.path.join(venv, "bin") + os.pathsep + env.get("PATH", "")
+    env["VIRTUAL_ENV"] = venv
     env.pop("PYTHONPATH", None)
     with tempfile.TemporaryDirectory(prefix="envdoctor-repro-") as work:
         try:

@@ -132,6 +132,32 @@ def pins(tmp_path):
     return write
 
 
+class RealReleases:
+    """Real release files from the index (pip download --no-deps), fetched once per session into a temp dir."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.files = {}
+
+    def __call__(self, name, version, *pip_args):
+        key = (name, version)
+        if key not in self.files:
+            dest = os.path.join(self.folder, "%s-%s" % key)
+            os.makedirs(dest, exist_ok=True)
+            subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--ignore-requires-python", "-q",
+                            "-d", dest, *pip_args, "%s==%s" % key], check=True, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT)
+            self.files[key] = os.path.join(dest, sorted(os.listdir(dest))[0])
+        return self.files[key]
+
+
+@pytest.fixture(scope="session")
+def real_releases(tmp_path_factory, index_available):
+    if not index_available:
+        pytest.skip("the package index is unreachable: these tests read real release files from it")
+    return RealReleases(str(tmp_path_factory.mktemp("releases")))
+
+
 # CI (.ci/run sets ENVDOCTOR_STRICT_SKIPS=1) fails on any skip it does not expect: a test that
 # skips because a tool or interpreter went missing would otherwise pass silently. These are
 # the skips expected on the CI machine (root, the pyenv interpreters of the brief), by reason.

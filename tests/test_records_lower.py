@@ -82,6 +82,9 @@ ENVS = {
     "nods-nvcc118-cu121": env("torch==2.1.2+cu121", nvcc="11.8"),
     "ds-nvcc121-cu118": env("deepspeed==0.14.4", "torch==2.1.2+cu118", nvcc="12.1"),
     "ds-nvcc117-cu118": env("deepspeed==0.14.4", "torch==2.1.2+cu118", nvcc="11.7"),
+    "ds-nvcc130-cu128": env("deepspeed==0.17.5", "torch==2.8.0+cu128", nvcc="13.0"),
+    "ds-nvcc130-cu130": env("deepspeed==0.17.5", "torch==2.9.0+cu130", nvcc="13.0"),
+    "ds-nvcc129-cu128": env("deepspeed==0.17.5", "torch==2.8.0+cu128", nvcc="12.9"),
     # torch.compile refuses new Pythons and pre-Volta GPUs.
     "torch-231-py312": env("torch==2.3.1+cu121", python="3.12"),
     "torch-240-py312": env("torch==2.4.0+cu121", python="3.12"),
@@ -189,6 +192,9 @@ ROWS = [
     ("DEEPSPEED-NVCC-12-TORCH-CUDA-11", "ds-nvcc121-cu118", C),
     ("DEEPSPEED-NVCC-12-TORCH-CUDA-11", "ds-nvcc117-cu118", None),
     ("DEEPSPEED-NVCC-12-TORCH-CUDA-11", "ds-nvcc118-cu121", None),
+    ("DEEPSPEED-NVCC-13-TORCH-CUDA-12", "ds-nvcc130-cu128", C),
+    ("DEEPSPEED-NVCC-13-TORCH-CUDA-12", "ds-nvcc130-cu130", None),
+    ("DEEPSPEED-NVCC-13-TORCH-CUDA-12", "ds-nvcc129-cu128", None),
     ("TORCH-COMPILE-PYTHON-312", "torch-231-py312", C),
     ("TORCH-COMPILE-PYTHON-312", "torch-240-py312", None),
     ("TORCH-COMPILE-PYTHON-312", "torch-231-py311", None),
@@ -263,6 +269,8 @@ NEAR_MISSES = {
     "DEEPSPEED-NVCC-11-TORCH-CUDA-12": ["Installed CUDA version 11.5 does not match the version torch was compiled with 11.7 "
                                         "but since the APIs are compatible, accepting this combination"],
     "DEEPSPEED-NVCC-12-TORCH-CUDA-11": ["Installed CUDA version 12.1 matches the version torch was compiled with 12.1"],
+    "DEEPSPEED-NVCC-13-TORCH-CUDA-12": ["Installed CUDA version 12.9 does not match the version torch was compiled with 12.8 "
+                                        "but since the APIs are compatible, accepting this combination"],
     "TORCH-COMPILE-PYTHON-312": ["RuntimeError: Dynamo is not supported on Python 3.13+"],
     "TORCH-COMPILE-PYTHON-313": ["RuntimeError: Dynamo is not supported on Python 3.12+",
                                  "RuntimeError: torch.compile is not supported on Python 3.14+"],

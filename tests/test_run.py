@@ -342,3 +342,58 @@ def test_rival_causes_ranked_by_what_the_output_printed(cuda_venv, tmp_path):
     first = match["records"][0]
     assert first["id"] == "XTUNER-POSITION-IDS-SP-PADDING", [r["id"] for r in match["records"]]
     assert first["log_evidence"] == ["the log prints xtuner 0.1.18 (line 21), inside >=0.1.18,<0.1.20"]
+
+
+def test_a_closed_reader_ends_the_command_as_without_us():
+    """`envdoctor run -- CMD | head -1`: CMD meets the closed pipe (SIGPIPE), as it would bare."""
+    printer = ("import itertools, signal\nsignal.signal(signal.SIGPIPE, signal.SIG_DFL)  # as a C program has it\n"
+               "for i in itertools.count():\n    print(i)\n")
+    proc = subprocess.Popen([sys.executable, "-m", "envdoctor", "run", "--no-check", "--", *py(printer)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env_with_repo())
+    assert proc.stdout.readline() == b"0\n"
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGPIPE, err
+    assert err == b""  # ended on purpose: no diagnosis
+
+
+def test_report_hides_credentials_of_urls(tmp_path):
+    report = tmp_path / "run.json"
+    url = "https://user:s3cret@pypi.example.com/simple"
+    done = envdoctor("run", "--no-check", "--report", str(report), "--", *py("import sys; print(%r); sys.exit(4)" % url), url)
+    assert done.returncode == 4
+    assert url in done.stdout  # the command's own output is its own
+    text = report.read_text()
+    assert "s3cret" not in text and "https://user:****@pypi.example.com/simple" in text
+
+
+def test_an_ignored_hangup_stays_ignored_for_the_command():
+    """Under nohup (SIGHUP ignored) the command must not lose that protection through us."""
+    def ignore_hangup():
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    check = "import signal; print(signal.getsignal(signal.SIGHUP) == signal.SIG_IGN)"
+    done = subprocess.run([sys.executable, "-m", "envdoctor", "run", "--no-check", "--", *py(check)], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, env=env_with_repo(), preexec_fn=ignore_hangup, timeout=60)
+    assert (done.returncode, done.stdout) == (0, b"True\n"), done.stderr
+    done = subprocess.run([sys.executable, "-m", "envdoctor", "run", "--no-check", "--", *py(check)], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, env=env_with_repo(), timeout=60)
+    assert (done.returncode, done.stdout) == (0, b"False\n"), done.stderr
+
+
+def test_a_slow_pattern_does_not_stall_the_command(tmp_path):
+    """A user's record whose pattern backtracks on a long line of digits: bounded per line."""
+    kb = tmp_path / "kb" / "mine"
+    kb.mkdir(parents=True)
+    (kb / "slow.toml").write_text(
+        'id = "MY-SLOW"\nsummary = "slow"\nseverity = "error"\ndetails = "slow"\n'
+        '[[affected]]\npackage = "xtuner"\nintroduced = "0.1.0"\n'
+        '[[symptoms]]\npattern = \'\\d+\\s*\\w+x\'\nexample = "12 abx"\n'
+        '[remedy]\nsummary = "none"\n[[references]]\nurl = "https://github.com/InternLM/xtuner/issues/1"\n')
+    started = time.monotonic()
+    done = envdoctor("run", "--no-check", "--kb", str(tmp_path / "kb"), "--",
+                     *py("import sys; print('1' * 20000); print('done'); sys.exit(5)"), env={"ENVDOCTOR_PATTERN_BUDGET": "0.5"})
+    assert time.monotonic() - started < 30
+    assert done.returncode == 5, done.stderr
+    assert done.stdout.endswith("done\n")
+    assert "ran out of time (0.5s)" in done.stderr

@@ -634,9 +634,16 @@ def load(dirs: Sequence[str], cache: Optional[TomlCache] = None) -> KnowledgeBas
     return KnowledgeBase(tuple(records), tuple(errors), tuple(dirs), tables)
 
 
+EXCLUDE_ENV = "ENVDOCTOR_EXCLUDE_RECORDS"  # ids to leave out: what would envdoctor find without them?
+
+
 def load_kb(extra: Sequence[str] = ()) -> KnowledgeBase:
     """The shipped knowledge base, then a team's own folders (``--kb``)."""
-    return load((shipped_dir(),) + tuple(extra))
+    kb = load((shipped_dir(),) + tuple(extra))
+    excluded = {x.strip() for x in os.environ.get(EXCLUDE_ENV, "").split(",") if x.strip()}
+    if excluded:
+        kb = kb._replace(records=tuple(r for r in kb.records if r.id not in excluded))
+    return kb
 
 
 def areas(base: KnowledgeBase) -> List[str]:

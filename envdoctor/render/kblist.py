@@ -49,8 +49,35 @@ def rows(base: KnowledgeBase) -> List[dict]:
     ]
 
 
+def history_coverage(base: KnowledgeBase) -> dict:
+    """What the API history covers (knowledge/history/index.json of each folder): packages, spans, build date."""
+    from envdoctor.history.load import knowledge_dirs
+
+    out: dict = {"built": [], "packages": {}}
+    for folder in knowledge_dirs(base.dirs[1:]):
+        try:
+            with open(os.path.join(folder, "index.json"), encoding="utf-8") as handle:
+                index = json.load(handle)
+        except (OSError, ValueError):
+            continue
+        out["built"].append(index.get("built"))
+        out["packages"].update(index.get("packages", {}))
+    return out
+
+
+def _history_lines(base: KnowledgeBase) -> List[str]:
+    cover = history_coverage(base)
+    if not cover["packages"]:
+        return ["API history: none shipped"]
+    out = ["API history (read from released files; built %s): %d packages" % (", ".join(b for b in cover["built"] if b), len(cover["packages"]))]
+    for name, p in sorted(cover["packages"].items()):
+        gaps = " (not examined: %s)" % ", ".join(p["not_examined"]) if p.get("not_examined") else ""
+        out.append("    %-16s %s to %s, %d releases%s" % (name, p["first"], p["last"], p["releases"], gaps))
+    return out
+
+
 def render_json(base: KnowledgeBase) -> str:
-    return json.dumps({"schema": "envdoctor.kb/1", "records": rows(base)}, indent=2) + "\n"
+    return json.dumps({"schema": "envdoctor.kb/1", "records": rows(base), "history": history_coverage(base)}, indent=2) + "\n"
 
 
 def render_text(base: KnowledgeBase, colour: bool = False) -> str:
@@ -67,6 +94,7 @@ def render_text(base: KnowledgeBase, colour: bool = False) -> str:
         out.append("    source: %s" % r.references[0].url)
         out.append("    known:  %s" % r.evidence_level)
     out.append("%d records" % len(records))
+    out.extend(_history_lines(base))
     return "\n".join(out) + "\n"
 
 

@@ -1,8 +1,8 @@
 """XTUNER-HIDDEN-DEEPSPEED-IMPORT: which xtuner commands work without deepspeed installed.
 
 Runs in a venv holding one XTuner release and its declared requirements (no deepspeed).
-Prints one line per step; the symptom is the ModuleNotFoundError of the import that
-`xtuner train` does first (its tool module).
+Prints one line per step; the symptom is the ModuleNotFoundError of `import xtuner.utils`, which
+xtuner.model, xtuner.dataset and so `xtuner train` import (tools/train.py).
 """
 import os
 import subprocess
@@ -23,5 +23,4 @@ print("deepspeed importable:", subprocess.run([sys.executable, "-c", "import dee
 step("import xtuner", [sys.executable, "-c", "import xtuner; print('ok', xtuner.__version__)"])
 step("xtuner list-cfg", XTUNER + ["list-cfg", "-p", "internlm2_chat_1_8b_qlora_alpaca_e3"])
 step("xtuner copy-cfg", XTUNER + ["copy-cfg", "internlm2_chat_1_8b_qlora_alpaca_e3", os.getcwd()])
-# `xtuner train CONFIG` runs xtuner/tools/train.py; its imports are what fails first.
-step("import xtuner.tools.train (xtuner train)", [sys.executable, "-c", "import xtuner.tools.train; print('ok')"])
+step("import xtuner.utils (xtuner train)", [sys.executable, "-c", "import xtuner.utils; print('ok')"])

@@ -1,5 +1,5 @@
-"""XTUNER-TRANSFORMERS-5: does `import xtuner.model` (what xtuner train loads) work with this
-transformers? Prints the installed versions and the import's outcome (its last line)."""
+"""XTUNER-TRANSFORMERS-5: does `import xtuner.utils` (which xtuner.model and so xtuner train
+import) work with this transformers? Prints the installed versions and the import's outcome."""
 import subprocess
 import sys
 from importlib import metadata
@@ -9,6 +9,6 @@ for name in ("xtuner", "transformers", "deepspeed", "torch"):
         print(name, metadata.version(name))
     except metadata.PackageNotFoundError:
         print(name, "not installed")
-done = subprocess.run([sys.executable, "-c", "import xtuner.model; print('import xtuner.model: ok')"],
+done = subprocess.run([sys.executable, "-c", "import xtuner.utils; print('ok')"],
                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
-print("import xtuner.model: exit %d: %s" % (done.returncode, (done.stdout.strip().splitlines() or [""])[-1][:300]))
+print("import xtuner.utils: exit %d: %s" % (done.returncode, (done.stdout.strip().splitlines() or [""])[-1][:300]))
