@@ -127,8 +127,11 @@ def preflight(argv: Sequence[str], options: CheckOptions, run_options: RunOption
 def execute(argv: Sequence[str], kb: KnowledgeBase) -> Tuple[supervise.Outcome, Capture, float]:
     capture = Capture(symptom_patterns(kb))
     started = time.monotonic()
-    outcome = supervise.run(argv, capture.feed)
-    capture.finish()
+    # Each pattern search is bounded in time (logscan's budget): a pattern that backtracks must
+    # not stall the output, and with it the command.
+    with capture.scanner.budget:
+        outcome = supervise.run(argv, capture.feed)
+        capture.finish()
     return outcome, capture, time.monotonic() - started
 
 
@@ -141,7 +144,12 @@ def postmortem(pre: Preflight, capture: Capture, kb: KnowledgeBase) -> Explanati
         from envdoctor.check import run
 
         report = run(pre.options, kb)
+    from envdoctor.logscan import PATTERN_BUDGET
+
     problems: List[Problem] = []
+    for index, line in sorted(capture.scanner.slow.items(), key=lambda item: item[1]):
+        problems.append(Problem("log", "the symptom pattern %r ran out of time (%gs) on one line, at or after line %d, and was "
+                                       "not looked for from there on" % (capture.scanner.patterns[index].text, PATTERN_BUDGET, line)))
     if report is not None:
         problems.extend(p for p in report.problems if p.source != "knowledge")  # type: ignore[attr-defined]
     diagnoses = diagnose(hits, kb, report)

@@ -379,3 +379,21 @@ def test_an_ignored_hangup_stays_ignored_for_the_command():
     done = subprocess.run([sys.executable, "-m", "envdoctor", "run", "--no-check", "--", *py(check)], stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, env=env_with_repo(), timeout=60)
     assert (done.returncode, done.stdout) == (0, b"False\n"), done.stderr
+
+
+def test_a_slow_pattern_does_not_stall_the_command(tmp_path):
+    """A user's record whose pattern backtracks on a long line of digits: bounded per line."""
+    kb = tmp_path / "kb" / "mine"
+    kb.mkdir(parents=True)
+    (kb / "slow.toml").write_text(
+        'id = "MY-SLOW"\nsummary = "slow"\nseverity = "error"\ndetails = "slow"\n'
+        '[[affected]]\npackage = "xtuner"\nintroduced = "0.1.0"\n'
+        '[[symptoms]]\npattern = \'\\d+\\s*\\w+x\'\nexample = "12 abx"\n'
+        '[remedy]\nsummary = "none"\n[[references]]\nurl = "https://github.com/InternLM/xtuner/issues/1"\n')
+    started = time.monotonic()
+    done = envdoctor("run", "--no-check", "--kb", str(tmp_path / "kb"), "--",
+                     *py("import sys; print('1' * 20000); print('done'); sys.exit(5)"), env={"ENVDOCTOR_PATTERN_BUDGET": "0.5"})
+    assert time.monotonic() - started < 30
+    assert done.returncode == 5, done.stderr
+    assert done.stdout.endswith("done\n")
+    assert "ran out of time (0.5s)" in done.stderr
