@@ -11,7 +11,8 @@ for the symptom in its output. The verdict goes to knowledge/reproductions/outco
     confirmed     the affected side shows the symptom and the fixed side does not
     contradicted  the affected side does not show it, or the fixed side does: fix the record
     inconclusive  a side could not be built or run to the end (timeout, install failure), or the
-                  fixed side did not print its fixed_shows (it stopped before the step that matters)
+                  fixed side did not print its fixed_shows (it stopped before the step that matters,
+                  so neither side says anything about the record)
 
 Exit codes: 0 every verdict confirmed, 1 any other verdict, 2 usage error. Downloads only from
 the package index pip is configured for (or --find-links/--no-index); CI never runs this, but
@@ -177,11 +178,11 @@ def run_side(record: Record, spec: Reproduction, side: str, script: str, python:
 def verdict(spec: Reproduction, affected: Side, fixed: Side) -> str:
     if affected.problem or fixed.problem:
         return "inconclusive"
+    if spec.fixed_shows and not re.search(spec.fixed_shows, fixed.output):
+        return "inconclusive"  # the fixed side stopped before the step that matters: the venv is at fault
     pattern = re.compile(spec.symptom)
     if not pattern.search(affected.output) or pattern.search(fixed.output):
         return "contradicted"
-    if spec.fixed_shows and not re.search(spec.fixed_shows, fixed.output):
-        return "inconclusive"  # the fixed side stopped before the step that matters
     return "confirmed"
 
 
@@ -256,6 +257,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return 2
         sides = [run_side(record, spec, side, script, python, args.cache, pip_args, args.timeout) for side in ("affected", "fixed")]
         entry = outcome(record, spec, script, python, *sides)
+        # Read again before writing: another run may have recorded its own outcome meanwhile.
+        outcomes, _ = read_outcomes(path)
         outcomes[record.id] = entry
         write_outcomes(path, outcomes)  # after each record: a long run keeps what it found
         print("%s: %s (affected: symptom %s; fixed: symptom %s)" % (
