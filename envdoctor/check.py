@@ -10,7 +10,7 @@ from envdoctor.facts import Facts, Gathered, Problem, Unknown, merge
 from envdoctor.kb import defaults
 from envdoctor.kb.derive import derive_all
 from envdoctor.kb.evaluate import CONFIRMED, Finding, evaluate_all
-from envdoctor.kb.load import KnowledgeBase, load_kb
+from envdoctor.kb.load import KnowledgeBase, is_shipped, load_kb
 from envdoctor.kb.record import Record, Reference, Remedy
 from envdoctor.options import CheckOptions
 from envdoctor.sources import binary, code, environment, gpu
@@ -92,7 +92,9 @@ def training_sources(options: CheckOptions) -> List[Gathered]:
 def run(options: CheckOptions, kb: Optional[KnowledgeBase] = None, fail_on: str = "error") -> Report:
     """Sources -> facts -> derived facts -> findings."""
     kb = kb or load_kb(options.extra_kb)
-    problems: List[Problem] = [Problem("knowledge", str(e)) for e in kb.errors]
+    # A broken record or table of the user's own (--kb) stops the check: its verdicts would be
+    # missing without a word, or wrong.
+    problems: List[Problem] = [Problem("knowledge", str(e), fatal=not is_shipped(e.path)) for e in kb.errors]
     parts: List[Gathered] = []
     env = None
     parsed = None
@@ -105,7 +107,7 @@ def run(options: CheckOptions, kb: Optional[KnowledgeBase] = None, fail_on: str 
         target = "%s (pins read statically, Python %s)" % (options.requirements, parsed.python)
     else:
         if options.python:
-            inventory, problem = environment.probe_interpreter(options.python)
+            inventory, problem = environment.probe_interpreter(options.python, options.probe_timeout)
             target = options.python
         else:
             inventory, problem = environment.probe_here(), None
@@ -135,6 +137,18 @@ def run(options: CheckOptions, kb: Optional[KnowledgeBase] = None, fail_on: str 
     findings = [] if fatal else list(evaluate_all(kb.records, facts))
     if options.require_gpu and not facts.get("cuda.driver"):
         findings.insert(0, Finding(NO_GPU, CONFIRMED, ("cuda.driver = none visible",)))
+    if not fatal and os.environ.get("ENVDOCTOR_IMPORT_CHECK", "1") != "0":  # the API history's import check
+        from envdoctor.history.findings import import_findings, pin_findings
+
+        from envdoctor.history.findings import model_type_finding
+
+        if env is not None:
+            findings.extend(import_findings(env, [options.config] if options.config else [], options.extra_kb, findings))
+        elif parsed is not None:
+            findings.extend(pin_findings(parsed, parsed.python, options.extra_kb, findings))
+        unknown_type = model_type_finding(facts, options.extra_kb, env) if env is not None else None
+        if unknown_type is not None:
+            findings.append(unknown_type)
     ranges: Tuple = ()
     if parsed is not None and not fatal:
         from envdoctor import static

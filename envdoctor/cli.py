@@ -21,12 +21,30 @@ class _Failure(Exception):
     """A clear, one-line error for the user (exit 2)."""
 
 
+class _Signalled(BaseException):
+    """SIGTERM or SIGHUP: unwinds like Ctrl-C, so children are killed and temp files removed."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.exit_code = 128 + signum
+
+
+def _on_signal(signum, frame) -> None:
+    raise _Signalled(signum)
+
+
 def _emit(text: str) -> None:
+    from envdoctor.redact import redact_text
+
+    if sys.stdout is None:  # started with stdout closed
+        raise _Failure("standard output is closed; nothing can be printed")
     try:
-        sys.stdout.write(text)
+        sys.stdout.write(redact_text(text))
         sys.stdout.flush()
     except BrokenPipeError:  # e.g. `envdoctor check | head`
         os._exit(0)
+    except OSError as exc:  # /dev/full, a closed descriptor
+        raise _Failure("cannot write to standard output (%s)" % (exc.strerror or exc))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -47,11 +65,11 @@ def probe_options(func):
     options = [
         click.option("--python", "python", metavar="PATH", help="Examine another interpreter (a venv's python) instead of this one. Nothing is installed into it."),
         click.option("--driver", metavar="VERSION", help="NVIDIA driver version to check against (default: the visible one; also ENVDOCTOR_CUDA_DRIVER)."),
-        click.option("--kb", "kb_dirs", multiple=True, metavar="DIR", type=click.Path(file_okay=False), help="Also load your own records from DIR (repeatable)."),
+        click.option("--kb", "kb_dirs", multiple=True, metavar="DIR", type=click.Path(exists=True, file_okay=False), help="Also load your own records from DIR (repeatable)."),
         click.option("-r", "--requirements", "requirements", metavar="FILE", help="Check the pins of a requirements file or lockfile instead of an installed environment (nothing is installed)."),
         click.option("--python-version", "python_version", metavar="X.Y", help="With -r: the Python the file is meant for (default: the one running envdoctor)."),
         click.option("--fact", "set_facts", multiple=True, metavar="KEY=VALUE", help="Supply or override a fact (docs/facts.md), e.g. --fact model.type=internlm2 --fact run.gpus=8 (repeatable)."),
-        click.option("--probe-timeout", type=click.FloatRange(0.1, 600), default=10.0, show_default=True, metavar="SECONDS", help="Time limit for nvidia-smi and nvcc."),
+        click.option("--probe-timeout", type=click.FloatRange(0.1, 600), default=10.0, show_default=True, metavar="SECONDS", help="Time limit for each program envdoctor runs to probe: the --python interpreter, nvidia-smi, nvcc."),
         click.option("--model", metavar="PATH_OR_ID", help="The model: a folder with config.json, or a hub id found in the local Hugging Face cache (never downloaded)."),
         click.option("--revision", metavar="REV", help="With a hub id: the cached branch, tag or commit (default: main, else the newest snapshot)."),
         click.option("--config", "config", metavar="FILE.py", type=click.Path(dir_okay=False), help="The XTuner config, read without running it. Implies --model from its pretrained_model_name_or_path."),
@@ -123,7 +141,9 @@ def _python_version(params: dict):
 @click.option("--require-gpu", is_flag=True, help="Fail when no NVIDIA driver or GPU is visible (off by default, so container builds pass).")
 @click.option("--format", "fmt", type=FORMAT, default="text", show_default=True, help="Output format.")
 @click.option("--fail-on", type=click.Choice(["error", "warning", "info"]), default="error", show_default=True, help="Lowest severity that makes the exit code 1.")
-def check(require_gpu, fmt, fail_on, **probe) -> None:
+@click.option("--distributed", is_flag=True, help="Run under torchrun or srun: each node probes itself, rank 0 reports what differs between nodes; every rank exits with the same code (needs torch).")
+@click.option("--timeout", type=click.FloatRange(1, 86400), metavar="SECONDS", help="With --distributed: how long to wait for every rank (default: 300).")
+def check(require_gpu, fmt, fail_on, distributed, timeout, **probe) -> None:
     """Probe an environment and report known problems.
 
     Reads package metadata and files as text: never imports torch, transformers or
@@ -133,20 +153,25 @@ def check(require_gpu, fmt, fail_on, **probe) -> None:
     """
     from envdoctor.check import run
 
+    if distributed:
+        sys.exit(_distributed(check_options(probe, require_gpu), fmt, fail_on, 300.0 if timeout is None else timeout))
+    if timeout is not None:
+        raise _Failure("--timeout applies only with --distributed (use --probe-timeout for nvidia-smi and nvcc)")
     report = run(check_options(probe, require_gpu), fail_on=fail_on)
     _emit(_render(report, fmt))
     for problem in report.problems:
         if problem.fatal and fmt != "text":
-            click.echo("envdoctor: %s" % problem.message, err=True)
+            _tell("envdoctor: %s" % problem.message)
     sys.exit(report.exit_code)
 
 
-def _colour() -> bool:
-    """Colour only for a terminal, and never when NO_COLOR is set (https://no-color.org)."""
-    if os.environ.get("NO_COLOR"):
+def _colour(stream=None) -> bool:
+    """Colour only for a terminal, and never when NO_COLOR is set (https://no-color.org) or
+    TERM=dumb (a dumb terminal shows the codes as text)."""
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
         return False
     try:
-        return sys.stdout.isatty()
+        return (stream or sys.stdout).isatty()
     except (AttributeError, ValueError):
         return False
 
@@ -158,6 +183,55 @@ def _render(result, fmt: str) -> str:
     return render(result, fmt, colour=fmt in COLOURED and _colour())
 
 
+def _render_cluster(cluster, fmt: str, command: str) -> str:
+    from envdoctor.render import cluster as out
+
+    if fmt == "json":
+        return out.render_json(cluster)
+    if fmt == "markdown":
+        return out.render_markdown(cluster, command)
+    return out.render_text(cluster, command, colour=_colour())
+
+
+def _distributed(options, fmt: str, fail_on: str, timeout: float) -> int:
+    from envdoctor.cluster import command, distributed, launch, table
+
+    try:
+        return command.check_distributed(options, fail_on, timeout, lambda c: _render_cluster(c, fmt, "check --distributed"), _emit)
+    except (launch.LaunchError, distributed.DistributedError, table.TableError) as exc:
+        raise _Failure(str(exc))
+
+
+COMPARE_EXIT_CODES = """\b
+Exit codes:
+  0  the nodes agree and nothing is at or above --fail-on
+  1  a fact that must agree differs, or findings at or above --fail-on
+  2  a file is not a readable check report, or a node's probe failed"""
+
+
+@cli.command(epilog=COMPARE_EXIT_CODES)
+@click.argument("reports", nargs=-1, required=True, metavar="REPORT.json...")
+@click.option("--kb", "kb_dirs", multiple=True, metavar="DIR", type=click.Path(file_okay=False), help="Also load your own records (and tables) from DIR (repeatable).")
+@click.option("--format", "fmt", type=FORMAT, default="text", show_default=True, help="Output format.")
+@click.option("--fail-on", type=click.Choice(["error", "warning", "info"]), default="error", show_default=True, help="Lowest severity that makes the exit code 1.")
+def compare(reports, kb_dirs, fmt, fail_on) -> None:
+    """Compare the reports of envdoctor check --format json made on each node of a job.
+
+    Says which facts differ between nodes (and which nodes hold which value), whether
+    knowledge/tables/drift.toml lets them differ, and the knowledge base's findings once per
+    distinct environment.
+    """
+    from envdoctor.cluster import command, nodes, table
+    from envdoctor.kb.load import load_kb
+
+    try:
+        cluster = command.compare(reports, load_kb(tuple(kb_dirs)), fail_on)
+    except (nodes.ReportError, table.TableError) as exc:
+        raise _Failure(str(exc))
+    _emit(_render_cluster(cluster, fmt, "compare"))
+    sys.exit(cluster.exit_code)
+
+
 @cli.group()
 def kb() -> None:
     """Inspect and validate the knowledge base."""
@@ -166,30 +240,46 @@ def kb() -> None:
 @kb.command("lint", epilog="\b\nExit codes:\n  0  every record is valid\n  1  at least one record is invalid\n  2  usage error")
 @click.argument("directory", required=False, type=click.Path(file_okay=False))
 def kb_lint(directory) -> None:
-    """Validate the records in DIRECTORY (default: the shipped knowledge base)."""
-    from envdoctor.kb.load import load, shipped_dir
+    """Validate the records and tables in DIRECTORY (default: the shipped knowledge base).
+
+    Every error of every file is listed with its line: unknown fields and fact names,
+    specifiers on facts that are not versions, invalid versions, patterns that can backtrack
+    for ever, ids that a shipped record already has, malformed tables.
+    """
+    from envdoctor.kb.lint import lint, summary
+    from envdoctor.kb.load import shipped_dir
 
     directory = directory or shipped_dir()
     if not os.path.isdir(directory):
         raise _Failure("%s: no such folder" % directory)
-    base = load([directory])
-    for error in base.errors:
-        click.echo(str(error))
-    click.echo("%d records valid, %d invalid in %s" % (len(base.records), len(base.errors), directory))
-    sys.exit(1 if base.errors else 0)
+    from envdoctor.cluster.table import lint as lint_drift_table
+
+    result = lint(directory)
+    _emit("".join(str(error) + "\n" for error in result.errors))
+    drift = lint_drift_table(result.base.tables)  # the cluster drift table's own rules
+    _emit("".join(str(problem) + "\n" for problem in drift))
+    _emit(summary(result, directory) + "\n")
+    sys.exit(1 if result.errors or drift else 0)
 
 
-@kb.command("list")
-@click.option("--kb", "kb_dirs", multiple=True, metavar="DIR", type=click.Path(file_okay=False), help="Also list your own records from DIR.")
+@kb.command("list", epilog="\b\nExit codes:\n  0  listed\n  1  a record of a --kb folder is invalid (named on standard error; the rest listed)\n  2  usage error")
+@click.option("--kb", "kb_dirs", multiple=True, metavar="DIR", type=click.Path(exists=True, file_okay=False), help="Also list your own records from DIR.")
+@click.option("--area", metavar="AREA", help="Only the records of AREA: their folder under knowledge/records/ (xtuner, peft, cuda ...).")
 @click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
-def kb_list(kb_dirs, fmt) -> None:
-    """List every record: id, severity, affected ranges, fix, source."""
-    from envdoctor.kb.load import load_kb
+def kb_list(kb_dirs, area, fmt) -> None:
+    """List every record: id, area, severity, affected ranges, fix, source."""
+    from envdoctor.kb.load import areas, load_kb, only_area
 
     base = load_kb(tuple(kb_dirs))
+    if area is not None:
+        known = areas(base)
+        base = only_area(base, area)
+        if not base.records:
+            raise _Failure("--area %s: no such area (areas: %s)" % (area, ", ".join(a for a in known if a)))
     _emit(_render(base, fmt))
     for error in base.errors:
-        click.echo("envdoctor: %s" % error, err=True)
+        _tell("envdoctor: %s" % (error,))
+    sys.exit(1 if base.errors else 0)
 
 
 FIX_EXIT_CODES = """\b
@@ -260,33 +350,74 @@ def fix(latest, allow_change, allow_downgrade, fmt, print_requirements, write_lo
 
 
 def _progress(message: str) -> None:
-    """The lockfile steps' progress, only for a person at a terminal: a pipe or a log gets nothing."""
+    """The lockfile steps' progress, only for a person at a terminal: a pipe or a log gets
+    nothing. A requirement may be a URL with a token: redacted."""
+    from envdoctor.redact import redact_text
+
     if sys.stderr.isatty():
-        sys.stderr.write("envdoctor: %s\n" % message)
+        sys.stderr.write("envdoctor: %s\n" % redact_text(message))
         sys.stderr.flush()
 
 
+def _tell(message: str) -> None:
+    """One line on standard error, credentials hidden; nothing when stderr is gone."""
+    from envdoctor.redact import redact_text
+
+    try:
+        click.echo(redact_text(message), err=True)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _setup_streams() -> None:
+    """A file name in a non-ASCII locale (PYTHONIOENCODING=ascii) is escaped, never a crash;
+    SIGTERM and SIGHUP unwind like Ctrl-C (children killed, temp files removed)."""
+    import signal
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            pass
+    for name in ("SIGTERM", "SIGHUP"):
+        # An ignored one (SIGHUP under nohup) stays ignored: for us, and for what `run` starts.
+        if hasattr(signal, name) and signal.getsignal(getattr(signal, name)) != signal.SIG_IGN:
+            try:
+                signal.signal(getattr(signal, name), _on_signal)
+            except (ValueError, OSError):  # not the main thread (envdoctor called as a library)
+                pass
+
+
 def main() -> None:
+    _setup_streams()
     try:
         cli.main(prog_name="envdoctor", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
+        try:
+            exc.show()
+        except (OSError, ValueError, AttributeError):  # stderr closed or full
+            pass
         sys.exit(2)
-    except click.exceptions.Abort:
-        click.echo("envdoctor: aborted", err=True)
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):
+            sys.exit(130)
+        _tell("envdoctor: aborted")
         sys.exit(2)
     except _Failure as exc:
-        click.echo("envdoctor: %s" % exc, err=True)
+        _tell("envdoctor: %s" % exc)
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
+    except _Signalled as exc:
+        sys.exit(exc.exit_code)
     except Exception as exc:  # a bug of ours: one line, the traceback only on demand
         if os.environ.get("ENVDOCTOR_DEBUG"):
             raise
-        click.echo("envdoctor: internal error: %s: %s (set ENVDOCTOR_DEBUG=1 for details)" % (type(exc).__name__, exc), err=True)
+        _tell("envdoctor: internal error: %s: %s (set ENVDOCTOR_DEBUG=1 for details)" % (type(exc).__name__, exc))
         sys.exit(2)
+
 
 
 EXPLAIN_EXIT_CODES = """\b
@@ -318,5 +449,54 @@ def explain(log, log_only, fmt, **probe) -> None:
     _emit(_render(result, fmt))
     if fmt != "text":
         for problem in result.problems:
-            click.echo("envdoctor: %s" % problem.message, err=True)
+            _tell("envdoctor: %s" % problem.message)
     sys.exit(result.exit_code)
+
+
+RUN_EXIT_CODES = """\b
+Exit codes:
+  the command's own (128+N when a signal N ended it)
+  1    the pre-flight confirmed an error and the command was not started
+  2    usage error
+  126  the command was found but cannot be run; 127 not found"""
+
+
+@cli.command(epilog=RUN_EXIT_CODES, context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@probe_options
+@click.option("--keep-going", is_flag=True, help="Start the command even when the pre-flight confirms an error.")
+@click.option("--no-check", "no_check", is_flag=True, help="No pre-flight; only diagnose the output if the command fails.")
+@click.option("--report", metavar="FILE", help="Also write the pre-flight, the outcome and the diagnosis as JSON to FILE.")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED, metavar="-- COMMAND [ARGS]...")
+def run(keep_going, no_check, report, command, **probe) -> None:
+    """Check this environment for what COMMAND will train, run it, and diagnose it if it fails.
+
+    \b
+      envdoctor run -- xtuner train my_config.py --deepspeed deepspeed_zero2
+      envdoctor run -- torchrun --nproc_per_node=8 train.py ...
+    The XTuner config, the launcher and the number of processes are read from the command
+    line. The command's output passes through untouched (a pseudo-terminal when this is a
+    terminal); envdoctor's own words go to standard error, and only when there is something
+    to say.
+    """
+    from envdoctor import runcmd, supervise
+
+    why = supervise.supported()
+    if why:
+        raise _Failure(why)
+    if report:
+        problem = runcmd.report_folder_problem(report)
+        if problem:
+            raise _Failure(problem)
+    result = runcmd.run(command, check_options(probe), runcmd.RunOptions(
+        keep_going=keep_going, check=not no_check, report=report, colour=_colour(sys.stderr)), _say)
+    sys.exit(result.exit_code)
+
+
+def _say(text: str) -> None:
+    from envdoctor.redact import redact_text
+
+    try:
+        sys.stderr.write(redact_text(text))
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):
+        pass

@@ -19,6 +19,7 @@ byte ranges scanned at once in forked workers (``scan_file``).
 
 import os
 import re
+import signal
 import sys
 from dataclasses import dataclass
 from typing import BinaryIO, Dict, List, Optional, Sequence, Tuple
@@ -55,6 +56,77 @@ PARALLEL_MIN = _env_int("ENVDOCTOR_SCAN_PARALLEL_MIN", 64 << 20)
 MAX_WORKERS = 4
 # The number of ranges, when set (>0): for tests and benchmarks, whatever the cores.
 WORKERS = _env_int("ENVDOCTOR_SCAN_WORKERS", 0)
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+# The time one pattern may spend on one line (or, for patterns without a literal, on one block)
+# before it is dropped for the rest of the log: a pattern that backtracks catastrophically
+# (kb lint refuses the known shapes, kb/regex_risk.py) must not hang the scan. Python's re checks
+# for signals as it works, so an interval timer interrupts it.
+PATTERN_BUDGET = _env_float("ENVDOCTOR_PATTERN_BUDGET", 2.0)
+
+
+class _TooSlow(Exception):
+    pass
+
+
+class _Budget:
+    """The time limit of each pattern search, by an interval timer (SIGALRM), armed once per
+    block: most blocks finish in milliseconds, so a search running when it fires is the slow
+    one. An alarm between searches only re-arms the timer, so other code is never interrupted.
+    Only in the main thread (elsewhere signals cannot be used): there, no bound."""
+
+    def __init__(self) -> None:
+        self.active = False  # between __enter__ and __exit__, with our handler in place
+        self.previous = None
+        self.searching = False
+        self.expired = False
+
+    def __enter__(self) -> "_Budget":
+        import threading
+
+        if hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread() and not self.active:
+            self.previous = signal.signal(signal.SIGALRM, self._on_alarm)
+            self.active = True
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.active:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous if self.previous is not None else signal.SIG_DFL)
+            self.active = False
+
+    def _on_alarm(self, signum, frame) -> None:
+        if self.searching:
+            raise _TooSlow()
+        self.expired = True
+
+    def arm(self) -> None:
+        if self.active:
+            self.expired = False
+            signal.setitimer(signal.ITIMER_REAL, PATTERN_BUDGET)
+
+    def disarm(self) -> None:
+        if self.active:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+    def search(self, regex: "re.Pattern[str]", text: str, pos: int = 0) -> "Optional[re.Match[str]]":
+        if self.expired:
+            self.arm()
+        self.searching = True
+        try:
+            return regex.search(text, pos)
+        except _TooSlow:
+            self.arm()  # a fresh budget for what follows in this block
+            raise
+        finally:
+            self.searching = False
+
 
 # CSI (colours, cursor moves), OSC (window titles, links) and two-byte escapes.
 _ANSI = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b\n]{0,512}(?:\x07|\x1b\\)?|[@-Z\\-_])")
@@ -162,14 +234,19 @@ class _Pattern:
         return self._regex
 
 
-def _combined(patterns: Sequence[_Pattern]) -> List["re.Pattern[str]"]:
-    """One alternation over all, or one regex each where inline flags forbid joining them."""
+def _combined(patterns: Sequence[_Pattern]) -> List[Tuple[Tuple[_Pattern, ...], "re.Pattern[str]"]]:
+    """One alternation over all, or one regex each where inline flags forbid joining them;
+    each with the patterns it stands for."""
     if not patterns:
         return []
     try:
-        return [re.compile("|".join("(?:%s)" % p.text for p in patterns), re.MULTILINE)]
+        return [(tuple(patterns), re.compile("|".join("(?:%s)" % p.text for p in patterns), re.MULTILINE))]
     except re.error:
-        return [re.compile(p.text, re.MULTILINE) for p in patterns]
+        return _singles(patterns)
+
+
+def _singles(patterns: Sequence[_Pattern]) -> List[Tuple[Tuple[_Pattern, ...], "re.Pattern[str]"]]:
+    return [((p,), re.compile(p.text, re.MULTILINE)) for p in patterns]
 
 
 def _shorten(text: str, start: int) -> str:
@@ -234,6 +311,8 @@ class Scanner:
         self.rare: Optional[RareBytes] = None  # set from the first large block
         self.unfiltered = [p for p in self.patterns if not p.literals]
         self.searchers = _combined(self.unfiltered)
+        self.budget = _Budget()
+        self.slow: Dict[int, int] = {}  # pattern index -> the line it ran out of time on
         self.keep = keep
         self.counts = [0] * len(self.patterns)
         self.kept: List[List[LogLine]] = [[] for _ in self.patterns]
@@ -244,6 +323,13 @@ class Scanner:
         """Scan ``block[lo:hi]``, which ends at a line break (or is a piece of a long line).
         Bounds instead of a slice: copying every chunk would cost more than searching it."""
         hi = len(block) if hi is None else hi
+        self.budget.arm()
+        try:
+            self._feed(block, lo, hi)
+        finally:
+            self.budget.disarm()
+
+    def _feed(self, block: bytes, lo: int, hi: int) -> None:
         if self.rare is None and hi - lo >= FILTER_MIN and self.by_literal:
             self.rare = RareBytes(block[lo:lo + FILTER_SAMPLE], list(self.by_literal))
         if self.rare is not None and hi - lo >= FILTER_MIN:
@@ -278,10 +364,27 @@ class Scanner:
             raw = block[start:end]
             text = (_ANSI.sub(b"", raw) if b"\x1b" in raw else raw).decode("utf-8", "replace")
             for p in patterns:
-                match = p.regex.search(text)
+                match = self._search(p, text, line)
                 if match:
                     found.append((line, p, _shorten(text, match.start())))
         return found
+
+    def _search(self, p: _Pattern, text: str, line: int) -> "Optional[re.Match[str]]":
+        if p.index in self.slow:
+            return None
+        try:
+            return self.budget.search(p.regex, text)
+        except _TooSlow:
+            self._too_slow(p, line)
+            return None
+
+    def _too_slow(self, p: _Pattern, line: int) -> None:
+        self.slow[p.index] = line
+        if p in self.unfiltered:  # and out of the block-wide search, which would stall again
+            self.unfiltered.remove(p)
+            self.searchers = [(covered, regex) for covered, regex in self.searchers if p not in covered]
+            if not self.searchers:
+                self.searchers = _singles(self.unfiltered)
 
     def _by_regex(self, block: bytes) -> List[Tuple[int, _Pattern, str]]:
         original = block.decode("utf-8", "replace")
@@ -289,10 +392,18 @@ class Scanner:
         text = original.replace("\r", "\n") if "\r" in original else original
         del block
         seen: Dict[int, int] = {}
-        for searcher in self.searchers:
+        for covered, searcher in list(self.searchers):
             pos = 0
             while True:
-                match = searcher.search(text, pos)
+                try:
+                    match = self.budget.search(searcher, text, pos)
+                except _TooSlow:
+                    # Joined: search with each alone to learn which is slow. Alone: drop it.
+                    if len(covered) > 1:
+                        self.searchers = _singles(self.unfiltered)
+                    else:
+                        self._too_slow(covered[0], self.line + original.count("\n", 0, pos))
+                    return self._by_regex(original.encode("utf-8", "surrogateescape")) if self.unfiltered else []
                 if not match:
                     break
                 start = text.rfind("\n", 0, match.start()) + 1
@@ -306,8 +417,8 @@ class Scanner:
             line += original.count("\n", counted, start)
             counted = start
             segment = text[start:seen[start]]
-            for p in self.unfiltered:
-                match = p.regex.search(segment)
+            for p in list(self.unfiltered):
+                match = self._search(p, segment, line)
                 if match:
                     found.append((line, p, _shorten(segment, match.start())))
         return found
@@ -331,6 +442,8 @@ class Scanner:
             room = self.keep - len(self.kept[i])
             self.kept[i].extend(LogLine(line.number + offset, line.text) for line in kept[:max(0, room)])
             self.last_line[i] = part.last_line[i] + offset
+        for i, line in part.slow:
+            self.slow.setdefault(i, line + offset)
         self.line += part.newlines
 
     def hits(self) -> Tuple[Hit, ...]:
@@ -376,6 +489,11 @@ def _first_break(data: bytes) -> int:
 
 
 def scan_into(stream: BinaryIO, scanner: Scanner, progress: Progress) -> None:
+    with scanner.budget:
+        _scan_into(stream, scanner, progress)
+
+
+def _scan_into(stream: BinaryIO, scanner: Scanner, progress: Progress) -> None:
     pending = b""  # the start of a line whose end was not read yet
     while True:
         chunk = stream.read(CHUNK)
@@ -414,6 +532,7 @@ class RangeResult:
     newlines: int
     size: int
     ends_in_newline: bool
+    slow: Tuple[Tuple[int, int], ...] = ()  # (pattern index, line) of patterns that ran out of time
 
 
 class _FileRange:
@@ -481,7 +600,15 @@ def scan_range(fd: int, start: int, end: int, patterns: Sequence[str], keep: int
     progress = Progress(scanner)
     scan_into(_FileRange(fd, start, end), scanner, progress)
     return RangeResult(tuple(scanner.counts), tuple(tuple(k) for k in scanner.kept), tuple(scanner.last_line),
-                       scanner.line - 1, progress.size, progress.ends_in_newline)
+                       scanner.line - 1, progress.size, progress.ends_in_newline, tuple(scanner.slow.items()))
+
+
+def _worker_signals() -> None:
+    """A worker leaves Ctrl-C to its parent, which ends the pool, and dies quietly when ended."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def scan_file(fd: int, scanner: Scanner, progress: Progress, workers: int) -> None:
@@ -495,7 +622,7 @@ def scan_file(fd: int, scanner: Scanner, progress: Progress, workers: int) -> No
     import multiprocessing
 
     patterns = [p.text for p in scanner.patterns]
-    with multiprocessing.get_context("fork").Pool(len(ranges) - 1) as pool:
+    with multiprocessing.get_context("fork").Pool(len(ranges) - 1, initializer=_worker_signals) as pool:
         others = pool.starmap_async(scan_range, [(fd, a, b, patterns, scanner.keep) for a, b in ranges[1:]], chunksize=1)
         first = ranges[0]
         scan_into(_FileRange(fd, first[0], first[1]), scanner, progress)

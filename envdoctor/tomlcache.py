@@ -11,7 +11,12 @@ import os
 import sys
 from typing import Dict, Optional, Set, Tuple
 
+from envdoctor.safeio import read_regular
+
 CACHE_ENV = "ENVDOCTOR_CACHE_DIR"
+MAX_TOML = 64 << 20  # a knowledge file (record or table); the largest shipped is under 1 MiB
+MAX_CACHE = 256 << 20
+
 
 
 class TOMLError(ValueError):
@@ -40,13 +45,12 @@ class TomlCache:
         self.dirty = False
         if self.path:
             try:
-                with open(self.path, "rb") as handle:
-                    loaded = json.loads(handle.read())
+                loaded = json.loads(read_regular(self.path, MAX_CACHE))
                 if isinstance(loaded, dict) and isinstance(loaded.get("toml"), dict):
                     self.entries = loaded["toml"]
                     self.valid = set(loaded.get("valid", ()))
-            except (OSError, ValueError, TypeError):
-                pass
+            except (OSError, ValueError, TypeError, RecursionError):
+                pass  # unusable (not a file, too large, damaged): run without it
 
     def load(self, path: str) -> dict:
         """Parse one file (raises OSError when unreadable, TOMLError when invalid)."""
@@ -54,14 +58,17 @@ class TomlCache:
 
     def parsed(self, path: str) -> Tuple[dict, str]:
         """The parsed file and the sha256 of its bytes."""
-        with open(path, "rb") as handle:
-            data = handle.read()
+        data = read_regular(path, MAX_TOML)
         digest = content_key(data)
         hit = self.entries.get(digest)
         if isinstance(hit, dict):
             return hit, digest
         parsed = _parse(data)
-        if _json_safe(parsed):
+        try:
+            safe = _json_safe(parsed)
+        except RecursionError:
+            raise TOMLError("nested too deeply to be read")
+        if safe:
             self.entries[digest] = parsed
             self.dirty = True
         return parsed, digest
@@ -79,16 +86,24 @@ class TomlCache:
             return
         import tempfile  # only when there is something to write
 
+        tmp = None
         try:
             folder = os.path.dirname(self.path)
             os.makedirs(folder, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=folder, prefix=".toml-cache-")
             with os.fdopen(fd, "w") as handle:
                 json.dump({"toml": self.entries, "valid": sorted(self.valid)}, handle)
-            os.replace(tmp, self.path)
+            os.replace(tmp, self.path)  # refused when the cache path is a folder: no cache then
+            tmp = None
             self.dirty = False
         except OSError:
-            pass  # a read-only home: run without the cache
+            pass  # a read-only home, a full disk: run without the cache
+        finally:
+            if tmp is not None:  # never leave a half-written or unplaceable temp file behind
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
 
 
 _SHARED: Optional[TomlCache] = None
@@ -121,6 +136,8 @@ def _parse(data: bytes) -> dict:
         raise TOMLError("not valid UTF-8")
     except tomllib.TOMLDecodeError as exc:
         raise TOMLError("not valid TOML: %s" % exc)
+    except RecursionError:
+        raise TOMLError("nested too deeply to be read")
 
 
 def _json_safe(value: object) -> bool:

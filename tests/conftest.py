@@ -1,3 +1,4 @@
+import json
 import os
 import shutil
 import subprocess
@@ -89,6 +90,38 @@ def index_available():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+TORCH = "torch==2.13.0"  # the CPU build pip finds on this machine's disk, for Python 3.11
+
+
+def _torch_source() -> str:
+    """Where pip would take TORCH from, asked without downloading it (its metadata only)."""
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps", "--ignore-installed",
+                           "-q", "--report", "-", TORCH], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        pytest.skip("pip finds no %s for Python %d.%d here: %s" % (TORCH, sys.version_info[0], sys.version_info[1], last))
+    return json.loads(done.stdout)["install"][0]["download_info"]["url"]
+
+
+@pytest.fixture(scope="session")
+def torch_venv(tmp_path_factory):
+    """A venv with the real torch (a CPU build) and envdoctor's own requirements, shared by the
+    tests that need torch itself (check --distributed, the probe against import torch).
+    envdoctor runs there from this source tree (builders.envdoctor sets PYTHONPATH)."""
+    url = _torch_source()
+    if not url.startswith("file:"):
+        # A CUDA build from the index is gigabytes; a test must not pull that in.
+        pytest.skip("%s would be downloaded from %s; put its CPU wheel in pip's --find-links to run this test" % (TORCH, url))
+    folder = tmp_path_factory.mktemp("torch")
+    try:  # torch and its requirements take about 2 GB: removed when the session ends
+        venv = make_venv(str(folder / "venv"))
+        subprocess.run([sys.executable, "-m", "pip", "--python", venv.python, "install", "-q", TORCH, "click", "packaging"],
+                       check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        yield venv
+    finally:
+        shutil.rmtree(str(folder), ignore_errors=True)
+
+
 @pytest.fixture()
 def pins(tmp_path):
     """Write a requirements file of the given lines; each call a new file."""
@@ -97,3 +130,60 @@ def pins(tmp_path):
         path.write_text("\n".join(lines) + "\n")
         return str(path)
     return write
+
+
+class RealReleases:
+    """Real release files from the index (pip download --no-deps), fetched once per session into a temp dir."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.files = {}
+
+    def __call__(self, name, version, *pip_args):
+        key = (name, version)
+        if key not in self.files:
+            dest = os.path.join(self.folder, "%s-%s" % key)
+            os.makedirs(dest, exist_ok=True)
+            subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--ignore-requires-python", "-q",
+                            "-d", dest, *pip_args, "%s==%s" % key], check=True, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT)
+            self.files[key] = os.path.join(dest, sorted(os.listdir(dest))[0])
+        return self.files[key]
+
+
+@pytest.fixture(scope="session")
+def real_releases(tmp_path_factory, index_available):
+    if not index_available:
+        pytest.skip("the package index is unreachable: these tests read real release files from it")
+    return RealReleases(str(tmp_path_factory.mktemp("releases")))
+
+
+# CI (.ci/run sets ENVDOCTOR_STRICT_SKIPS=1) fails on any skip it does not expect: a test that
+# skips because a tool or interpreter went missing would otherwise pass silently. These are
+# the skips expected on the CI machine (root, the pyenv interpreters of the brief), by reason.
+EXPECTED_SKIPS = (
+    "running as root",  # root reads any file: a permission cannot make it fail
+    "needs root",  # the unprivileged-probe test, where CI is not root
+    "no Python older than 3.8",  # pyenv there has 3.8 to 3.13 only
+    "this interpreter is the target",  # the wrong-Python lock test, when CI runs on 3.10
+)
+_UNEXPECTED_SKIPS = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if not any(expected in reason for expected in EXPECTED_SKIPS):
+            _UNEXPECTED_SKIPS.append("%s: %s" % (report.nodeid, reason))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if os.environ.get("ENVDOCTOR_STRICT_SKIPS") and _UNEXPECTED_SKIPS and session.exitstatus == 0:
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    if os.environ.get("ENVDOCTOR_STRICT_SKIPS") and _UNEXPECTED_SKIPS:
+        terminalreporter.section("unexpected skips (ENVDOCTOR_STRICT_SKIPS): CI fails on these")
+        for line in _UNEXPECTED_SKIPS:
+            terminalreporter.write_line(line)

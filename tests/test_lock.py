@@ -16,11 +16,17 @@ INTERNLM2 = ("--fact", "model.type=internlm2", "--fact", "train.use_varlen_attn=
 OFFLINE = {"PIP_CONFIG_FILE": os.devnull}
 MAGIC = "# envdoctor lockfile"
 
-pytestmark = pytest.mark.skipif(shutil.which("pip-compile") is None, reason="pip-tools is not installed")
+# pip-tools comes with the test extra: on PATH, or beside this interpreter when its venv is
+# not activated (then envdoctor is given that folder on PATH as well).
+_BESIDE = os.path.join(os.path.dirname(sys.executable), "pip-compile")
+PIP_COMPILE = shutil.which("pip-compile") or (_BESIDE if os.access(_BESIDE, os.X_OK) else None)
+pytestmark = pytest.mark.skipif(PIP_COMPILE is None, reason="pip-tools is not installed (neither on PATH nor beside %s)" % sys.executable)
 
 
 def fix(*args, env=None):
     full = dict(OFFLINE)
+    if PIP_COMPILE:
+        full["PATH"] = os.path.dirname(PIP_COMPILE) + os.pathsep + os.environ.get("PATH", "")
     full.update(env or {})
     return envdoctor("fix", *args, env=full, timeout=900)
 
@@ -96,7 +102,7 @@ def test_pip_compile_on_the_wrong_python_is_explained(pins, wheelhouse, tmp_path
     lock = tmp_path / "x.lock"
     path = pins("xtuner==0.1.18", "transformers==4.40.0")
     done = fix("-r", path, "--python-version", "3.10", "--write-lock", str(lock), "--no-index", "--find-links", wheelhouse,
-               "--resolver", "pip-tools", "--pip-compile", shutil.which("pip-compile"))
+               "--resolver", "pip-tools", "--pip-compile", PIP_COMPILE)
     if sys.version_info[:2] == (3, 10):
         pytest.skip("this interpreter is the target")
     assert done.returncode == 2

@@ -81,19 +81,28 @@ def test_xtuner_0120_has_neither_position_ids_cause(venvs, models, tmp_path):
     assert not {"XTUNER-POSITION-IDS-COLLATE", "XTUNER-POSITION-IDS-SP-PADDING"} & mentioned(report)
 
 
-@pytest.mark.parametrize("args,max_length,pack,fires", [
-    (("--gpus", "2", "--launcher", "torchrun"), 2048, False, True),     # unpacked: lengths vary
-    (("--gpus", "2", "--launcher", "torchrun"), 2047, True, True),      # packed, 2047 % 2 != 0
-    (("--gpus", "2", "--launcher", "torchrun"), 2048, True, False),     # packed, a multiple of 2
-    (("--gpus", "2", "--launcher", "deepspeed"), 2048, False, False),   # DeepSpeed sets up the group
-    (("--gpus", "1", "--launcher", "none"), 2048, False, False),        # one GPU: nothing to pad for
+HF = "framework = 'huggingface'\n"
+
+
+@pytest.mark.parametrize("args,max_length,pack,extra,padding,global_sp", [
+    # The HuggingFace-Trainer path hands the padded batch to the model unsplit.
+    (("--gpus", "2", "--launcher", "torchrun"), 2048, False, HF, True, False),     # unpacked: lengths vary
+    (("--gpus", "2", "--launcher", "torchrun"), 2047, True, HF, True, False),      # packed, 2047 % 2 != 0
+    (("--gpus", "2", "--launcher", "deepspeed"), 2047, True, HF, True, False),     # DeepSpeed there sets up no XTuner group
+    (("--gpus", "2", "--launcher", "torchrun"), 2048, True, HF, False, False),     # packed, a multiple of 2
+    (("--gpus", "1", "--launcher", "none"), 2048, False, HF, False, False),        # one GPU: nothing to pad for
+    # The mmengine path (the default) splits the batch first: no assertion, but SP runs globally.
+    (("--gpus", "2", "--launcher", "torchrun"), 2047, True, "", False, True),
+    (("--gpus", "2", "--launcher", "deepspeed"), 2047, True, "", False, False),    # DeepSpeed sets up the group
+    (("--gpus", "1", "--launcher", "none"), 2047, True, "", False, False),
 ])
-def test_xtuner_0118_sequence_parallel_padding(venvs, models, tmp_path, args, max_length, pack, fires):
+def test_xtuner_0118_padding_and_global_sequence_parallel(venvs, models, tmp_path, args, max_length, pack, extra, padding, global_sp):
     venv = venvs("xtuner==0.1.18")
-    config = _config(tmp_path, max_length=max_length, pack_to_max_length=pack)
+    config = _config(tmp_path, max_length=max_length, pack_to_max_length=pack, extra=extra)
     report = run("--model", models["old"], "--config", config, *args, python=venv.python)
-    assert ("XTUNER-POSITION-IDS-SP-PADDING" in fired(report)) is fires
-    assert "XTUNER-POSITION-IDS-SP-PADDING" not in finding_ids(report, "possible")
+    assert ("XTUNER-POSITION-IDS-SP-PADDING" in fired(report)) is padding
+    assert ("XTUNER-SP-GLOBAL-GROUP" in fired(report)) is global_sp
+    assert not {"XTUNER-POSITION-IDS-SP-PADDING", "XTUNER-SP-GLOBAL-GROUP"} & finding_ids(report, "possible")
 
 
 # ---------------------------------------------------------------- flash_attn, sequence parallel, DeepSpeed

@@ -21,23 +21,31 @@ def _changes(plan):
 
 def test_position_ids_on_0117_names_xtuner_target_transformers_range_and_why(pins):
     path = pins("xtuner==0.1.17", "transformers==4.34.0", "torch==2.1.2+cu121", "flash-attn==2.5.8")
-    # Eight GPUs under torchrun, no sequence parallelism, flash-attn installed (so 0.1.19 patches the
-    # asserting forward too): 0.1.18 and 0.1.19 still pad position_ids for the world size, so the
-    # nearest release that clears both causes is 0.1.20, which imports deepspeed without declaring it.
-    run = ("--fact", "run.gpus=8", "--fact", "run.launcher=torchrun", "--fact", "train.sequence_parallel_size=1")
+    # Eight GPUs under torchrun (plain `xtuner train`: the mmengine path, no DeepSpeed), no sequence
+    # parallelism: 0.1.16-0.1.19 run sequence parallelism across all ranks there, so the nearest
+    # release that clears both errors is 0.1.20, which imports deepspeed without declaring it.
+    run = ("--fact", "run.gpus=8", "--fact", "run.launcher=torchrun", "--fact", "train.sequence_parallel_size=1",
+           "--fact", "train.framework=mmengine")
     plan = fix_json("-r", path, "--python-version", "3.10", *(INTERNLM2 + run))
     assert plan["status"] == "plan"
-    assert {"XTUNER-POSITION-IDS-COLLATE", "XTUNER-DECLARED-REQUIREMENTS"} <= set(plan["errors"])
+    assert {"XTUNER-POSITION-IDS-COLLATE", "XTUNER-SP-GLOBAL-GROUP", "XTUNER-DECLARED-REQUIREMENTS"} <= set(plan["errors"])
     changes = _changes(plan)
     assert changes["xtuner"]["to"] == "0.1.20" and changes["xtuner"]["action"] == "upgrade"
-    assert "XTUNER-POSITION-IDS-COLLATE" in changes["xtuner"]["clears"]
-    assert "0.1.18 (may trip XTUNER-POSITION-IDS-SP-PADDING (undecided: run.batch_length_multiple_of_gpus" in changes["xtuner"]["reason"]
+    assert {"XTUNER-POSITION-IDS-COLLATE", "XTUNER-SP-GLOBAL-GROUP"} <= set(changes["xtuner"]["clears"])
     assert "transformers!=4.38.0,!=4.38.1,!=4.38.2,>=4.36.0" in changes["xtuner"]["declares"]
     assert "python>=3.8,<3.11" in changes["xtuner"]["declares"]
     assert changes["transformers"]["from"] == "4.34.0" and changes["transformers"]["to"] == "!=4.38.0,!=4.38.1,!=4.38.2,>=4.36.0"
     assert changes["deepspeed"]["action"] == "install" and "XTUNER-HIDDEN-DEEPSPEED-IMPORT" in changes["deepspeed"]["reason"]
     assert "torch" not in changes
     assert "xtuner==0.1.20" in plan["requirements"] and "torch==2.1.2+cu121" in plan["requirements"]
+
+
+def test_the_huggingface_path_on_several_gpus_needs_0120_for_the_padding(pins):
+    path = pins("xtuner==0.1.17", "transformers==4.34.0", "torch==2.1.2+cu121", "flash-attn==2.5.8")
+    run = ("--fact", "run.gpus=2", "--fact", "train.framework=huggingface", "--fact", "run.batch_length_multiple_of_gpus=false")
+    xtuner = _changes(fix_json("-r", path, "--python-version", "3.10", *(INTERNLM2 + run)))["xtuner"]
+    assert xtuner["to"] == "0.1.20"
+    assert "0.1.18 (trips XTUNER-POSITION-IDS-SP-PADDING)" in xtuner["reason"], xtuner["reason"]
 
 
 def test_unknown_run_facts_give_the_nearest_target_with_its_doubts_named(pins):
@@ -144,7 +152,8 @@ def test_print_requirements_is_a_requirements_in(pins):
     done = envdoctor("fix", "--no-resolve", "-r", path, "--python-version", "3.10", "--print-requirements", "--fact", "run.gpus=1", *INTERNLM2)
     assert done.returncode == 0
     lines = [l for l in done.stdout.splitlines() if l and not l.startswith("#")]
-    assert lines == ["torch==2.1.2+cu121", "transformers!=4.38.0,!=4.38.1,!=4.38.2,>=4.36.0", "xtuner[deepspeed]==0.1.18"]
+    # <5.0.0: transformers 5 switches PyTorch off below torch 2.2 (TRANSFORMERS-5-TORCH-BELOW-22).
+    assert lines == ["torch==2.1.2+cu121", "transformers!=4.38.0,!=4.38.1,!=4.38.2,>=4.36.0,<5.0.0", "xtuner[deepspeed]==0.1.18"]
 
 
 def test_plan_for_an_installed_venv(venvs):

@@ -43,6 +43,7 @@ EXTRA = [
     ("transformers", "4.37.2", None),
     ("transformers", "4.38.1", None),
     ("transformers", "4.39.3", None),
+    ("transformers", "4.48.0", None),
     ("transformers", "5.0.0", None),
     ("peft", "0.13.2", {"peft/peft_model.py": "from transformers import PreTrainedModel\n"}),
     ("peft", "0.14.0", {"peft/peft_model.py": "from transformers import Cache, DynamicCache, EncoderDecoderCache, PreTrainedModel\n"}),
@@ -51,7 +52,7 @@ EXTRA = [
     ("flash-attn", "1.0.9", None),
     ("mmengine", "0.10.7", {"mmengine/runner/checkpoint.py": "    checkpoint = torch.load(filename, map_location=map_location)\n"}),
 ]
-TORCHES = [("1.13.1+cu117", "11.7"), ("2.0.1+cu118", "11.8"), ("2.5.1+cu124", "12.4"), ("2.6.0+cu124", "12.4"), ("2.8.0+cu128", "12.8")]
+TORCHES = [("1.12.1+cu116", "11.6"), ("1.13.1+cu117", "11.7"), ("2.0.1+cu118", "11.8"), ("2.5.1+cu124", "12.4"), ("2.6.0+cu124", "12.4"), ("2.8.0+cu128", "12.8"), ("2.12.0+cu132", "13.2")]
 
 # Compiled libraries for the flash-attn / torch symbol check: which c10 symbol each exports or
 # needs. The extension was built against a torch exporting c10::cuda::SetDevice(int); the
@@ -86,6 +87,7 @@ ENVS = {
     "x0121": env("xtuner==0.1.21", "deepspeed==0.14.4", "flash-attn==1.0.9", gpu="7.5"),
     "x0122": env("xtuner==0.1.22", "transformers==4.37.2", "flash-attn==2.5.8", "deepspeed==0.14.4", gpu="7.5"),
     "x0122-t439": env("xtuner==0.1.22", "transformers==4.39.3", "flash-attn==2.5.8", "deepspeed==0.14.4", gpu="8.0"),
+    "x0123-t448": env("xtuner==0.1.23", "transformers==4.48.0", "flash-attn==2.5.8", "deepspeed==0.14.4", "peft==0.14.0"),
     "x0123-t443": env("xtuner==0.1.23", "transformers==4.43.0", "flash-attn==2.5.8", "deepspeed==0.14.4", "torch==2.6.0+cu124", "peft==0.14.0"),
     "x0123-t442": env("xtuner==0.1.23", "transformers==4.42.4", "flash-attn==2.5.8", "deepspeed==0.14.4", "peft==0.14.0"),
     "x0123-t5": env("xtuner==0.1.23", "transformers==5.0.0", "deepspeed==0.14.4", "torch==2.5.1+cu124", "mmengine==0.10.7"),
@@ -96,9 +98,13 @@ ENVS = {
     "fa-abi-bad": env("flash-attn==2.7.4", "torch==2.8.0+cu128"),
     "fa-abi-ok": env("flash-attn==2.7.4", "torch==2.5.1+cu124"),
     "fa-abi-unread": env("flash-attn==2.7.4", "torch==2.6.0+cu124"),  # a torch wheel without libraries
+    "torch-112": env("torch==1.12.1+cu116"),
     "driver-520": env("torch==2.1.2+cu121", args=("--driver", "520.61.05")),
     "driver-525": env("torch==2.1.2+cu121", args=("--driver", "525.60.13")),
     "driver-530": env("torch==2.1.2+cu121", args=("--driver", "530.30.02")),
+    # CUDA 13.2 GA asks for 595.45.04; the 13.x family floor is 580.
+    "driver-132-590": env("torch==2.12.0+cu132", args=("--driver", "590.44.01")),
+    "driver-132-595": env("torch==2.12.0+cu132", args=("--driver", "595.45.04")),
 }
 
 C, P, NO = "confirmed", "possible", None
@@ -121,6 +127,10 @@ ROWS = [
     ("XTUNER-POSITION-IDS-SP-PADDING", "x0119", P, VC),
     ("XTUNER-POSITION-IDS-SP-PADDING", "x0117", NO, None),
     ("XTUNER-POSITION-IDS-SP-PADDING", "x0120", NO, None),
+    ("XTUNER-SP-GLOBAL-GROUP", "x0117", P, VC),  # possible: the GPU count and trainer are not known here
+    ("XTUNER-SP-GLOBAL-GROUP", "x0119", P, VC),
+    ("XTUNER-SP-GLOBAL-GROUP", "x0115", NO, None),  # no sequence parallelism before 0.1.16
+    ("XTUNER-SP-GLOBAL-GROUP", "x0120", NO, None),
     ("XTUNER-POSITION-IDS-ASSERT-REMAINS", "x0120", P, VC),
     ("XTUNER-POSITION-IDS-ASSERT-REMAINS", "x0121", P, VC),
     ("XTUNER-POSITION-IDS-ASSERT-REMAINS", "x0119", NO, None),
@@ -136,6 +146,13 @@ ROWS = [
     ("TRANSFORMERS-438-CAUSAL-MASK", "x0117", NO, None),  # 4.39.3
     ("XTUNER-FLASH-ATTENTION-FORWARD-TRANSFORMERS-443", "x0123-t443", P, VC),
     ("XTUNER-FLASH-ATTENTION-FORWARD-TRANSFORMERS-443", "x0123-t442", NO, None),
+    ("XTUNER-FLASH-ATTENTION-FORWARD-TRANSFORMERS-443", "x0123-t448", NO, None),  # 4.48 has no class to patch
+    ("XTUNER-FLASH-ATTENTION-FORWARD-QWEN2-MOE", "x0123-t448", P, VC),  # Qwen2MoeFlashAttention2 stays
+    ("XTUNER-FLASH-ATTENTION-FORWARD-QWEN2-MOE", "x0123-t443", P, VC),
+    ("XTUNER-FLASH-ATTENTION-FORWARD-QWEN2-MOE", "x0123-t442", NO, None),
+    ("XTUNER-SP-NOT-DISPATCHED-TRANSFORMERS-448", "x0123-t448", P, V),
+    ("XTUNER-SP-NOT-DISPATCHED-TRANSFORMERS-448", "x0123-t443", NO, None),
+    ("XTUNER-SP-NOT-DISPATCHED-TRANSFORMERS-448", "x020rc0", NO, None),
     ("XTUNER-TRANSFORMERS-5", "x0123-t5", C, VC),
     ("XTUNER-TRANSFORMERS-5", "x020", C, VC),
     ("XTUNER-TRANSFORMERS-5", "x0119", NO, None),
@@ -159,7 +176,8 @@ ROWS = [
     ("DEEPSPEED-TORCH-26-WEIGHTS-ONLY", "x020rc0", NO, None),  # deepspeed 0.16.2
     ("DEEPSPEED-TORCH-26-WEIGHTS-ONLY", "x0123-t5", NO, None),  # torch 2.5.1
     ("MMENGINE-TORCH-26-WEIGHTS-ONLY", "x0123-t5", NO, None),  # torch 2.5.1
-    ("TORCH-PYTHON-RANGE", "x0113", C, None),  # torch 1.13 builds for <= 3.10
+    ("TORCH-PYTHON-RANGE", "torch-112", C, None),  # torch 1.12 has wheels up to cp310; these venvs are 3.11+
+    ("TORCH-PYTHON-RANGE", "x0113", NO, None),  # torch 1.13.1 has cp311 wheels (the matrix said <= 3.10)
     ("TORCH-PYTHON-RANGE", "x0114", NO, None),  # torch 2.0 builds for 3.11
     ("FLASH-ATTN-PRE-AMPERE", "x0122", C, V),  # compute capability 7.5
     ("FLASH-ATTN-PRE-AMPERE", "x0122-t439", NO, None),  # 8.0
@@ -172,6 +190,9 @@ ROWS = [
     ("CUDA-DRIVER-TOO-OLD", "driver-525", NO, None),
     ("CUDA-DRIVER-BELOW-TOOLKIT", "driver-525", C, None),
     ("CUDA-DRIVER-BELOW-TOOLKIT", "driver-530", NO, None),
+    ("CUDA-DRIVER-BELOW-TOOLKIT", "driver-132-590", C, None),
+    ("CUDA-DRIVER-BELOW-TOOLKIT", "driver-132-595", NO, None),
+    ("CUDA-DRIVER-TOO-OLD", "driver-132-590", NO, None),
 ]
 
 

@@ -79,6 +79,15 @@ def test_defaults_when_a_config_leaves_names_out(tmp_path):
     assert values["train.use_varlen_attn"] is False
     assert values["train.max_length"] is None
     assert values["train.quantization"] is None and values["train.lora"] is False
+    assert values["train.framework"] == "mmengine"  # tools/train.py: cfg.get('framework', 'mmengine')
+
+
+def test_framework_as_xtuner_train_reads_it(tmp_path):
+    path = write(str(tmp_path / "c.py"), "framework = 'HuggingFace'\n")
+    assert _facts(path)[0]["train.framework"] == "huggingface"  # .lower(), as tools/train.py does
+    path = write(str(tmp_path / "d.py"), "import os\nframework = os.environ['FW']\n")
+    values, unknown = _facts(path)
+    assert "train.framework" not in values and "unresolved expression" in unknown["train.framework"].reason
 
 
 def test_no_arithmetic_that_could_hang(tmp_path):

@@ -7,6 +7,11 @@ format is documented in knowledge/README.md.
 from typing import NamedTuple, Optional, Tuple, Union
 
 SEVERITIES = ("error", "warning", "info")
+# How a record is known, strongest first: a run of the real releases showed it (scripts/reproduce.py),
+# its cause was read in the released code, or it rests on a report (an issue, release notes, docs).
+EVIDENCE_LEVELS = ("reproduced", "read-from-code", "reported")
+EVIDENCE_WORDS = {"reproduced": "reproduced with the real releases", "read-from-code": "read from the released code",
+                  "reported": "reported upstream, not reproduced here"}
 Scalar = Union[str, int, float, bool]
 
 
@@ -64,6 +69,12 @@ def _show(value: object) -> str:
 class Symptom(NamedTuple):
     pattern: str  # a regular expression over one log line
     example: str = ""  # the exact text users see; tests check the pattern matches it
+    # An everyday line (CUDA out of memory, an NCCL timeout) that this record is only one of many
+    # causes of: alone it names a candidate, shown where the environment meets the record.
+    weak: bool = False
+    # A path fragment of the traceback frames above the line when this record is the cause
+    # (e.g. "peft/tuners/"): it ranks the records that share the line.
+    traceback: str = ""
 
 
 class CodeCheck(NamedTuple):
@@ -98,6 +109,27 @@ class Reference(NamedTuple):
     title: str = ""
 
 
+class Reproduction(NamedTuple):
+    """A script that runs the failing code path with the real releases (scripts/reproduce.py)."""
+
+    script: str  # file name under knowledge/reproductions/
+    python: str  # the interpreter's major.minor, e.g. "3.10"
+    symptom: str  # a regular expression the affected run prints and the fixed run does not
+    affected: Tuple[str, ...]  # requirement strings installed for the affected side
+    fixed: Tuple[str, ...]  # ... and for the fixed side
+    pip_args: Tuple[str, ...] = ()  # e.g. --no-deps for releases whose declarations cannot be met
+    args: Tuple[str, ...] = ()  # arguments for the script
+    # Packages installed without their declared requirements, after the rest (an old release
+    # whose torch cap cannot be met on the Python used; its imports come from the other pins).
+    no_deps: Tuple[str, ...] = ()
+    # A regular expression the fixed run must print (that it got past the failing step), not
+    # only the symptom's absence, which an unrelated early failure would also give.
+    fixed_shows: str = ""
+    # Environment variables for the fixed side only, where the fix is a setting, not a release
+    # (torch's TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD); both sides then share one venv.
+    fixed_env: Tuple[Tuple[str, str], ...] = ()
+
+
 class Record(NamedTuple):
     id: str
     summary: str
@@ -111,3 +143,6 @@ class Record(NamedTuple):
     references: Tuple[Reference, ...]
     path: str  # the file it came from
     tags: Tuple[str, ...] = ()
+    evidence_level: str = "reported"  # one of EVIDENCE_LEVELS
+    reproduction: Optional[Reproduction] = None
+    area: str = ""  # the folder under records/ it lives in (xtuner, peft, cuda ...); "" at the top

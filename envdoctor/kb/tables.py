@@ -29,6 +29,10 @@ class Tables(Mapping):
         self._files.setdefault(name, []).append((path, data))
         self._parsed.clear()
 
+    def files(self, name: str) -> List[Tuple[str, dict]]:
+        """(path, data) of table ``name`` in each folder that has it, in folder order."""
+        return list(self._files.get(name, ()))
+
     def rows(self, name: str, key: str) -> List[Row]:
         """The rows of array ``key`` in table ``name``, from every folder in order."""
         out: List[Row] = []

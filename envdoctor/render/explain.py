@@ -6,6 +6,7 @@ from typing import Any, Dict, List
 from envdoctor import __version__
 from envdoctor.explain import (
     APPLIES,
+    CANDIDATE,
     DECIDE,
     NONE_APPLIES,
     NOT_EXAMINED,
@@ -16,6 +17,7 @@ from envdoctor.explain import (
     Explanation,
 )
 from envdoctor.kb.evaluate import CONFIRMED, POSSIBLE
+from envdoctor.kb.record import EVIDENCE_WORDS
 from envdoctor.render.style import Style
 
 SCHEMA = "envdoctor.explain/1"
@@ -27,8 +29,28 @@ def _log_name(expl: Explanation) -> str:
     return "standard input" if expl.log == "-" else expl.log
 
 
+def _label(cand: Candidate) -> str:
+    return "candidate" if cand.weak else LABEL[cand.status]
+
+
 def _conclusion(diag: Diagnosis) -> str:
+    text = _verdict_sentence(diag)
+    if diag.decided_by:
+        text += " Between %s, it turns on %s." % (" and ".join(c.record.id for c in diag.candidates if _level(c, diag)), diag.decided_by)
+    return text
+
+
+def _level(cand: Candidate, diag: Diagnosis) -> bool:
+    first = diag.candidates[0]
+    return (cand.weak, cand.status, cand.log_score) == (first.weak, first.status, first.log_score)
+
+
+def _verdict_sentence(diag: Diagnosis) -> str:
     verdict = diag.verdict
+    if verdict == CANDIDATE:
+        ids = [c.record.id for c in diag.candidates]
+        return ("A common error with many causes, not a known issue by itself; in this environment it may "
+                "come from %s, whose conditions hold here. Rule out the usual causes too." % " or ".join(ids))
     if verdict == APPLIES:
         ids = [c.record.id for c in diag.with_status(CONFIRMED)]
         return "Cause here: %s." % " and ".join(ids)
@@ -54,8 +76,8 @@ def _conclusion(diag: Diagnosis) -> str:
 
 def _candidate_lines(style: Style, cand: Candidate, show_fix: bool) -> List[str]:
     record = cand.record
-    kind = record.severity if cand.status == CONFIRMED else "possible" if cand.status == POSSIBLE else "dim"
-    out = ["  %s %s  %s" % (style(kind, "[%s]" % LABEL[cand.status]), style("bold", record.id), record.summary)]
+    kind = "possible" if cand.weak else record.severity if cand.status == CONFIRMED else "possible" if cand.status == POSSIBLE else "dim"
+    out = ["  %s %s  %s" % (style(kind, "[%s]" % _label(cand)), style("bold", record.id), record.summary)]
     if cand.finding is not None and cand.finding.because:
         out.append("      because: %s" % "; ".join(cand.finding.because))
     if cand.finding is not None:
@@ -63,11 +85,14 @@ def _candidate_lines(style: Style, cand: Candidate, show_fix: bool) -> List[str]
             out.append("      undecided: %s is unknown (%s): %s" % (u.key, u.reason, u.hint))
     for reason in cand.unmet:
         out.append("      needs %s" % reason)
+    for clue in cand.log_evidence:
+        out.append("      log: %s" % clue)
     if show_fix:
         out.append("      fix: %s" % record.remedy.summary)
         if record.remedy.note:
             out.append("           %s" % record.remedy.note.strip().replace("\n", " "))
         out.append("      see: %s" % record.references[0].url)
+        out.append("      known: %s" % EVIDENCE_WORDS.get(record.evidence_level, record.evidence_level))
     return out
 
 
@@ -80,7 +105,10 @@ def _diagnosis_lines(style: Style, diag: Diagnosis) -> List[str]:
     width = len(str(numbers[-1]))
     out += ["  %*d: %s" % (width, line.number, line.text) for line in diag.lines]
     n = len(diag.candidates)
-    out.append("%s known issue%s show%s this symptom:" % (WORDS.get(n, str(n)), "" if n == 1 else "s", "s" if n == 1 else ""))
+    if diag.weak:
+        out.append("A common error line; %s known issue%s that hold%s here can produce it:" % (WORDS.get(n, str(n)).lower(), "" if n == 1 else "s", "s" if n == 1 else ""))
+    else:
+        out.append("%s known issue%s show%s this symptom:" % (WORDS.get(n, str(n)), "" if n == 1 else "s", "s" if n == 1 else ""))
     fix_all = diag.verdict in (NONE_APPLIES, UNEXAMINED)
     for cand in diag.candidates:
         out += _candidate_lines(style, cand, fix_all or cand.status in (CONFIRMED, POSSIBLE))
@@ -89,11 +117,15 @@ def _diagnosis_lines(style: Style, diag: Diagnosis) -> List[str]:
 
 
 def _headline(expl: Explanation) -> str:
-    n = len({c.record.id for d in expl.diagnoses for c in d.candidates})
-    if not expl.diagnoses:
+    strong = [d for d in expl.diagnoses if not d.weak]
+    n = len({c.record.id for d in strong for c in d.candidates})
+    if not strong:
         found = "no known issue"
     else:
         found = "symptoms of %d known issue%s" % (n, "" if n == 1 else "s")
+    weak = len(expl.diagnoses) - len(strong)
+    if weak:
+        found += " (%d common error line%s with a candidate cause)" % (weak, "" if weak == 1 else "s")
     return "envdoctor explain %s: %s in %s line%s (%d records with symptoms searched)" % (
         _log_name(expl), found, format(expl.lines, ","), "" if expl.lines == 1 else "s", expl.records_searched)
 
@@ -110,7 +142,7 @@ def render_text(expl: Explanation, colour: bool = False) -> str:
     if expl.problems:
         out.append("")
         out += [style("warning", "note: ") + p.message for p in expl.problems]
-    if not expl.diagnoses and expl.complete:
+    if all(d.weak for d in expl.diagnoses) and expl.complete:
         out += ["", style("ok", "No known issue's symptom appears in the log.")]
     return "\n".join(out) + "\n"
 
@@ -127,12 +159,14 @@ def _candidate_dict(cand: Candidate) -> Dict[str, Any]:
         r = cand.record
         data = {
             "id": r.id, "severity": r.severity, "status": cand.status, "summary": r.summary, "details": r.details,
-            "because": [], "evidence": None, "undecided": [],
+            "because": [], "evidence": None, "evidence_level": r.evidence_level, "undecided": [],
             "remedy": {"summary": r.remedy.summary, "requires": list(r.remedy.requires), "note": r.remedy.note or None},
             "references": [{"url": ref.url, "title": ref.title or None} for ref in r.references],
             "record_file": r.path,
         }
     data["unmet"] = list(cand.unmet)
+    data["weak"] = cand.weak
+    data["log_evidence"] = list(cand.log_evidence)
     return data
 
 
@@ -151,6 +185,8 @@ def explanation_dict(expl: Explanation) -> Dict[str, Any]:
                 "lines": [{"line": line.number, "text": line.text} for line in diag.lines],
                 "line_count": diag.count,
                 "verdict": diag.verdict,
+                "weak": diag.weak,
+                "decided_by": diag.decided_by or None,
                 "conclusion": _conclusion(diag),
                 "records": [_candidate_dict(c) for c in diag.candidates],
             }
@@ -185,17 +221,19 @@ def render_markdown(expl: Explanation) -> str:
         out += ["```", ""]
         for cand in diag.candidates:
             r = cand.record
-            out.append("- **%s** `%s`: %s ([source](%s))" % (LABEL[cand.status], r.id, r.summary, r.references[0].url))
+            out.append("- **%s** `%s`: %s ([source](%s))" % (_label(cand), r.id, r.summary, r.references[0].url))
             if cand.finding is not None:
                 for u in cand.finding.undecided:
                     out.append("  - undecided: `%s` (%s)" % (u.key, u.hint))
             for reason in cand.unmet:
                 out.append("  - needs %s" % reason)
-            if cand.status in (CONFIRMED, POSSIBLE) or diag.verdict in (NONE_APPLIES, UNEXAMINED):
+            for clue in cand.log_evidence:
+                out.append("  - log: %s" % _md(clue))
+            if cand.status in (CONFIRMED, POSSIBLE) or diag.verdict in (NONE_APPLIES, UNEXAMINED, CANDIDATE):
                 out.append("  - fix: %s" % r.remedy.summary)
         out += ["", "**%s**" % _conclusion(diag), ""]
     for p in expl.problems:
         out.append("> %s" % p.message)
-    if not expl.diagnoses and expl.complete:
+    if all(d.weak for d in expl.diagnoses) and expl.complete:
         out.append("✅ No known issue's symptom appears in the log.")
     return "\n".join(out) + "\n"

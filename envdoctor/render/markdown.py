@@ -28,7 +28,9 @@ def render(report: Report) -> str:
     out += ["| fact | value |", "|---|---|"]
     out += ["| `%s` | %s |" % (k, _cell(v)) for k, v in facts]
     out.append("")
-    if not report.findings:
+    if report.fatal:  # nothing was examined: never claim health
+        out.append("❌ Not checked: the environment could not be probed (see below).")
+    elif not report.findings:
         out.append("✅ No known problem (%d records checked)." % len(report.kb.records))
     else:
         out += ["| | id | summary | fix | source |", "|---|---|---|---|---|"]

@@ -6,6 +6,7 @@ from envdoctor import __version__
 from envdoctor.check import Report
 from envdoctor.facts import Facts, Unknown, describe
 from envdoctor.kb.evaluate import CONFIRMED, Finding
+from envdoctor.kb.record import EVIDENCE_WORDS
 from envdoctor.render.style import Style
 
 KEY_PACKAGES = (
@@ -139,7 +140,8 @@ SECTIONS = [("Python", _python), ("Packages", _packages), ("Requirements", _requ
             ("Model", _model), ("Training config", _training)]
 
 
-def _finding(style: Style, finding: Finding) -> List[str]:
+def finding_lines(style: Style, finding: Finding) -> List[str]:
+    """One finding as check prints it (compare shows its findings the same way)."""
     record = finding.record
     if finding.status == CONFIRMED:
         mark = style(record.severity, "[%s]" % record.severity)
@@ -159,6 +161,7 @@ def _finding(style: Style, finding: Finding) -> List[str]:
     if record.remedy.note:
         lines.extend(_wrapped("         ", record.remedy.note.strip()))
     lines.append("    see: %s" % record.references[0].url)
+    lines.append("    known: %s" % EVIDENCE_WORDS.get(record.evidence_level, record.evidence_level))
     return lines
 
 
@@ -179,11 +182,13 @@ def render(report: Report, colour: bool = False, sections: "List[tuple]" = None)
             out.extend("  " + line for line in lines)
             out.append("")
     out.append(style("bold", "Findings"))
-    if not report.findings:
+    if report.fatal:  # nothing was examined: never claim health
+        out.append("  %s not checked: the environment could not be probed (see below)" % style("error", "[!]"))
+    elif not report.findings:
         ok = style("ok", "[ok]")
         out.append("  %s no known problem (%d records checked)" % (ok, len(report.kb.records)))
     for finding in report.findings:
-        out.extend("  " + line for line in _finding(style, finding))
+        out.extend("  " + line for line in finding_lines(style, finding))
     if report.problems:
         out.append("")
         out.append(style("bold", "Could not read"))

@@ -5,6 +5,8 @@ import errno
 import os
 import stat
 
+from envdoctor.safeio import kind_of
+
 MIB = 1024 * 1024
 
 
@@ -25,7 +27,7 @@ def read_capped(path: str, limit: int) -> bytes:
     if stat.S_ISDIR(info.st_mode):
         raise FileProblem("%s: is a folder, expected a file" % path)
     if not stat.S_ISREG(info.st_mode):
-        raise FileProblem("%s: not a regular file" % path)
+        raise FileProblem("%s: not a regular file (%s)" % (path, kind_of(info.st_mode)))
     if info.st_size > limit:
         raise FileProblem("%s: too large (%s; envdoctor reads at most %s)" % (path, _size(info.st_size), _size(limit)))
     try:

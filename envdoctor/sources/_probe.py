@@ -19,9 +19,36 @@ TOO_OLD = 3  # exit status when this interpreter is older than envdoctor can ins
 TORCH_VERSION_FILE = "torch/version.py"
 
 
-def _read_text(path):
+MAX_METADATA = 16 * 1024 * 1024  # a METADATA file is kilobytes (a long description at most)
+MAX_SOURCE = 4 * 1024 * 1024
+
+
+def _not_regular(path, limit):
+    """Why ``path`` must not be read ("" when it may): a FIFO would block the probe, a device
+    such as /dev/zero would fill its memory. The open does not wait for a FIFO's writer."""
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return ""  # the read that follows reports it as usual
+    try:
+        info = os.fstat(fd)
+    finally:
+        os.close(fd)
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file"
+    if info.st_size > limit:
+        return "too large (%d MiB; at most %d MiB is read)" % (info.st_size >> 20, limit >> 20)
+    return ""
+
+
+def _read_text(path, limit=MAX_SOURCE):
+    why = _not_regular(path, limit)
+    if why:
+        raise OSError(why)
     with open(path, "rb") as handle:
-        return handle.read().decode("utf-8", "replace")
+        return handle.read(limit).decode("utf-8", "replace")
 
 
 def parse_headers(text):
@@ -78,6 +105,12 @@ def _list_distributions(problems):
     result = []
     for dist in metadata.distributions():
         where = _dist_info_path(dist)
+        why = ""
+        for name in ("METADATA", "PKG-INFO"):
+            why = why or (_not_regular(os.path.join(where, name), MAX_METADATA) if where else "")
+        if why:
+            problems.append("%s: metadata not read (%s); distribution skipped" % (where, why))
+            continue
         try:
             text = dist.read_text("METADATA")
             if text is None:

@@ -16,6 +16,7 @@ import struct
 from typing import Dict, Iterable, List, Optional, Set, Tuple, Union
 
 from envdoctor.facts import Gathered, Unknown
+from envdoctor.safeio import open_regular
 from envdoctor.sources.environment import Environment
 
 KEY = "flash_attn.undefined_torch_symbols"
@@ -23,6 +24,7 @@ TORCH_NAMESPACES = (b"_ZN3c10", b"_ZNK3c10", b"_ZN2at", b"_ZNK2at", b"_ZN5torch"
 SHT_DYNSYM = 11
 BINDINGS_EXPORTED = (1, 2, 10)  # STB_GLOBAL, STB_WEAK, STB_GNU_UNIQUE
 MAX_TABLE = 512 * 1024 * 1024  # a dynamic symbol table is megabytes; refuse anything absurd
+MAX_LIBRARY = 8 << 30  # libtorch_cuda.so is about 1 GiB; only headers and tables are read
 
 
 class NotElf(Exception):
@@ -59,7 +61,7 @@ def _read(handle, offset: int, size: int) -> bytes:
 def dynamic_symbols(path: str, prefixes: Tuple[bytes, ...] = (b"",)) -> Tuple[Set[bytes], Set[bytes]]:
     """(exported, undefined) names of a shared library's dynamic symbol table, only those
     starting with one of ``prefixes`` (torch's libraries hold hundreds of thousands)."""
-    with open(path, "rb") as handle:
+    with open_regular(path, MAX_LIBRARY) as handle:
         sections = _section_headers(handle)
         dynsym = next((s for s in sections if s[0] == SHT_DYNSYM), None)
         if dynsym is None or dynsym[3] >= len(sections):
@@ -88,15 +90,17 @@ def _location(environment: Environment, name: str) -> Optional[str]:
 
 def missing_torch_symbols(extension: str, torch_libs: Iterable[str]) -> Union[List[str], Unknown]:
     """The torch symbols the extension needs that none of torch's libraries exports."""
+    current = extension
     try:
         _, wanted = dynamic_symbols(extension, TORCH_NAMESPACES)
-        for lib in torch_libs:
+        for current in torch_libs:
             if not wanted:
                 break
-            exported, _ = dynamic_symbols(lib, TORCH_NAMESPACES)
+            exported, _ = dynamic_symbols(current, TORCH_NAMESPACES)
             wanted -= exported
     except (OSError, NotElf, struct.error) as exc:
-        return Unknown("cannot read the symbol tables (%s)" % exc)
+        why = (exc.strerror or str(exc)) if isinstance(exc, OSError) else exc
+        return Unknown("cannot read the symbol tables (%s: %s)" % (current, why))
     return sorted(n.decode("ascii", "replace") for n in wanted)
 
 

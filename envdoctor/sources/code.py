@@ -10,6 +10,7 @@ from typing import Dict, Iterable
 
 from envdoctor.facts import Gathered, Unknown
 from envdoctor.kb.record import CodeCheck
+from envdoctor.safeio import read_regular, reason
 from envdoctor.sources.environment import Environment
 
 MAX_BYTES = 4 * 1024 * 1024  # source files are small; refuse to slurp anything huge
@@ -43,10 +44,9 @@ def gather(environment: Environment, checks: Iterable[CodeCheck]) -> Gathered:
 
 def _read(path: str):
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_BYTES)
+        data = read_regular(path, MAX_BYTES)
     except (FileNotFoundError, NotADirectoryError):
         return MISSING
-    except OSError as exc:
-        return Unknown("%s: cannot read (%s)" % (path, exc.strerror or exc))
+    except OSError as exc:  # a FIFO, a device or a huge file in the venv: skipped, named
+        return Unknown("%s: not read (%s)" % (path, reason(exc)))
     return data.decode("utf-8", "replace")

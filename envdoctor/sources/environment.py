@@ -57,7 +57,38 @@ def probe_interpreter(python: str, timeout: float = PROBE_TIMEOUT) -> Tuple[Opti
         return None, Problem("python", "%s: did not answer like a Python interpreter (no JSON from the probe)" % python, fatal=True)
     if not isinstance(inventory, dict) or inventory.get("schema") != _probe.SCHEMA:
         return None, Problem("python", "%s: unexpected probe answer" % python, fatal=True)
+    wrong = _wrong_shape(inventory)
+    if wrong:
+        return None, Problem("python", "%s: unexpected probe answer (%s)" % (python, wrong), fatal=True)
     return inventory, None
+
+
+def _wrong_shape(inventory: dict) -> str:
+    """What in another interpreter's answer is not as _probe.py writes it ("" if nothing):
+    a wrapper script may print any JSON."""
+    if not isinstance(inventory.get("python"), str):
+        return "no python version"
+    platform = inventory.get("platform")
+    if not isinstance(platform, dict) or not all(isinstance(platform.get(k), str) for k in ("system", "machine")):
+        return "no platform"
+    dists = inventory.get("distributions")
+    if not isinstance(dists, list):
+        return "no list of distributions"
+    for dist in dists:
+        if not isinstance(dist, dict) or not all(isinstance(dist.get(k), str) for k in ("name", "version")):
+            return "a distribution without name and version"
+        requires = dist.get("requires") or []
+        if (not isinstance(requires, list) or not all(isinstance(r, str) for r in requires)
+                or not isinstance(dist.get("location", ""), str) or not isinstance(dist.get("requires_python"), (str, type(None)))):
+            return "a distribution of the wrong shape"
+    torch = inventory.get("torch")
+    if torch is not None and (not isinstance(torch, dict)
+                              or not all(isinstance(torch.get(k), (str, type(None))) for k in ("version", "cuda", "error", "path"))):
+        return "torch is not as the probe writes it"
+    problems = inventory.get("problems", [])
+    if not isinstance(problems, list) or not all(isinstance(p, str) for p in problems):
+        return "problems is not a list of text"
+    return ""
 
 
 def to_environment(inventory: dict) -> Environment:

@@ -218,7 +218,12 @@ def config_facts(config: dict, path: str) -> Dict[str, object]:
     typed("model.type", config.get("model_type"), (str,), "a string")
     typed("model.max_position_embeddings", config.get("max_position_embeddings"), (int,), "an integer")
     theta = config.get("rope_theta")
-    typed("model.rope_theta", float(theta) if isinstance(theta, int) and not isinstance(theta, bool) else theta, (float,), "a number")
+    if isinstance(theta, int) and not isinstance(theta, bool):
+        try:
+            theta = float(theta)
+        except OverflowError:  # hundreds of digits: kept as an int, reported as out of range
+            pass
+    typed("model.rope_theta", theta, (float,), "a number")
     # transformers >= 4.56 writes "dtype"; older releases "torch_dtype".
     typed("model.torch_dtype", config.get("torch_dtype", config.get("dtype")), (str,), "a string")
     typed("model.attn_implementation", config.get("attn_implementation", config.get("_attn_implementation")), (str,), "a string")

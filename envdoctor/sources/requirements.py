@@ -17,11 +17,14 @@ from typing import Dict, List, Optional, Tuple
 
 from packaging.markers import InvalidMarker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
 
 from envdoctor.facts import Gathered, Problem, Unknown
 from envdoctor.names import canonical_name
+from envdoctor.sources._files import MIB, FileProblem, decode_text, read_capped
 from envdoctor.specs import marker_environment
 
+MAX_REQUIREMENTS = 16 * MIB  # a lockfile with hashes for a large stack is under 1 MiB
 _CUDA_LABEL = re.compile(r"^cu(\d+)(\d)$")  # cu121 -> 12.1, cu118 -> 11.8
 _TORCH_INDEX = re.compile(r"/whl/(cu\d+|cpu)/?$")
 _INDEX_OPTIONS = ("--index-url", "-i", "--extra-index-url", "--find-links", "-f")
@@ -111,6 +114,39 @@ class _Reader:
         self.indexes: List[str] = []
         self.problems: List[Problem] = []
         self.seen: List[str] = []
+        self.constraints: Dict[str, List[Tuple[str, str]]] = {}  # name -> [(specifier, file:line)] from -c
+
+    def constraint_file(self, path: str, where: str) -> None:
+        """-c FILE: its pins and ranges install nothing, but bind what the requirements name."""
+        sub = _Reader(self.python)
+        sub.seen = self.seen  # one file is read once, whichever way it is reached
+        sub.read(path, where)
+        self.problems.extend(sub.problems)
+        for pin in sub.pins.values():
+            self.constraints.setdefault(pin.name, []).append(("==" + pin.version, pin.where))
+        for loose in sub.unpinned.values():
+            if loose.specifier:
+                self.constraints.setdefault(loose.name, []).append((loose.specifier, loose.where))
+        for name, found in sub.constraints.items():
+            self.constraints.setdefault(name, []).extend(found)
+
+    def apply_constraints(self) -> None:
+        """What pip does with -c: a requirement the files name is held to the constraint."""
+        for name, found in self.constraints.items():
+            for specifier, where in found:
+                pinned = _pinned_version(Requirement("x" + specifier))
+                loose = self.unpinned.get(name)
+                if loose is not None and pinned is not None:
+                    if loose.specifier and not SpecifierSet(loose.specifier).contains(pinned, prereleases=True):
+                        self.problem(where, "constraint %s==%s conflicts with %s%s at %s" % (name, pinned, name, loose.specifier, loose.where))
+                        continue
+                    del self.unpinned[name]
+                    self.pins[name] = Pin(name, pinned, "%s (constraint for %s)" % (where, loose.where))
+                elif loose is not None:
+                    joined = ",".join(s for s in (loose.specifier, specifier) if s)
+                    self.unpinned[name] = Unpinned(name, joined, loose.where)
+                elif pinned is not None and name in self.pins and self.pins[name].version != pinned:
+                    self.problem(where, "constraint %s==%s conflicts with %s==%s at %s" % (name, pinned, name, self.pins[name].version, self.pins[name].where))
 
     def problem(self, where: str, message: str, fatal: bool = False) -> None:
         self.problems.append(Problem("requirements", "%s: %s" % (where, message), fatal))
@@ -122,13 +158,12 @@ class _Reader:
         self.seen.append(real)
         if os.path.isdir(path):
             return self.problem(where or path, "%s is a folder, not a requirements file" % path, fatal=not where)
-        try:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read()
-        except FileNotFoundError:
+        if not os.path.exists(path):
             return self.problem(where or path, "%s: no such file" % path if where else "no such file", fatal=True)
-        except (OSError, UnicodeDecodeError) as exc:
-            return self.problem(where or path, "cannot read %s (%s)" % (path, getattr(exc, "strerror", None) or exc), fatal=True)
+        try:  # a FIFO or /dev/zero is refused before it can block or fill memory
+            text = decode_text(path, read_capped(path, MAX_REQUIREMENTS))
+        except FileProblem as exc:
+            return self.problem(where or path, str(exc) if where else str(exc).replace(path + ": ", "", 1), fatal=True)
         for number, line in _logical_lines(text):
             self.line(path, "%s:%d" % (path, number), line)
 
@@ -162,16 +197,23 @@ class _Reader:
         self.pins[name] = Pin(name, pinned, where, tuple(sorted(req.extras)))
 
     def option(self, path: str, where: str, line: str) -> None:
-        flag, _, value = line.replace("=", " ", 1).partition(" ")
-        value = value.strip()
+        # "--flag value", "--flag=value", "-r value" and "-rvalue" (pip takes a short option's value joined)
+        parts = re.match(r"(--[A-Za-z][A-Za-z-]*|-[A-Za-z])(?:\s*=\s*|\s+)?(.*)$", line)
+        flag, value = (parts.group(1), parts.group(2).strip()) if parts else (line.split()[0], "")
         if flag in ("-r", "--requirement"):
             return self.read(os.path.join(os.path.dirname(path), value), where)
         if flag in ("-c", "--constraint"):
-            return  # constraints limit versions but install nothing
+            return self.constraint_file(os.path.join(os.path.dirname(path), value), where)
         if flag in _INDEX_OPTIONS:
             self.indexes.append(value)
             return
         if flag in ("-e", "--editable"):
+            egg = re.search(r"[#&]egg=([A-Za-z0-9][A-Za-z0-9._-]*)", value)
+            if egg:  # installed, at a version only the checkout knows
+                name = canonical_name(egg.group(1))
+                self.pins.pop(name, None)
+                self.unpinned[name] = Unpinned(name, "", where)
+                return self.problem(where, "%s is an editable install from %s: its version is unknown until installed" % (name, value))
             return self.problem(where, "editable requirement %s: its version is unknown until installed" % value)
         if flag in _SKIPPED_OPTIONS:
             return
@@ -217,6 +259,7 @@ def read(path: str, python: Optional[str] = None) -> RequirementsFile:
     target = python or header_python(path) or "%d.%d.%d" % sys.version_info[:3]
     reader = _Reader(target)
     reader.read(path, "")
+    reader.apply_constraints()
     return RequirementsFile(path, target, tuple(reader.pins.values()), tuple(reader.unpinned.values()),
                             tuple(reader.indexes), tuple(reader.problems))
 

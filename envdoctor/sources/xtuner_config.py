@@ -11,6 +11,7 @@ child says ``_delete_=True``.
 
 import ast
 import os
+import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -29,8 +30,9 @@ BOOL_FACTS = ("use_varlen_attn", "pack_to_max_length")
 # sequence_parallel_size with default 1; SupervisedFinetune's use_varlen_attn defaults to False).
 DEFAULTS = {"sequence_parallel_size": 1, "use_varlen_attn": False}
 WILDCARD = "*"  # the binding that records a `from x import *`
+_NAMESPACE_WRITERS = ("globals", "vars", "locals", "exec", "eval", "setattr", "__import__")
 KEYS = tuple("train." + k for k in INT_FACTS + BOOL_FACTS + (
-    "prompt_template", "quantization", "lora", "pretrained_model_name_or_path", "torch_dtype"))
+    "prompt_template", "quantization", "lora", "pretrained_model_name_or_path", "torch_dtype", "framework"))
 
 
 class ConfigProblem(Exception):
@@ -62,7 +64,9 @@ class Binding:
 
 class _Folder:
     def __init__(self, text: str, path: str) -> None:
-        self.lines = [line.encode("utf-8") for line in text.splitlines()]
+        # Only the line ends Python counts: str.splitlines() also splits at a form feed, which
+        # would shift every later line against ast's line numbers.
+        self.lines = [line.encode("utf-8") for line in re.split(r"\r\n|\r|\n", text)]
         self.path = path
         self.env: Dict[str, Binding] = {}
 
@@ -177,6 +181,10 @@ class _Folder:
         self.env[name] = Binding(value, self.source(node), self.path, line)
 
     def statement(self, node: ast.stmt) -> None:
+        self.simple_statement(node)
+        self.hidden_writes(node)
+
+    def simple_statement(self, node: ast.stmt) -> None:
         if isinstance(node, ast.Assign):
             for target in node.targets:
                 self.assign(target, node.value, node.lineno)
@@ -207,6 +215,21 @@ class _Folder:
                         if alias.name != "*":
                             self.bind((alias.asname or alias.name).split(".")[0], self.unresolved(sub), sub, sub.lineno)
                     self.note_wildcard(sub)
+
+    def hidden_writes(self, node: ast.stmt) -> None:
+        """Bindings no assignment statement shows: ``(name := value)`` anywhere in the statement,
+        and ``globals().update(...)`` (or vars(), locals(), exec) which may set any name. What
+        they set is unknown, never the stale value from before."""
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            return
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.NamedExpr) and isinstance(sub.target, ast.Name):
+                self.bind(sub.target.id, self.unresolved(sub), sub, sub.lineno)
+            elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id in _NAMESPACE_WRITERS:
+                unknown = self.unresolved(node)
+                for name in list(self.env):
+                    self.bind(name, unknown, node, node.lineno)
+                self.bind(WILDCARD, unknown, node, node.lineno)
 
     def note_wildcard(self, node: ast.stmt) -> None:
         """``from x import *`` may define any name: remembered, so a name the file does not
@@ -290,14 +313,19 @@ def _is_number(value: Any) -> bool:
 # ---------------------------------------------------------------- files and _base_
 
 
-def read_config(path: str, stack: Tuple[str, ...] = ()) -> Dict[str, Binding]:
-    """The merged top-level bindings of a config and its ``_base_`` files."""
+def read_config(path: str, stack: Tuple[str, ...] = (), memo: Optional[Dict[str, Dict[str, Binding]]] = None) -> Dict[str, Binding]:
+    """The merged top-level bindings of a config and its ``_base_`` files. Each file is read
+    and merged once (``memo``): a diamond of bases that list each other many times would
+    otherwise be read exponentially often."""
+    memo = {} if memo is None else memo
     real = os.path.realpath(path)
     if real in stack:
         chain = " -> ".join(os.path.basename(p) for p in stack + (real,))
         raise ConfigProblem("%s: _base_ cycle: %s" % (path, chain))
     if len(stack) >= MAX_BASE_DEPTH:
         raise ConfigProblem("%s: _base_ files nested more than %d deep" % (path, MAX_BASE_DEPTH))
+    if real in memo:
+        return memo[real]
     try:
         text = decode_text(path, read_capped(path, CONFIG_LIMIT))
     except FileProblem as exc:
@@ -305,10 +333,11 @@ def read_config(path: str, stack: Tuple[str, ...] = ()) -> Dict[str, Binding]:
     env = _Folder(text, path).run(_parse(text, path))
     merged: Dict[str, Binding] = {}
     for base in _base_paths(env.pop("_base_", None), path):
-        for name, binding in read_config(base, stack + (real,)).items():
+        for name, binding in read_config(base, stack + (real,), memo).items():
             merged[name] = _merge_binding(merged.get(name), binding)
     for name, binding in env.items():
         merged[name] = _merge_binding(merged.get(name), binding)
+    memo[real] = merged
     return merged
 
 
@@ -385,6 +414,7 @@ def gather(path: str) -> Gathered:
         varlen = _checked(model.value["use_varlen_attn"], model.source, bool, "True or False")
     put("use_varlen_attn", varlen)
     put("pretrained_model_name_or_path", _typed(env, "pretrained_model_name_or_path", str, "a string"))
+    put("framework", _framework(env))
     put("prompt_template", _prompt_template(env.get("prompt_template")) if "prompt_template" in env else _not_set(env))
     if model is None and _not_set(env):
         quantization = lora = dtype = _not_set(env)
@@ -395,6 +425,14 @@ def gather(path: str) -> Gathered:
     put("lora", lora)
     put("torch_dtype", dtype)
     return Gathered(values, unknown)
+
+
+def _framework(env: Dict[str, Binding]) -> object:
+    """Which trainer xtuner train runs: tools/train.py reads cfg.get('framework', 'mmengine').lower()."""
+    value = _typed(env, "framework", str, "a string")
+    if value is None and "framework" not in env:
+        return "mmengine"
+    return value.lower() if isinstance(value, str) else value
 
 
 def _torch_dtype(model: Optional[Binding]) -> object:

@@ -1,0 +1,355 @@
+"""What one Python module defines and imports, read with ``ast`` (never imported, never run).
+
+Shared by the history builder (every file of every examined release) and the import check (the
+installed files of the examined environment). A module's summary says:
+
+- ``names``: its top-level names: def, class, assignment targets, import-as and from-import names,
+  ``__all__``, names under ``if TYPE_CHECKING`` (lazy modules define them there for type checkers),
+  and lazily exported names (transformers' ``_import_structure`` dict);
+- ``stars``: the modules it star-imports (their names become its names; resolved by the caller);
+- ``open``: whether names we cannot see may exist (a module ``__getattr__``, a ``globals()`` update):
+  a missing name is then never claimed;
+- ``imports``: each import with where it stands (module level or in a function) and whether it is
+  guarded (``try/except ImportError``, ``if TYPE_CHECKING``, any other ``if``);
+- ``params``: parameter names of public functions and of classes' ``__init__`` (dataclass fields).
+"""
+
+import ast
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException", "OSError", "RuntimeError",
+                 "AttributeError"}
+
+
+class ImportRef(NamedTuple):
+    """One import statement's target, resolved to an absolute module name."""
+
+    module: str  # absolute module imported from (or imported)
+    names: Tuple[str, ...]  # from-import names; () for `import module`; ("*",) for a star import
+    line: int
+    in_function: bool  # inside a def (runs only when called)
+    guarded: bool  # under try/except ImportError, TYPE_CHECKING or another if: a failure is handled or unlikely
+
+
+class Params(NamedTuple):
+    """Parameter names a callable accepts; open when it also takes **kwargs (or they are not all visible)."""
+
+    names: Tuple[str, ...]
+    open: bool
+    bases: Tuple[str, ...] = ()  # for classes without their own __init__: base class names (dotted as written)
+    kind: str = "init"  # "init" (own signature), "fields" (dataclass: bases' fields + own), "inherit"
+
+
+class ModuleSummary(NamedTuple):
+    names: Tuple[str, ...]
+    stars: Tuple[str, ...]
+    open: bool
+    imports: Tuple[ImportRef, ...]
+    params: Dict[str, Params]
+    lazy_submodules: Tuple[str, ...] = ()  # keys of _import_structure: submodules exported lazily
+    error: str = ""  # a syntax error: the module's content is unknown
+
+
+def resolve(module: str, is_package: bool, level: int, target: Optional[str]) -> str:
+    """The absolute name of a (possibly relative) import made in `module`."""
+    if not level:
+        return target or ""
+    parts = module.split(".")
+    if not is_package:
+        parts = parts[:-1]
+    if level > 1:
+        parts = parts[: len(parts) - (level - 1)] if level - 1 <= len(parts) else []
+    base = ".".join(parts)
+    if target:
+        return base + "." + target if base else target
+    return base
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    if isinstance(test, ast.Name):
+        return test.id == "TYPE_CHECKING"
+    if isinstance(test, ast.Attribute):
+        return test.attr == "TYPE_CHECKING"
+    return False
+
+
+def _handles_import_error(node: ast.Try) -> bool:
+    for handler in node.handlers:
+        if handler.type is None:
+            return True
+        types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+        for t in types:
+            name = t.id if isinstance(t, ast.Name) else getattr(t, "attr", "")
+            if name in IMPORT_ERRORS or name.endswith("NotAvailable"):
+                return True
+    return False
+
+
+def _strings(node) -> List[str]:
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        return [e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+    return []
+
+
+def _target_names(target) -> List[str]:
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, (ast.Tuple, ast.List)):
+        out = []
+        for e in target.elts:
+            out.extend(_target_names(e))
+        return out
+    if isinstance(target, ast.Starred):
+        return _target_names(target.value)
+    return []
+
+
+def _is_dataclass(node: ast.ClassDef) -> bool:
+    for d in node.decorator_list:
+        d = d.func if isinstance(d, ast.Call) else d
+        name = d.id if isinstance(d, ast.Name) else getattr(d, "attr", "")
+        if name in ("dataclass", "define", "attrs", "frozen"):
+            return True
+    return False
+
+
+def _function_params(fn) -> Params:
+    a = fn.args
+    names = [x.arg for x in getattr(a, "posonlyargs", [])] + [x.arg for x in a.args] + [x.arg for x in a.kwonlyargs]
+    names = [n for n in names if n not in ("self", "cls")]
+    return Params(tuple(names), a.kwarg is not None)
+
+
+def _dotted(node) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        inner = _dotted(node.value)
+        return inner + "." + node.attr if inner else ""
+    if isinstance(node, ast.Subscript):  # Generic[T] and friends
+        return _dotted(node.value)
+    return ""
+
+
+def _class_params(node: ast.ClassDef) -> Optional[Params]:
+    for item in node.body:
+        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name == "__init__":
+            return _function_params(item)
+    bases = tuple(b for b in (_dotted(x) for x in node.bases) if b and b not in ("object", "Generic"))
+    if _is_dataclass(node):
+        fields = []
+        for item in node.body:
+            if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+                if "ClassVar" in ast.dump(item.annotation):
+                    continue
+                fields.append(item.target.id)
+        return Params(tuple(fields), False, bases, "fields")
+    if bases:
+        return Params((), False, bases, "inherit")  # inherits its __init__: the caller resolves the bases
+    return Params((), False)
+
+
+class _Reader:
+    def __init__(self, module: str, is_package: bool):
+        self.module = module
+        self.is_package = is_package
+        self.names: Dict[str, None] = {}
+        self.stars: List[str] = []
+        self.open = False
+        self.imports: List[ImportRef] = []
+        self.params: Dict[str, Params] = {}
+        self.lazy: List[str] = []
+        self.replaces_itself = False  # sys.modules[__name__] = _LazyModule(...)
+
+    def add(self, name: str) -> None:
+        self.names[name] = None
+
+    def statements(self, body, top: bool, guarded: bool) -> None:
+        for node in body:
+            self.statement(node, top, guarded)
+
+    def statement(self, node, top: bool, guarded: bool) -> None:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            self.import_(node, top, guarded)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            if top:
+                self.add(node.name)
+                if node.name == "__getattr__":
+                    self.open = True
+                elif not node.name.startswith("_"):
+                    self.params[node.name] = _function_params(node)
+            self.nested(node.body)
+        elif isinstance(node, ast.ClassDef):
+            if top:
+                self.add(node.name)
+                if not node.name.startswith("_"):
+                    params = _class_params(node)
+                    if params is not None:
+                        self.params[node.name] = params
+            self.nested(node.body)
+        elif isinstance(node, ast.If):
+            tc = _is_type_checking(node.test)
+            self.statements(node.body, top, True)
+            self.statements(node.orelse, top, True)
+            del tc
+        elif isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
+            handled = guarded or _handles_import_error(node)
+            self.statements(node.body, top, handled)
+            for h in node.handlers:
+                self.statements(h.body, top, True)
+            self.statements(node.orelse, top, handled)
+            self.statements(node.finalbody, top, guarded)
+        elif isinstance(node, (ast.With, ast.AsyncWith, ast.For, ast.AsyncFor, ast.While)):
+            if top and isinstance(node, (ast.For, ast.AsyncFor)):
+                for n in _target_names(node.target):
+                    self.add(n)
+            self.statements(node.body, top, guarded)
+            self.statements(getattr(node, "orelse", []), top, True)
+        elif top:
+            self.assignment(node)
+            self.nested_expr(node)
+        else:
+            self.nested_expr(node)
+
+    def nested(self, body) -> None:
+        for node in body:
+            self.statement(node, False, False)
+
+    def nested_expr(self, node) -> None:
+        # imports can hide in lambdas? no; but class/def bodies are handled; nothing else holds statements
+        return None
+
+    def assignment(self, node) -> None:
+        targets: List = []
+        value = None
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+            targets, value = [node.target], node.value
+        for t in targets:
+            if isinstance(t, ast.Subscript) and _dotted(t.value) == "sys.modules":
+                self.replaces_itself = True
+            for n in _target_names(t):
+                self.add(n)
+                if n == "__all__" and value is not None:
+                    for s in _strings(value):
+                        self.add(s)
+                if n == "_import_structure" and isinstance(value, ast.Dict):
+                    self.import_structure(value)
+            # _import_structure["models.x"] = [...] / __all__ += [...]
+            if isinstance(t, ast.Subscript) and _dotted(t.value) == "_import_structure":
+                key = t.slice.value if isinstance(t.slice, ast.Constant) else getattr(getattr(t.slice, "value", None), "value", None)
+                if isinstance(key, str):
+                    self.lazy.append(key)
+                for s in _strings(value):
+                    self.add(s)
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+            self.call(node.value)
+
+    def call(self, call: ast.Call) -> None:
+        func = call.func
+        # _import_structure["x"].extend([...]) / .append("y") / __all__.extend([...])
+        if isinstance(func, ast.Attribute) and func.attr in ("extend", "append", "update"):
+            owner = func.value
+            owner_name = _dotted(owner.value) if isinstance(owner, ast.Subscript) else _dotted(owner)
+            if owner_name in ("_import_structure", "__all__"):
+                for arg in call.args:
+                    self.names.update((s, None) for s in _strings(arg))
+                    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                        self.add(arg.value)
+                if isinstance(owner, ast.Subscript):
+                    key = getattr(owner.slice, "value", None)
+                    if isinstance(key, str):
+                        self.lazy.append(key)
+            elif owner_name == "globals" or (isinstance(owner, ast.Call) and _dotted(owner.func) == "globals"):
+                self.open = True
+
+    def import_structure(self, value: ast.Dict) -> None:
+        for k, v in zip(value.keys, value.values):
+            if isinstance(k, ast.Constant) and isinstance(k.value, str):
+                self.lazy.append(k.value)
+                for s in _strings(v):
+                    self.add(s)
+
+    def import_(self, node, top: bool, guarded: bool) -> None:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                ref = ImportRef(alias.name, (), node.lineno, not top, guarded)
+                self.imports.append(ref)
+                if top:
+                    self.add(alias.asname or alias.name.split(".")[0])
+            return
+        target = resolve(self.module, self.is_package, node.level or 0, node.module)
+        names = tuple(a.name for a in node.names)
+        self.imports.append(ImportRef(target, names, node.lineno, not top, guarded))
+        if not top:
+            return
+        for alias in node.names:
+            if alias.name == "*":
+                self.stars.append(target)
+            else:
+                self.add(alias.asname or alias.name)
+
+
+def scan_source(source, module: str, is_package: bool) -> ModuleSummary:
+    """Summarise one module's source text (str or bytes)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError) as exc:
+        return ModuleSummary((), (), True, (), {}, (), "syntax error: %s" % exc)
+    r = _Reader(module, is_package)
+    r.statements(tree.body, True, False)
+    lazy = tuple(dict.fromkeys(k.split(".")[0] for k in r.lazy))
+    # A module that replaces itself with a lazy one exports what its import structure says; where
+    # neither an _import_structure literal nor star imports for type checkers list it, names are unknown.
+    open_ = r.open or (r.replaces_itself and not r.lazy and not r.stars)
+    return ModuleSummary(tuple(r.names), tuple(r.stars), open_, tuple(r.imports), r.params, lazy)
+
+
+def model_types(source) -> Tuple[str, ...]:
+    """The model types of transformers' configuration_auto (keys of CONFIG_MAPPING_NAMES)."""
+    tree = ast.parse(source)
+    for node in tree.body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == "CONFIG_MAPPING_NAMES" for t in targets):
+                found = []
+                for sub in ast.walk(node.value):
+                    if isinstance(sub, ast.Tuple) and len(sub.elts) == 2 and all(
+                            isinstance(e, ast.Constant) and isinstance(e.value, str) for e in sub.elts):
+                        found.append(sub.elts[0].value)
+                    elif isinstance(sub, ast.Dict):
+                        found.extend(k.value for k in sub.keys if isinstance(k, ast.Constant) and isinstance(k.value, str))
+                return tuple(dict.fromkeys(found))
+    return ()
+
+
+def module_name(path: str) -> Optional[Tuple[str, bool]]:
+    """'a/b/__init__.py' -> ('a.b', True); 'a/b.py' -> ('a.b', False); C extensions -> their module."""
+    parts = path.split("/")
+    last = parts[-1]
+    if last.endswith(".py"):
+        stem = last[:-3]
+    elif last.endswith((".so", ".pyd")):
+        stem = last.split(".")[0]
+    else:
+        return None
+    if not all(p.isidentifier() for p in parts[:-1]) or not stem.isidentifier():
+        return None
+    if stem == "__init__":
+        return ".".join(parts[:-1]), True
+    return ".".join(parts[:-1] + [stem]), False
+
+
+def star_names(module: str, summaries: Dict[str, ModuleSummary], seen: Sequence[str] = ()) -> Optional[List[str]]:
+    """Names a star import of `module` brings (its __all__ if given, else its public names); None if unknown."""
+    s = summaries.get(module)
+    if s is None or s.open or module in seen:
+        return None
+    out = [n for n in s.names if not n.startswith("_")]
+    for star in s.stars:
+        more = star_names(star, summaries, tuple(seen) + (module,))
+        if more is None:
+            return None
+        out.extend(more)
+    return out

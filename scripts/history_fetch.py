@@ -1,0 +1,167 @@
+"""Which releases the API history examines, and fetching their files (maintainer tool, not run by CI).
+
+Releases are chosen from the index's own list of versions (``pip index versions``) and fetched with
+``pip download --no-deps`` into a cache outside the repository. Wheels are preferred; where a package
+ships platform wheels, a small macOS arm64 wheel is taken (its module tree is the one the Linux/CUDA
+wheel has; only the compiled parts differ, and those are never read). Sdists are the last resort.
+Nothing fetched is imported or run by us.
+"""
+
+import os
+import re
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from typing import Dict, List, NamedTuple, Optional
+
+from packaging.version import InvalidVersion, Version
+
+CACHE = os.path.expanduser(os.environ.get("ENVDOCTOR_HISTORY_CACHE", "~/.cache/envdoctor-history"))
+
+
+class Selection(NamedTuple):
+    """Which releases of one package to examine."""
+
+    package: str
+    since: str  # the oldest version considered
+    every: str  # "release" (all), "minor" (each minor's last patch), "major" (each major's last)
+    until: Optional[str] = None  # versions at or above are left out (None: up to the newest)
+    patches_from: Optional[str] = None  # from this version on, every release, not only a minor's last
+
+
+# The span of the history. The comment on each line says why it starts there.
+SELECTIONS = [
+    Selection("xtuner", "0.1.0", "release"),  # every release ever published
+    Selection("transformers", "4.30.0", "minor"),  # the issue's span: 4.30 on, 5.x included
+    Selection("peft", "0.4.0", "minor"),  # the first peft XTuner 0.1.x accepts
+    Selection("accelerate", "0.20.0", "minor"),
+    Selection("trl", "0.7.0", "minor"),
+    Selection("datasets", "2.10.0", "minor"),
+    Selection("mmengine", "0.7.0", "minor"),  # XTuner needs mmengine>=0.10.x; earlier kept for pins
+    Selection("deepspeed", "0.10.0", "minor"),
+    Selection("bitsandbytes", "0.39.0", "minor"),
+    Selection("torch", "2.0.0", "minor"),
+    Selection("torchvision", "0.15.0", "minor"),
+    Selection("setuptools", "60.0.0", "major"),  # pkg_resources: present, deprecated, removed
+    Selection("flash-attn", "2.0.0", "minor"),
+    Selection("numpy", "1.21.0", "minor"),
+]
+
+# Libraries the stack imports at module level (one level down): names and modules only.
+SELECTIONS_LIBS = [
+    Selection("huggingface-hub", "0.15.0", "minor"),
+    Selection("tokenizers", "0.13.0", "minor"),
+    Selection("safetensors", "0.3.0", "minor"),
+    Selection("einops", "0.6.0", "minor"),
+    Selection("sentencepiece", "0.1.99", "minor"),
+    Selection("packaging", "22.0", "major"),
+]
+
+PLATFORM_TRIES = [
+    ["--only-binary=:all:", "--platform", "macosx_14_0_arm64", "--python-version", py]
+    for py in ("3.11", "3.10", "3.12", "3.9", "3.13", "3.8")
+] + [
+    ["--only-binary=:all:", "--platform", "manylinux2014_x86_64", "--python-version", py]
+    for py in ("3.11", "3.10")
+] + [["--no-binary=:all:"]]
+
+
+def available_versions(package: str) -> List[str]:
+    """The versions the index lists for a package (any Python), as pip reports them."""
+    done = subprocess.run([sys.executable, "-m", "pip", "index", "versions", package, "--ignore-requires-python"],
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True, timeout=300)
+    for line in done.stdout.splitlines():
+        if line.startswith("Available versions:"):
+            return [v.strip() for v in line.split(":", 1)[1].split(",") if v.strip()]
+    raise RuntimeError("the index lists no versions of %s" % package)
+
+
+def choose(selection: Selection, versions: List[str]) -> List[str]:
+    """The releases of a selection: final releases only, grouped as the selection says."""
+    parsed = []
+    for text in versions:
+        try:
+            v = Version(text)
+        except InvalidVersion:
+            continue
+        if v.is_prerelease or v.is_devrelease or v.local or v < Version(selection.since):
+            continue
+        if selection.until and v >= Version(selection.until):
+            continue
+        parsed.append(v)
+    groups: Dict[object, Version] = {}
+    for v in parsed:
+        every_patch = selection.patches_from and v >= Version(selection.patches_from)
+        if selection.every == "release" or every_patch:
+            key = str(v)
+        elif selection.every == "minor":
+            key = (v.major, v.minor)
+        else:
+            key = v.major
+        if key not in groups or v > groups[key]:
+            groups[key] = v
+    return [str(v) for v in sorted(groups.values())]
+
+
+def release_dir(package: str, version: str) -> str:
+    return os.path.join(CACHE, "files", package, version)
+
+
+def downloaded(package: str, version: str) -> Optional[str]:
+    folder = release_dir(package, version)
+    if os.path.isdir(folder):
+        for name in sorted(os.listdir(folder)):
+            if name.endswith((".whl", ".tar.gz", ".zip")):
+                return os.path.join(folder, name)
+    return None
+
+
+def fetch(package: str, version: str) -> Optional[str]:
+    """The release file in the cache (downloaded if it is not there yet), or None where none could be had."""
+    have = downloaded(package, version)
+    if have:
+        return have
+    folder = release_dir(package, version)
+    os.makedirs(folder, exist_ok=True)
+    env = dict(os.environ, FLASH_ATTENTION_SKIP_CUDA_BUILD="TRUE", DS_BUILD_OPS="0", BUILD_CUDA_EXT="0")
+    for extra in PLATFORM_TRIES:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--ignore-requires-python", "-q",
+               "-d", folder] + extra + ["%s==%s" % (package, version)]
+        done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                              env=env, timeout=1800)
+        got = downloaded(package, version)
+        if done.returncode == 0 and got:
+            return got
+    with open(os.path.join(folder, "FAILED"), "w") as out:
+        out.write(done.stdout[-4000:])
+    return None
+
+
+def cached_versions(package: str) -> List[str]:
+    folder = os.path.join(CACHE, "files", package)
+    return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+
+
+def plan(selections=None, offline: bool = False) -> List[tuple]:
+    """The releases to examine; offline: those of the cache (as the last online plan fetched them)."""
+    out = []
+    for sel in selections or (SELECTIONS + SELECTIONS_LIBS):
+        listed = cached_versions(sel.package) if offline else available_versions(sel.package)
+        for version in choose(sel, listed):
+            out.append((sel.package, version))
+    return out
+
+
+def fetch_all(releases, workers: int = 4) -> Dict[tuple, Optional[str]]:
+    with ThreadPoolExecutor(workers) as pool:
+        files = list(pool.map(lambda r: fetch(*r), releases))
+    return dict(zip(releases, files))
+
+
+if __name__ == "__main__":
+    wanted = set(sys.argv[1:])
+    sels = [s for s in SELECTIONS + SELECTIONS_LIBS if not wanted or s.package in wanted]
+    todo = plan(sels)
+    print("%d releases" % len(todo), flush=True)
+    for (package, version), path in fetch_all(todo).items():
+        print(package, version, os.path.basename(path) if path else "FAILED", flush=True)

@@ -1,0 +1,100 @@
+"""The import check on real releases, installed (never imported) and as pins.
+
+A venv gets the real wheels of an XTuner 0.1.23 stack (--no-deps). The packages those import that are
+not the subject (numpy, torch, ...) get stand-ins whose names are unknown to envdoctor (a module
+__getattr__), so the check judges every import between the real releases and says nothing false
+about the rest. Then the two known breaks are made, with their records left out, and must be found
+from the code alone.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from builders import make_venv, make_wheel
+from envdoctor.importcheck import check_environment
+
+STACK = [("xtuner", "0.1.23"), ("transformers", "4.42.4"), ("mmengine", "0.10.4"), ("peft", "0.11.1"),
+         ("accelerate", "0.32.1"), ("datasets", "2.20.0")]
+EXCLUDE = "XTUNER-TRANSFORMERS-5,XTUNER-HIDDEN-DEEPSPEED-IMPORT"
+STANDIN = "def __getattr__(name):  # a stand-in: its names are unknown to envdoctor\n    raise AttributeError(name)\n"
+
+
+def _install(venv, *paths):
+    subprocess.run([sys.executable, "-m", "pip", "--python", venv.python, "install", "-q", "--no-deps", "--no-index",
+                    "--ignore-requires-python", *paths], check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+@pytest.fixture(scope="module")
+def stack(real_releases, tmp_path_factory):
+    root = tmp_path_factory.mktemp("stack")
+    venv = make_venv(str(root / "venv"))
+    _install(venv, *[real_releases(n, v) for n, v in STACK])
+    site = venv.site_packages
+    first, _ = check_environment([site], {n for n, _ in STACK}, use_cache=False)
+    missing = sorted({f.module for f in first if f.error == "ModuleNotFoundError" and "." not in f.module})
+    wheels = str(root / "standins")
+    _install(venv, *[make_wheel(wheels, "standin-" + top.replace("_", "-"), "1.0", files={"%s/__init__.py" % top: STANDIN})
+                     for top in missing])
+    return venv, first, missing
+
+
+def _check(venv, *args, env=None):
+    done = subprocess.run([sys.executable, "-m", "envdoctor", "check", "--python", venv.python, "--format", "json", *args],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                          env=dict(os.environ, **(env or {})))
+    assert done.returncode in (0, 1), done.stderr
+    return json.loads(done.stdout)
+
+
+def _imports(report):
+    return {f["id"]: f for f in report["findings"] if f["id"].startswith("IMPORT-")}
+
+
+def test_every_import_between_the_real_releases_resolves(stack):
+    venv, first, missing = stack
+    # Before the stand-ins, the only failures are top-level packages that are not installed at all:
+    # no missing name, no missing submodule of an installed release.
+    assert first and all(f.error == "ModuleNotFoundError" and "." not in f.module for f in first)
+    assert "deepspeed" in missing and "torch" in missing
+    assert not {n for n, _ in STACK} & set(missing)
+
+
+def test_no_false_error_on_the_working_stack(stack):
+    venv, _, _ = stack
+    report = _check(venv)
+    assert _imports(report) == {}
+
+
+def test_hidden_deepspeed_import_found_from_the_code(stack):
+    venv, _, _ = stack
+    subprocess.run([sys.executable, "-m", "pip", "--python", venv.python, "uninstall", "-q", "-y", "standin-deepspeed"], check=True)
+    try:
+        with_record = _check(venv)
+        ids = {f["id"] for f in with_record["findings"]}
+        assert "XTUNER-HIDDEN-DEEPSPEED-IMPORT" in ids and "IMPORT-deepspeed" not in ids  # the record says more
+        report = _check(venv, env={"ENVDOCTOR_EXCLUDE_RECORDS": EXCLUDE})
+        found = _imports(report)["IMPORT-deepspeed"]
+        assert found["severity"] == "error"
+        assert "No module named 'deepspeed'" in found["summary"]
+        assert "xtuner/utils/handle_moe_load_and_save.py line 6" in found["details"]
+    finally:
+        _install(venv, make_wheel(str(os.path.dirname(venv.root)) + "/standins", "standin-deepspeed", "1.0",
+                                  files={"deepspeed/__init__.py": STANDIN}))
+
+
+def test_transformers_5_break_found_from_the_code(stack, real_releases):
+    venv, _, _ = stack
+    _install(venv, real_releases("transformers", "5.0.0"))
+    try:
+        report = _check(venv, env={"ENVDOCTOR_EXCLUDE_RECORDS": EXCLUDE})
+        found = _imports(report)
+        assert "IMPORT-transformers.utils.is_safetensors_available" in found, sorted(found)
+        f = found["IMPORT-transformers.utils.is_safetensors_available"]
+        assert "cannot import name 'is_safetensors_available' from 'transformers.utils'" in f["summary"]
+        assert "xtuner 0.1.23" in f["summary"]
+    finally:
+        _install(venv, real_releases("transformers", "4.42.4"))
