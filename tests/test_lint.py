@@ -166,3 +166,14 @@ def test_the_vocabulary_and_docs_facts_md_name_the_same_facts():
         documented.update(re.findall(r"`([^`]+)`", row.split("|")[1]))
     named = set(vocabulary.FACTS) | {pattern for pattern, _ in vocabulary.PATTERNS}
     assert named == documented, (sorted(named - documented), sorted(documented - named))
+
+
+def test_a_default_for_a_fact_envdoctor_does_not_know_is_named(tmp_path):
+    table = '[[default]]\nkey = "train.use_varlen_atn"\nvalue = false\nsays = "x"\nsource = "https://example.org/x"\nwhy = "y"\n'
+    kb = _kb(tmp_path, [("good.toml", RECORD)], [("fact-defaults.toml", table)])
+    done = envdoctor("kb", "lint", kb)
+    assert done.returncode == 1
+    assert "fact-defaults.toml:2: default[0].key: 'train.use_varlen_atn' is not a fact of docs/facts.md" in done.stdout
+    # Near miss: the fact spelled right passes.
+    kb2 = _kb(tmp_path / "ok", [("good.toml", RECORD)], [("fact-defaults.toml", table.replace("varlen_atn", "varlen_attn"))])
+    assert envdoctor("kb", "lint", kb2).returncode == 0

@@ -38,6 +38,10 @@ SCHEMAS: Dict[str, Dict[str, Dict[str, Field]]] = {
     "import-checks": {
         "stack": {"package": Field("str"), "modules": Field("str-list"), "why": Field("str"), "source": Field("url")},
     },
+    "fact-defaults": {
+        "default": {"key": Field("fact-key"), "value": Field("scalar"), "says": Field("str"), "source": Field("url"),
+                    "why": Field("str")},
+    },
 }
 
 
@@ -142,8 +146,22 @@ def _requirement_map(value: object) -> Optional[str]:
     return None
 
 
+def _fact_key(value: object) -> Optional[str]:
+    from envdoctor.kb.vocabulary import fact_type
+
+    if not isinstance(value, str) or fact_type(value) is None:
+        return "%r is not a fact of docs/facts.md" % (value,)
+    return None
+
+
+def _scalar(value: object) -> Optional[str]:
+    return None if isinstance(value, (str, int, float, bool)) else "must be text, a number or true/false"
+
+
 _CHECKS: Dict[str, Callable[[object], Optional[str]]] = {
     "str": _str,
+    "fact-key": _fact_key,
+    "scalar": _scalar,
     "url": _url,
     "int": _int,
     "version": _version,
