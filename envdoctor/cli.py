@@ -343,7 +343,7 @@ def fix(latest, allow_change, allow_downgrade, fmt, print_requirements, write_lo
         raise _Failure(str(exc))
     if fmt == "requirements" and getattr(result, "plan", None) is not None and result.plan.status == "no-plan":
         # stdout is meant for a requirements.in: on no plan it gets nothing, the reasons go to stderr.
-        sys.stderr.write(_render(result, "text"))
+        _say(_render(result, "text"))
         sys.exit(result.exit_code)
     _emit(_render(result, fmt))
     sys.exit(result.exit_code)
