@@ -195,7 +195,10 @@ def test_remote_code_records_are_possible_until_the_model_is_known(venvs):
     ("short", 4096, False),
 ])
 def test_max_length_beyond_the_model(models, tmp_path, model, max_length, fires):
-    report = run("--config", _config(tmp_path, model=models[model], max_length=max_length, quantization=None))
+    # The config's own imports (xtuner, torch) are not installed in the test's interpreter; the
+    # import check would rightly make that an error. Here only the model record is under test.
+    report = run("--config", _config(tmp_path, model=models[model], max_length=max_length, quantization=None),
+                 env={"ENVDOCTOR_IMPORT_CHECK": "0"})
     assert ("MODEL-MAX-LENGTH-BEYOND-POSITIONS" in fired(report)) is fires
     if fires:
         assert report["exit_code"] == 0  # a warning
