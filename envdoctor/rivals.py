@@ -73,9 +73,13 @@ def _frame_pattern(fragment: str) -> str:
 
 
 def _version_pattern(package: str) -> str:
-    names = sorted({package, package.replace("-", "_")})
+    # The spellings logs print (pip freeze, collect_env, "Transformers version: ..."), each a
+    # literal the scan can look for: a case-insensitive pattern has none, and was searched over
+    # every block of the log, 100 times slower than the scan itself.
+    bases = {package, package.replace("-", "_")}
+    names = sorted({v for n in bases for v in (n, n.capitalize(), n.upper())})
     name = "(?:%s)" % "|".join(re.escape(n) for n in names)
-    return r"(?i)(?<![\w.-])%s(?:==|-|:\s*|\s+version:?\s*|\s+)%s(?![\w])" % (name, _VERSION)
+    return r"(?<![\w.-])%s(?:==|-|:\s*|\s+[Vv]ersion:?\s*|\s+)%s(?![\w])" % (name, _VERSION)
 
 
 def clues(records: Sequence[Record]) -> Tuple[Clue, ...]:

@@ -42,3 +42,13 @@ def test_a_wheel_name_with_underscore():
 ])
 def test_frame_fragment(line, hit):
     assert bool(re.search(_frame_pattern("site-packages/peft/"), line)) == hit
+
+
+def test_each_version_clue_has_literals_the_scan_filters_on():
+    # A clue without a required literal is searched over every block of the log: a case-insensitive
+    # version pattern made explain's second read about 100 times slower than its first.
+    from envdoctor import logscan, rivals
+
+    for package in ("torch", "flash-attn", "mmengine"):
+        literals = logscan.required_literals(rivals._version_pattern(package))
+        assert literals and package in literals and package.capitalize() in literals
