@@ -4,6 +4,8 @@ import os
 
 import pytest
 
+from envdoctor.fix.locktypes import Index
+
 from builders import make_wheel
 from envdoctor.fix import resolve as resolver
 
@@ -20,7 +22,7 @@ def links(tmp_path_factory):
 
 
 def _resolve(lines, python, links, tmp_path, constraints=()):
-    return resolver.resolve(lines, list(constraints), resolver.Target(python), resolver.Sources(find_links=(links,), no_index=True),
+    return resolver.resolve(lines, list(constraints), resolver.Target(python), Index(find_links=(links,), no_index=True),
                             120, str(tmp_path))
 
 

@@ -26,10 +26,6 @@ def target_of(report: Report, python: str) -> resolve.Target:
     return resolve.Target(python, "%s-manylinux_2_28" % arch)
 
 
-def sources_of(index: Index) -> resolve.Sources:
-    return resolve.Sources(index.index_url, index.extra_index_url, index.find_links, index.no_index)
-
-
 class ResolverJudge:
     """Plan -> Verdict, through uv; a resolver that cannot answer refuses nothing (the
     plan then says it was not checked, and why)."""
@@ -37,7 +33,7 @@ class ResolverJudge:
     def __init__(self, report: Report, index: Index, timeout: float, uv: Optional[str] = None,
                  progress: Progress = silent) -> None:
         self.report = report
-        self.sources = sources_of(index)
+        self.sources = index
         self.timeout = timeout
         self.uv = uv
         self.progress = progress

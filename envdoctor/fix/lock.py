@@ -231,7 +231,7 @@ def compile_with_uv(plan: Plan, report: Report, request: LockRequest, work: str)
     request.progress("resolving %d requirements with uv for Python %s (%s): %s" % (
         len(plan.requirements), target.python, target.platform, ", ".join(plan.requirements)))
     try:
-        done = resolve.resolve(plan.requirements, plan.constraints, target, judge.sources_of(request.index), request.timeout,
+        done = resolve.resolve(plan.requirements, plan.constraints, target, request.index, request.timeout,
                                work, request.uv, annotate=True, hashes=request.index.generate_hashes)
     except resolve.ResolverError as exc:
         raise LockError(str(exc))

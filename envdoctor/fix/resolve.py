@@ -24,6 +24,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
 from envdoctor import subproc
+from envdoctor.fix.locktypes import Index
 
 PYPI_SIMPLE = "https://pypi.org/simple/"
 DEFAULT_PLATFORM = "x86_64-manylinux_2_28"
@@ -39,32 +40,6 @@ class Target(NamedTuple):
     @property
     def minor(self) -> str:
         return ".".join(self.python.split(".")[:2])
-
-
-class Sources(NamedTuple):
-    """Where releases come from, as pip's options say it."""
-
-    index_url: Optional[str] = None
-    extra_index_url: Tuple[str, ...] = ()
-    find_links: Tuple[str, ...] = ()
-    no_index: bool = False
-
-    def uv_args(self) -> List[str]:
-        args: List[str] = []
-        if self.index_url:
-            args += ["--index-url", self.index_url]
-        for url in self.extra_index_url:
-            args += ["--extra-index-url", url]
-        for link in self.find_links:
-            args += ["--find-links", link]
-        if self.no_index:
-            args.append("--no-index")
-        return args
-
-    def simple_urls(self) -> List[str]:
-        if self.no_index:
-            return []
-        return [self.index_url or PYPI_SIMPLE] + list(self.extra_index_url)
 
 
 class Resolution(NamedTuple):
@@ -103,7 +78,7 @@ def find_uv(explicit: Optional[str] = None) -> str:
     return found
 
 
-def resolve(lines: Sequence[str], constraints: Sequence[str], target: Target, sources: Sources,
+def resolve(lines: Sequence[str], constraints: Sequence[str], target: Target, sources: Index,
             timeout: float, work: str, uv: Optional[str] = None, check_python: bool = True,
             annotate: bool = False, hashes: bool = False, prefer: Sequence[str] = ()) -> Resolution:
     """Resolve lines (requirements.in) for the target with uv, then hold every pin to its
@@ -129,7 +104,7 @@ def resolve(lines: Sequence[str], constraints: Sequence[str], target: Target, so
     outfile = os.path.join(work, "resolved.txt")
     with open(outfile, "w", encoding="utf-8") as handle:
         handle.write("".join(line + "\n" for line in prefer))
-    argv += ["--output-file", outfile] + sources.uv_args() + [infile]
+    argv += ["--output-file", outfile] + sources.pip_args() + [infile]
     # uv would otherwise try to download a Python it cannot find; the network may refuse it.
     env = dict(os.environ, UV_PYTHON_DOWNLOADS="never", NO_COLOR="1")
     ran = subproc.run(argv, timeout=timeout, env=env, cwd=work)
@@ -196,13 +171,17 @@ def explain_failure(output: str) -> str:
     return (lines or ["uv failed without saying why"])[-1][:300]
 
 
-def python_conflicts(pins: Sequence[Tuple[str, str]], target: Target, sources: Sources, timeout: float) -> List[str]:
+def _simple_urls(index: Index) -> List[str]:
+    return [] if index.no_index else [index.index_url or PYPI_SIMPLE] + list(index.extra_index_url)
+
+
+def python_conflicts(pins: Sequence[Tuple[str, str]], target: Target, sources: Index, timeout: float) -> List[str]:
     """The pins whose Requires-Python excludes the target Python, in words."""
     python = target.python if target.python.count(".") >= 2 else target.python + ".0"
     wanted = {name: version for name, version in pins}
     declared = local_requires_python(sources.find_links, wanted)
     missing = [n for n in wanted if n not in declared]
-    declared.update(index_requires_python(sources.simple_urls(), {n: wanted[n] for n in missing}, timeout))
+    declared.update(index_requires_python(_simple_urls(sources), {n: wanted[n] for n in missing}, timeout))
     out = []
     for name, version in pins:
         spec = declared.get(name)
