@@ -326,3 +326,28 @@ def test_a_kept_pin_that_conflicts_with_the_plan_moves_with_it(pins, wheelhouse,
     assert changes["torchvision"]["from"] == "0.16.2" and changes["torchvision"]["to"] == "0.21.0"
     assert changes["torchvision"]["reason"].startswith("moved with the plan")
     assert "torchvision==0.21.0" in plan["requirements"] and "transformers==4.40.0" in plan["requirements"]
+
+
+def test_a_config_naming_an_uncached_hub_model_is_reported_by_fix_as_by_check(pins, tmp_path):
+    # The config names a hub model that is not in the (empty) local cache: check says it could
+    # not read it, and fix, which runs the same check, says the same in text, JSON and --offline.
+    config = tmp_path / "cfg.py"
+    config.write_text("pretrained_model_name_or_path = 'internlm/internlm2-chat-7b'\nuse_varlen_attn = False\n")
+    env = {"HF_HOME": str(tmp_path / "hf-home"), "HF_HUB_CACHE": "", "HUGGINGFACE_HUB_CACHE": ""}
+    args = ("-r", pins("xtuner==0.1.23", "transformers==4.42.4", "torch==2.1.2+cu121"), "--python-version", "3.10",
+            "--config", str(config))
+    checked = envdoctor("check", *args, env=env)
+    line = next(l for l in checked.stdout.splitlines() if "internlm/internlm2-chat-7b: not in the Hugging Face cache" in l and "[!]" in l)
+    fixed = envdoctor("fix", "--no-resolve", *args, env=env)
+    assert fixed.returncode in (0, 1), fixed.stderr
+    assert "Could not read\n" + line + "\n" in fixed.stdout
+    offline = envdoctor("fix", "--offline", *args, env=env)
+    assert "Could not read\n" + line + "\n" in offline.stdout
+    problems = json.loads(envdoctor("fix", "--no-resolve", "--format", "json", *args, env=env).stdout)["problems"]
+    assert [(p["source"], p["fatal"]) for p in problems] == [("model", False)] and line.endswith(problems[0]["message"])
+    # Near miss: the model given as a folder is read, and fix reports nothing unread.
+    from model_builders import make_model_folder
+
+    model = make_model_folder(str(tmp_path / "internlm2"), remote="old")
+    assert json.loads(envdoctor("fix", "--no-resolve", "--format", "json", *args, "--model", model, env=env).stdout)["problems"] == []
+
