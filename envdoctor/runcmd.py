@@ -7,7 +7,6 @@ words (standard error, so the command's standard output stays its own).
 
 import os
 import signal
-import tempfile
 import time
 from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
@@ -202,9 +201,10 @@ def _finish(result: Result, run_options: RunOptions, say: Say) -> Result:
 
         try:
             from envdoctor.redact import redact_text
+            from envdoctor.safeio import write_beside
 
             # The command line and its output's lines may hold an index URL with a token.
-            write_atomically(run_options.report, redact_text(out.render_json(result)))
+            write_beside(run_options.report, redact_text(out.render_json(result)), 0o644)
         except OSError as exc:
             say("envdoctor: --report %s: cannot write it (%s)\n" % (run_options.report, exc.strerror or exc))
     return result
@@ -220,22 +220,3 @@ def report_folder_problem(path: str) -> Optional[str]:
     if not os.access(folder, os.W_OK):
         return "--report %s: the folder %s is not writable" % (path, folder)
     return None
-
-
-def write_atomically(path: str, text: str) -> None:
-    """Readers see the old file or the whole new one, never a half-written one."""
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temp = tempfile.mkstemp(dir=folder, prefix=".envdoctor-", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise

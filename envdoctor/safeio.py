@@ -1,4 +1,5 @@
-"""Opening files we did not make: only regular files, never blocking, never unbounded.
+"""Opening files we did not make: only regular files, never blocking, never unbounded; and
+writing ours so that no reader ever sees one half-written.
 
 A FIFO would block an ordinary open() forever and /dev/zero would fill memory; both can sit
 where a file is expected (a requirements include, a knowledge file, the cache, a file in the
@@ -8,7 +9,8 @@ regular file, with no window between the check and the read.
 
 import os
 import stat
-from typing import BinaryIO
+import tempfile
+from typing import BinaryIO, Callable, Optional, Tuple
 
 
 def _nonblocking(path: str, flags: int) -> int:
@@ -63,3 +65,27 @@ def size_words(count: int) -> str:
     if count >= 1 << 20:
         return "%.0f MiB" % (count / (1 << 20))
     return "%d bytes" % count
+
+
+def write_beside(path: str, text: str, mode: int, place: Callable[[str, str], None] = os.replace,
+                 owner: Optional[Tuple[int, int]] = None) -> None:
+    """Write ``text`` to a temp file in ``path``'s folder, on disk (fsync) with ``mode`` (and
+    ``owner``), then ``place(temp, path)`` puts it there in one step: readers see the old file
+    or the whole new one. Whatever fails, no temp file is left behind."""
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temp = tempfile.mkstemp(dir=folder, prefix=".envdoctor-", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temp, mode)
+        if owner is not None:
+            os.chown(temp, *owner)
+        place(temp, path)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise

@@ -2,6 +2,7 @@
 model folders. Small and fast, so the suite stays quick on two cores."""
 
 import base64
+import functools
 import hashlib
 import json
 import os
@@ -9,7 +10,7 @@ import subprocess
 import sys
 import zipfile
 from dataclasses import dataclass
-from typing import Dict, Iterable, Optional, Sequence
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -106,6 +107,80 @@ def check_json(*args: str, **kw) -> dict:
 
 def finding_ids(report: dict, status: str = "confirmed") -> set:
     return {f["id"] for f in report["findings"] if f["status"] == status}
+
+
+def pin_reports(folder, spec_of: Callable[[str], Tuple[Sequence[str], Sequence[str]]],
+                env: Optional[Dict[str, str]] = None) -> Callable[[str], dict]:
+    """name -> the JSON report of `envdoctor check -r` on that pin set. ``spec_of(name)`` gives
+    the pins (a requirements file's lines) and the further arguments of check; each set is
+    written to ``folder``/NAME.txt and checked once, in a subprocess, on first use."""
+
+    @functools.lru_cache(maxsize=None)
+    def get(name: str) -> dict:
+        pins, args = spec_of(name)
+        path = os.path.join(str(folder), name + ".txt")
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(pins) + "\n")
+        return check_json("-r", path, *args, env=env)
+
+    return get
+
+
+def fact_args(facts: Iterable[str]) -> List[str]:
+    """``--fact KEY=VALUE`` arguments of check, one pair a fact."""
+    return [arg for fact in facts for arg in ("--fact", fact)]
+
+
+def assert_row(report: dict, record_id: str, status: Optional[str], where: str) -> Optional[dict]:
+    """One row of a record table: the finding ``record_id`` of ``report`` with ``status`` and
+    its reason, or (``status`` None) no such finding at all. ``where`` names the row's input."""
+    found = {f["id"]: f for f in report["findings"]}
+    if status is None:
+        assert record_id not in found, "%s fired in %s: %s" % (record_id, where, found.get(record_id))
+        return None
+    assert record_id in found, "%s did not fire in %s; findings: %s" % (record_id, where, sorted(found))
+    assert found[record_id]["status"] == status, found[record_id]
+    assert found[record_id]["because"], "a finding says why it fired"
+    return found[record_id]
+
+
+# A valid knowledge record: the kb tests break it one field at a time.
+GOOD_RECORD = '''id = "TEAM-GOOD"
+summary = "a record"
+severity = "warning"
+evidence_level = "reported"
+details = "why"
+
+[[affected]]
+package = "xtuner"
+introduced = "0.1.16"
+fixed = "0.1.18"
+
+[when]
+"model.type" = "internlm2"
+
+[[symptoms]]
+pattern = 'boom \\d+'
+example = "RuntimeError: boom 42"
+
+[remedy]
+summary = "upgrade"
+
+[[references]]
+url = "https://github.com/InternLM/xtuner/issues/643"
+title = "an issue"
+'''
+
+
+def kb_folder(folder, records: Iterable[Tuple[str, str]] = (), tables: Iterable[Tuple[str, str]] = ()) -> str:
+    """A knowledge folder as a team writes one: (file name, TOML text) pairs under
+    ``folder``/records and ``folder``/tables. Returns the folder's path."""
+    for part, files in (("records", records), ("tables", tables)):
+        for name, text in files:
+            os.makedirs(os.path.join(str(folder), part), exist_ok=True)
+            with open(os.path.join(str(folder), part, name), "w", encoding="utf-8") as handle:
+                handle.write(text)
+    return str(folder)
 
 
 def torch_version_py(version: str, cuda: Optional[str]) -> str:

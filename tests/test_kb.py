@@ -7,76 +7,43 @@ import sys
 
 import pytest
 
-from builders import REPO, check_json, envdoctor, finding_ids
+from builders import GOOD_RECORD, REPO, check_json, envdoctor, finding_ids, kb_folder
 
 sys.path.insert(0, REPO)
 
 from envdoctor.kb.load import load, shipped_dir  # noqa: E402
 from envdoctor.kb.releases import find_release, release_table, torch_python_table, violations  # noqa: E402
 
-GOOD = '''id = "TEAM-GOOD"
-summary = "a record"
-severity = "warning"
-evidence_level = "reported"
-details = "why"
-
-[[affected]]
-package = "xtuner"
-introduced = "0.1.16"
-fixed = "0.1.18"
-
-[[symptoms]]
-pattern = 'boom \\d+'
-example = "RuntimeError: boom 42"
-
-[remedy]
-summary = "upgrade"
-
-[[references]]
-url = "https://github.com/InternLM/xtuner/issues/643"
-'''
-
-
 def _lint(tmp_path, name, text):
-    folder = tmp_path / "kb" / "records"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "good.toml").write_text(GOOD)
-    (folder / name).write_text(text.replace("TEAM-GOOD", "TEAM-BAD"))
-    return envdoctor("kb", "lint", str(tmp_path / "kb"))
+    kb = kb_folder(tmp_path / "kb", [("good.toml", GOOD_RECORD), (name, text.replace("TEAM-GOOD", "TEAM-BAD"))])
+    return envdoctor("kb", "lint", kb)
 
 
 def test_lint_accepts_a_good_record(tmp_path):
-    done = envdoctor("kb", "lint", str(_write(tmp_path, GOOD)))
+    done = envdoctor("kb", "lint", kb_folder(tmp_path / "kb", [("r.toml", GOOD_RECORD)]))
     assert done.returncode == 0, done.stdout
     assert "1 records valid, 0 invalid" in done.stdout
 
 
-def _write(tmp_path, text):
-    folder = tmp_path / "one"
-    folder.mkdir()
-    (folder / "r.toml").write_text(text)
-    return folder
-
-
 BAD = [
-    ("no-reference.toml", GOOD.replace('[[references]]\nurl = "https://github.com/InternLM/xtuner/issues/643"\n', ""),
+    ("no-reference.toml", GOOD_RECORD.replace('[[references]]\nurl = "https://github.com/InternLM/xtuner/issues/643"\ntitle = "an issue"\n', ""),
      "references: missing: every record cites at least one source"),
-    ("reference-not-a-url.toml", GOOD.replace('url = "https://github.com', 'url = "github.com'), "references[0].url: must be a web address"),
-    ("overlap.toml", GOOD.replace('fixed = "0.1.18"\n', 'fixed = "0.1.18"\n\n[[affected]]\npackage = "xtuner"\nintroduced = "0.1.17"\nfixed = "0.1.20"\n'),
+    ("reference-not-a-url.toml", GOOD_RECORD.replace('url = "https://github.com', 'url = "github.com'), "references[0].url: must be a web address"),
+    ("overlap.toml", GOOD_RECORD.replace('fixed = "0.1.18"\n', 'fixed = "0.1.18"\n\n[[affected]]\npackage = "xtuner"\nintroduced = "0.1.17"\nfixed = "0.1.20"\n'),
      "affected: ranges >=0.1.16,<0.1.18 and >=0.1.17,<0.1.20 of xtuner overlap"),
-    ("open-overlap.toml", GOOD.replace('fixed = "0.1.18"\n', 'fixed = "0.1.18"\n\n[[affected]]\npackage = "xtuner"\nintroduced = "0.1.10"\n'),
+    ("open-overlap.toml", GOOD_RECORD.replace('fixed = "0.1.18"\n', 'fixed = "0.1.18"\n\n[[affected]]\npackage = "xtuner"\nintroduced = "0.1.10"\n'),
      "of xtuner overlap"),
     # Two ranges open above, both past any stand-in "infinity" version: they overlap all the same.
-    ("overlap-past-99999.toml", GOOD.replace('fixed = "0.1.18"\n', 'fixed = "0.1.18"\n\n[[affected]]\npackage = "xtuner"\nintroduced = "100000"\n'
+    ("overlap-past-99999.toml", GOOD_RECORD.replace('fixed = "0.1.18"\n', 'fixed = "0.1.18"\n\n[[affected]]\npackage = "xtuner"\nintroduced = "100000"\n'
                                              '\n[[affected]]\npackage = "xtuner"\nintroduced = "200000"\n'), "of xtuner overlap"),
-    ("empty-range.toml", GOOD.replace('fixed = "0.1.18"', 'fixed = "0.1.16"'), "empty range"),
-    ("bad-pattern.toml", GOOD.replace("pattern = 'boom \\d+'", "pattern = 'boom (\\d+'"), "symptoms[0].pattern: does not compile"),
-    ("pattern-misses-example.toml", GOOD.replace('example = "RuntimeError: boom 42"', 'example = "RuntimeError: bang"'),
+    ("empty-range.toml", GOOD_RECORD.replace('fixed = "0.1.18"', 'fixed = "0.1.16"'), "empty range"),
+    ("bad-pattern.toml", GOOD_RECORD.replace("pattern = 'boom \\d+'", "pattern = 'boom (\\d+'"), "symptoms[0].pattern: does not compile"),
+    ("pattern-misses-example.toml", GOOD_RECORD.replace('example = "RuntimeError: boom 42"', 'example = "RuntimeError: bang"'),
      "symptoms[0].example: the pattern does not match its own example"),
-    ("weak-not-bool.toml", GOOD.replace('example = "RuntimeError: boom 42"', 'example = "RuntimeError: boom 42"\nweak = "yes"'),
+    ("weak-not-bool.toml", GOOD_RECORD.replace('example = "RuntimeError: boom 42"', 'example = "RuntimeError: boom 42"\nweak = "yes"'),
      "symptoms[0].weak: must be true or false"),
-    ("bad-if-missing.toml", GOOD + '\n[[code]]\npackage = "xtuner"\nfile = "a.py"\ncontains = "x"\nif_missing = "maybe"\n', "code[0].if_missing"),
-    ("bad-specifier.toml", GOOD.replace('[[symptoms]]', '[when]\npython = ">=3.11x"\n\n[[symptoms]]'), "when.python: '>=3.11x' is not a version specifier"),
+    ("bad-if-missing.toml", GOOD_RECORD + '\n[[code]]\npackage = "xtuner"\nfile = "a.py"\ncontains = "x"\nif_missing = "maybe"\n', "code[0].if_missing"),
+    ("bad-specifier.toml", GOOD_RECORD.replace('[when]\n', '[when]\npython = ">=3.11x"\n'), "when.python: '>=3.11x' is not a version specifier"),
 ]
 
 
@@ -126,11 +93,10 @@ def test_kb_list_filters_by_area_the_folder_under_records():
 
 
 def test_weak_symptom_is_read_from_the_record(tmp_path):
-    folder = _write(tmp_path, GOOD.replace('example = "RuntimeError: boom 42"', 'example = "RuntimeError: boom 42"\nweak = true'))
-    (record,) = load([str(folder)]).records
+    weak = GOOD_RECORD.replace('example = "RuntimeError: boom 42"', 'example = "RuntimeError: boom 42"\nweak = true')
+    (record,) = load([kb_folder(tmp_path / "weak", [("r.toml", weak)])]).records
     assert record.symptoms[0].weak is True and record.area == ""
-    (tmp_path / "strong").mkdir()
-    (record,) = load([str(_write(tmp_path / "strong", GOOD))]).records
+    (record,) = load([kb_folder(tmp_path / "strong", [("r.toml", GOOD_RECORD)])]).records
     assert record.symptoms[0].weak is False
 
 

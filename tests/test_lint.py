@@ -4,50 +4,12 @@ import os
 import re
 import sys
 
-from builders import REPO, envdoctor
+from builders import GOOD_RECORD, REPO, envdoctor, kb_folder
 
 sys.path.insert(0, REPO)
 
 from envdoctor.kb import vocabulary  # noqa: E402
 from envdoctor.kb.regex_risk import backtracking_risk, slow_patterns  # noqa: E402
-
-RECORD = '''id = "TEAM-LINTED"
-summary = "a record"
-severity = "warning"
-evidence_level = "reported"
-details = "why"
-
-[[affected]]
-package = "xtuner"
-introduced = "0.1.16"
-fixed = "0.1.18"
-
-[when]
-"model.type" = "internlm2"
-
-[[symptoms]]
-pattern = 'boom \\d+'
-example = "RuntimeError: boom 42"
-
-[remedy]
-summary = "upgrade"
-
-[[references]]
-url = "https://github.com/InternLM/xtuner/issues/643"
-title = "an issue"
-'''
-
-
-def _kb(tmp_path, records=(), tables=()):
-    for name, text in records:
-        path = tmp_path / "kb" / "records" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    for name, text in tables:
-        path = tmp_path / "kb" / "tables" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return str(tmp_path / "kb")
 
 
 def _line(text, marker, nth=1):
@@ -61,12 +23,12 @@ def _lines(done):
 
 
 def test_every_mistake_of_a_record_is_reported_with_its_line(tmp_path):
-    bad = (RECORD.replace('details = "why"\n', 'details = "why"\ncolour = "red"\n')
+    bad = (GOOD_RECORD.replace('details = "why"\n', 'details = "why"\ncolour = "red"\n')
            .replace('introduced = "0.1.16"', 'introduced = "0.1.0+x"')
            .replace('"model.type" = "internlm2"', '"modle.type" = "internlm2"\n"gpu.capability" = ">=8.0"\n"run.gpus" = "8"\n"torch.cuda" = "12.x"')
            .replace("pattern = 'boom \\d+'", "pattern = '(\\w+\\s?)+$'")
            .replace('title = "an issue"', 'titel = "an issue"'))
-    kb = _kb(tmp_path, [("bad.toml", bad)])
+    kb = kb_folder(tmp_path / "kb", [("bad.toml", bad)])
     done = envdoctor("kb", "lint", kb)
     assert done.returncode == 1, done.stdout + done.stderr
     text = bad.splitlines()
@@ -90,8 +52,8 @@ def test_every_mistake_of_a_record_is_reported_with_its_line(tmp_path):
 
 
 def test_the_same_mistakes_in_a_kb_folder_stop_check_with_exit_2(tmp_path):
-    bad = RECORD.replace('"model.type"', '"modle.type"')
-    kb = _kb(tmp_path, [("bad.toml", bad)])
+    bad = GOOD_RECORD.replace('"model.type"', '"modle.type"')
+    kb = kb_folder(tmp_path / "kb", [("bad.toml", bad)])
     done = envdoctor("check", "--kb", kb)
     assert done.returncode == 2, done.stdout + done.stderr
     assert "bad.toml:%d: when.modle.type: 'modle.type' is not a fact envdoctor gathers" % _line(bad, "modle.type") in done.stdout
@@ -100,7 +62,7 @@ def test_the_same_mistakes_in_a_kb_folder_stop_check_with_exit_2(tmp_path):
 
 def test_a_malformed_table_is_named_by_lint_and_stops_check(tmp_path):
     table = '[[toolkit]]\ncuda = "12.1"\nminimum = "530.30.02"\n\n[[toolkit]]\ncuda = "12.x"\nminmum = "1"\n'
-    kb = _kb(tmp_path, [("good.toml", RECORD)], [("cuda-driver.toml", table)])
+    kb = kb_folder(tmp_path / "kb", [("good.toml", GOOD_RECORD)], [("cuda-driver.toml", table)])
     done = envdoctor("kb", "lint", kb)
     assert done.returncode == 1
     assert "cuda-driver.toml:6: toolkit[1].cuda: '12.x' is not a version" in done.stdout
@@ -113,21 +75,21 @@ def test_a_malformed_table_is_named_by_lint_and_stops_check(tmp_path):
 
 
 def test_a_table_that_is_not_toml_is_named_with_its_line(tmp_path):
-    kb = _kb(tmp_path, [("good.toml", RECORD)], [("torch-python.toml", '[[torch]]\nminor = "2.1"\npython = \n')])
+    kb = kb_folder(tmp_path / "kb", [("good.toml", GOOD_RECORD)], [("torch-python.toml", '[[torch]]\nminor = "2.1"\npython = \n')])
     done = envdoctor("kb", "lint", kb)
     assert done.returncode == 1 and "torch-python.toml:3: not valid TOML" in done.stdout, done.stdout
 
 
 def test_an_id_shipped_with_envdoctor_is_a_duplicate(tmp_path):
-    kb = _kb(tmp_path, [("mine.toml", RECORD.replace("TEAM-LINTED", "XTUNER-POSITION-IDS-COLLATE"))])
+    kb = kb_folder(tmp_path / "kb", [("mine.toml", GOOD_RECORD.replace("TEAM-GOOD", "XTUNER-POSITION-IDS-COLLATE"))])
     done = envdoctor("kb", "lint", kb)
     assert done.returncode == 1
     assert "mine.toml:1: id: XTUNER-POSITION-IDS-COLLATE duplicates a record shipped with envdoctor" in done.stdout
 
 
 def test_a_pattern_slow_on_a_long_line_is_rejected_and_a_fast_one_passes(tmp_path):
-    slow = RECORD.replace("pattern = 'boom \\d+'", "pattern = '(.*,){6}x'").replace('example = "RuntimeError: boom 42"', 'example = "a,b,c,d,e,f,x"')
-    kb = _kb(tmp_path, [("slow.toml", slow), ("fast.toml", RECORD.replace("TEAM-LINTED", "TEAM-FAST"))])
+    slow = GOOD_RECORD.replace("pattern = 'boom \\d+'", "pattern = '(.*,){6}x'").replace('example = "RuntimeError: boom 42"', 'example = "a,b,c,d,e,f,x"')
+    kb = kb_folder(tmp_path / "kb", [("slow.toml", slow), ("fast.toml", GOOD_RECORD.replace("TEAM-GOOD", "TEAM-FAST"))])
     done = envdoctor("kb", "lint", kb)
     assert done.returncode == 1
     assert "slow.toml:%d: symptoms[0].pattern: takes longer than 1s on a long hostile line" % _line(slow, "pattern =") in done.stdout, done.stdout
@@ -149,8 +111,8 @@ def test_the_shipped_knowledge_and_the_readme_template_pass():
 
 
 def test_a_broken_readme_template_fails_lint(tmp_path):
-    kb = _kb(tmp_path, [("good.toml", RECORD)])
-    readme = "# mine\n\n```toml\n" + RECORD.replace('"model.type" = "internlm2"', '"model.type" = "a"\n"model.type" = "b"') + "```\n"
+    kb = kb_folder(tmp_path / "kb", [("good.toml", GOOD_RECORD)])
+    readme = "# mine\n\n```toml\n" + GOOD_RECORD.replace('"model.type" = "internlm2"', '"model.type" = "a"\n"model.type" = "b"') + "```\n"
     with open(os.path.join(kb, "README.md"), "w") as handle:
         handle.write(readme)
     done = envdoctor("kb", "lint", kb)
@@ -170,10 +132,10 @@ def test_the_vocabulary_and_docs_facts_md_name_the_same_facts():
 
 def test_a_default_for_a_fact_envdoctor_does_not_know_is_named(tmp_path):
     table = '[[default]]\nkey = "train.use_varlen_atn"\nvalue = false\nsays = "x"\nsource = "https://example.org/x"\nwhy = "y"\n'
-    kb = _kb(tmp_path, [("good.toml", RECORD)], [("fact-defaults.toml", table)])
+    kb = kb_folder(tmp_path / "kb", [("good.toml", GOOD_RECORD)], [("fact-defaults.toml", table)])
     done = envdoctor("kb", "lint", kb)
     assert done.returncode == 1
     assert "fact-defaults.toml:2: default[0].key: 'train.use_varlen_atn' is not a fact of docs/facts.md" in done.stdout
     # Near miss: the fact spelled right passes.
-    kb2 = _kb(tmp_path / "ok", [("good.toml", RECORD)], [("fact-defaults.toml", table.replace("varlen_atn", "varlen_attn"))])
+    kb2 = kb_folder(tmp_path / "ok" / "kb", [("good.toml", GOOD_RECORD)], [("fact-defaults.toml", table.replace("varlen_atn", "varlen_attn"))])
     assert envdoctor("kb", "lint", kb2).returncode == 0

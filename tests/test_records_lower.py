@@ -16,7 +16,7 @@ from collections import namedtuple
 
 import pytest
 
-from builders import check_json, envdoctor
+from builders import assert_row, envdoctor, fact_args, pin_reports
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
@@ -290,39 +290,21 @@ NEAR_MISSES = {
 }
 
 
-def _args(spec, path):
-    args = ["-r", path, "--python-version", spec.python]
-    for key, value in sorted(spec.facts.items()):
-        args += ["--fact", "%s=%s" % (key.replace("__", "."), value)]
-    return args
-
-
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory):
     """name -> the JSON report of `envdoctor check -r` on that environment (run on first use)."""
-    folder = tmp_path_factory.mktemp("lower-pins")
-    cache = {}
 
-    def get(name):
-        if name not in cache:
-            spec = ENVS[name]
-            path = folder / (name + ".txt")
-            path.write_text("\n".join(spec.pins) + "\n")
-            cache[name] = check_json(*_args(spec, str(path)), env={"PATH": "/usr/bin:/bin"})
-        return cache[name]
+    def spec_of(name):
+        spec = ENVS[name]
+        facts = ["%s=%s" % (key.replace("__", "."), value) for key, value in sorted(spec.facts.items())]
+        return spec.pins, ["--python-version", spec.python] + fact_args(facts)
 
-    return get
+    return pin_reports(tmp_path_factory.mktemp("lower-pins"), spec_of, env={"PATH": "/usr/bin:/bin"})
 
 
 @pytest.mark.parametrize("record_id,env_name,status", ROWS, ids=["%s@%s" % (r[0], r[1]) for r in ROWS])
 def test_lower_record_fires_or_stays_quiet(reports, record_id, env_name, status):
-    found = {f["id"]: f for f in reports(env_name)["findings"]}
-    if status is None:
-        assert record_id not in found, "%s fired in %s: %s" % (record_id, env_name, found.get(record_id))
-        return
-    assert record_id in found, "%s did not fire in %s; findings: %s" % (record_id, env_name, sorted(found))
-    assert found[record_id]["status"] == status, found[record_id]
-    assert found[record_id]["because"], "a finding says why it fired"
+    assert_row(reports(env_name), record_id, status, env_name)
 
 
 def test_every_lower_record_has_rows_and_near_misses():

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from builders import check_json, envdoctor
+from builders import assert_row, envdoctor, fact_args, pin_reports
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
@@ -421,30 +421,15 @@ NEAR_MISSES = {
 @pytest.fixture(scope="module")
 def checked(tmp_path_factory):
     """pin set -> the JSON report of `envdoctor check -r` on it (run on first use)."""
-    folder = tmp_path_factory.mktemp("pins")
-    cache = {}
-
-    def get(name):
-        if name not in cache:
-            path = folder / ("%s.txt" % name)
-            path.write_text("\n".join(PINS[name]) + "\n")
-            facts = [arg for fact in FACTS.get(name, ()) for arg in ("--fact", fact)]
-            cache[name] = check_json("-r", str(path), *facts)
-        return cache[name]
-
-    return get
+    return pin_reports(tmp_path_factory.mktemp("pins"), lambda name: (PINS[name], fact_args(FACTS.get(name, ()))))
 
 
 @pytest.mark.parametrize("record_id,pins,fires", ROWS, ids=["%s@%s" % (r[0], r[1]) for r in ROWS])
 def test_record_fires_on_affected_pins_and_not_on_the_boundary(checked, record_id, pins, fires):
     assert record_id in KB, "%s is not in the shipped knowledge base" % record_id
-    found = {f["id"]: f for f in checked(pins)["findings"]}
-    if not fires:
-        assert record_id not in found, found.get(record_id)
-        return
-    assert record_id in found, "%s did not fire on %s; findings: %s" % (record_id, PINS[pins], sorted(found))
-    assert found[record_id]["status"] == "confirmed" and found[record_id]["evidence"] == "version"
-    assert found[record_id]["because"]
+    finding = assert_row(checked(pins), record_id, "confirmed" if fires else None, "%s %s" % (pins, PINS[pins]))
+    if fires:
+        assert finding["evidence"] == "version", finding
 
 
 def test_every_record_here_fires_somewhere_and_has_a_near_miss():

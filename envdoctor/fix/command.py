@@ -2,9 +2,10 @@
 returns a result object that cli renders."""
 
 from dataclasses import dataclass, field, replace
-from typing import FrozenSet, NamedTuple, Optional, Union
+from typing import FrozenSet, NamedTuple, Optional, Tuple, Union
 
 from envdoctor import check
+from envdoctor.facts import Problem
 from envdoctor.fix import curated, lock
 from envdoctor.fix.judge import ResolverJudge
 from envdoctor.fix.plan import NO_PLAN, PLAN, Plan, PlanOptions, make_plan
@@ -44,6 +45,7 @@ class FixResult(NamedTuple):
     plan: Plan
     target: str  # the environment examined, in words
     lock: Optional[LockResult] = None
+    problems: Tuple[Problem, ...] = ()  # what the check could not read (a model the config names), shown as check shows it
 
     @property
     def exit_code(self) -> int:
@@ -74,10 +76,10 @@ def run(check_options: CheckOptions, options: FixOptions) -> Union[FixResult, cu
     if options.offline:
         return curated.choose(report, made)
     if not options.write_lock or made.status == NO_PLAN:
-        return FixResult(made, report.target)
+        return FixResult(made, report.target, problems=report.problems)
     request = LockRequest(options.write_lock, options.force, options.index, options.timeout, options.pip_compile,
                           options.verify, options.verify_python, options.command, options.progress, resolver=options.resolver, uv=options.uv, verify_level=options.verify_level)
     try:
-        return FixResult(made, report.target, lock.write(made, report, request))
+        return FixResult(made, report.target, lock.write(made, report, request), report.problems)
     except LockError as exc:
         raise FixError(str(exc))

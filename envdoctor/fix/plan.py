@@ -17,6 +17,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from envdoctor.facts import Facts, Unknown
+from envdoctor.fix import apihistory
 from envdoctor.names import canonical_name
 from envdoctor.specs import contains, marker_holds, parse_version
 from envdoctor.kb.derive import derive_all
@@ -116,6 +117,7 @@ class Verdict(NamedTuple):
     reason: str = ""  # why the plan cannot be taken; "" when it can
     checked: str = ""  # what was checked, in words, for the plan's report
     moved: Tuple[Moved, ...] = ()  # kept pins that conflict with the plan, and where they go
+    bounds: Tuple[str, ...] = ()  # the API history's bounds the resolver was held to (constraints)
 
 
 class Dependency(NamedTuple):
@@ -288,6 +290,7 @@ class _Planner:
                  accept: Optional[Accept] = None) -> None:
         self.accept = accept
         self.verdicts: Dict[Assignment, Verdict] = {}
+        self.broken: Dict[Assignment, str] = {}  # what the API history says of a candidate
         self.facts = facts
         self.kb = kb
         self.releases = tuple(releases)
@@ -486,9 +489,19 @@ class _Planner:
         return _Search(None, rejected)
 
     def refused(self, trial: Optional[_Trial]) -> str:
-        """Why the caller refuses the plan this trial makes ("" to take it); asked once per
-        assignment, and of MAX_VERDICTS candidates at most (the rest are refused unasked)."""
-        if self.accept is None or trial is None:
+        """Why the plan this trial makes cannot be taken ("" to take it): the API history knows
+        its imports fail or its declared requirements conflict; or the caller refuses it, asked
+        once per assignment, and of MAX_VERDICTS candidates at most (the rest are refused unasked)."""
+        if trial is None:
+            return ""
+        if trial.assignment not in self.broken:  # asked here, of the few best candidates only: it costs ~0.2 s
+            pins = trial.facts.packages()
+            before = self.facts.packages()
+            moved = {p for p, v in pins.items() if before.get(p) != v}
+            self.broken[trial.assignment] = "; ".join(apihistory.breaks(pins, trial.python, self.kb, moved))
+        if self.broken[trial.assignment]:
+            return self.broken[trial.assignment]
+        if self.accept is None:
             return ""
         if trial.assignment not in self.verdicts:
             if len(self.verdicts) >= MAX_VERDICTS:
@@ -579,7 +592,7 @@ def make_plan(facts: Facts, kb: KnowledgeBase, releases: Sequence[Release], opti
     plan = _from_trial(planner, trial, rejected, options)
     verdict = planner.verdicts.get(trial.assignment)
     if verdict is not None:
-        plan = _with_moves(replace(plan, checked=verdict.checked), verdict.moved)
+        plan = _with_moves(replace(plan, checked=verdict.checked, constraints=plan.constraints + verdict.bounds), verdict.moved)
     if unresolved:
         # The changes clear what packages can; the rest needs the host or the base image.
         return replace(plan, status=NO_PLAN, unresolved=unresolved, needs=tuple(_needs(facts, kb, releases, options, unresolved, accept)))
