@@ -399,3 +399,27 @@ def test_the_resolver_is_held_to_the_api_historys_bounds(pins, wheelhouse, tmp_p
     # Near miss: without the history, uv's pick (5.0.0) stands and no such bound is added.
     off = json.loads(envdoctor(*args, env=dict(NO_T5_RECORD, ENVDOCTOR_IMPORT_CHECK="0")).stdout)
     assert "transformers<5.0.0" not in off["constraints"] and "API history" not in off["checked"]
+
+
+def test_a_release_that_lacks_a_template_the_config_uses_is_never_proposed(pins, tmp_path):
+    # The full 0.1.23 stack on Python 3.11: 0.1.12-0.1.23 declare Python < 3.11 and a test record
+    # rules out 0.2.0, so only a far downgrade is left. The InternLM2 config reads
+    # PROMPT_TEMPLATE.internlm2_chat, which XTuner defines from 0.1.12 on (the API history):
+    # 0.1.11 and older are passed over, and the no-plan output names what they lack.
+    from model_builders import xtuner_config
+
+    kb = tmp_path / "kb" / "records"
+    kb.mkdir(parents=True)
+    (kb / "new.toml").write_text(RECORD % ("TEST-XTUNER-02-BAD", "0.2.0rc0", "internlm2"))
+    config = tmp_path / "internlm2_chat_qlora.py"
+    config.write_text(xtuner_config())
+    args = ("-r", pins(*FULL_0123), "--python-version", "3.11", "--kb", str(tmp_path / "kb"), "--allow-downgrade",
+            "--fact", "model.type=internlm2", "--fact", "run.gpus=1")
+    done = envdoctor("fix", "--no-resolve", *args, "--config", str(config))
+    assert done.returncode == 1 and "No plan works in this environment" in done.stdout, done.stdout + done.stderr
+    assert ("  xtuner 0.1.11: xtuner 0.1.11 lacks PROMPT_TEMPLATE.internlm2_chat (from xtuner.utils), which "
+            "internlm2_chat_qlora.py uses (line 27); it is in xtuner 0.1.12 to 0.2.0") in done.stdout
+    # Near miss: a config that reads a template 0.1.11 has (internlm_chat) gets 0.1.11.
+    config.write_text(xtuner_config().replace("PROMPT_TEMPLATE.internlm2_chat", "PROMPT_TEMPLATE.internlm_chat"))
+    plan = json.loads(envdoctor("fix", "--no-resolve", "--format", "json", *args, "--config", str(config)).stdout)
+    assert _changes(plan)["xtuner"]["to"] == "0.1.11"

@@ -55,6 +55,17 @@ class FixResult(NamedTuple):
         return self.plan.exit_code
 
 
+def _config_uses(check_options: CheckOptions) -> dict:
+    """--config: what it imports and the template keys it reads, for the planner to hold candidates to."""
+    if not check_options.config:
+        return {}
+    import os
+
+    from envdoctor.sources.xtuner_config import uses
+
+    return {"config_uses": uses(check_options.config), "config": os.path.basename(check_options.config)}
+
+
 def run(check_options: CheckOptions, options: FixOptions) -> Union[FixResult, curated.OfflineChoice]:
     """Probe, plan, then lock (--write-lock) or pick a shipped lockfile (--offline).
     Raises FixError when the environment cannot be probed or no lockfile could be made."""
@@ -70,7 +81,7 @@ def run(check_options: CheckOptions, options: FixOptions) -> Union[FixResult, cu
     made = make_plan(report.facts, report.kb, release_table(report.kb.tables), PlanOptions(
         options.latest, options.allow_change, whole_environment=report.static,
         loose=tuple(r.name + r.specifier for r in report.ranges), extras=tuple((p.name, p.extras) for p in pinned if p.extras),
-        allow_downgrade=options.allow_downgrade), accept)
+        allow_downgrade=options.allow_downgrade, **_config_uses(check_options)), accept)
     if accept is None and made.status == PLAN:
         made = replace(made, checked="not checked with a resolver (%s)" % ("--offline" if options.offline else "--no-resolve"))
     if options.offline:

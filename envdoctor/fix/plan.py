@@ -49,6 +49,8 @@ class PlanOptions:
     extras: Tuple[Tuple[str, Tuple[str, ...]], ...] = ()  # -r FILE: (package, extras) of its pins
     allow_downgrade: bool = False  # let the main package move back across lines (MAIN_PACKAGES)
     tried_pythons: bool = False  # other Pythons were already tried (no second round inside)
+    config_uses: Tuple = ()  # --config: what it imports and the template keys it reads (xtuner_config.Use)
+    config: str = ""  # --config: its file name, for the reasons
 
 
 @dataclass(frozen=True)
@@ -291,6 +293,7 @@ class _Planner:
         self.accept = accept
         self.verdicts: Dict[Assignment, Verdict] = {}
         self.broken: Dict[Assignment, str] = {}  # what the API history says of a candidate
+        self.lacks: Dict[Tuple[str, str], List[str]] = {}  # (package, version) -> what of the config it lacks
         self.facts = facts
         self.kb = kb
         self.releases = tuple(releases)
@@ -437,8 +440,9 @@ class _Planner:
         return facts
 
     def judge(self, trial: _Trial, strict: bool = True) -> List[str]:
-        """Why the trial fails: any confirmed error, or (strict) a possible error not already there."""
-        reasons = []
+        """Why the trial fails: any confirmed error, what the user's config uses that a release
+        it moves to lacks, or (strict) a possible error not already there."""
+        reasons = self.config_lacks(trial)
         for finding in evaluate_all(self.kb.records, trial.facts):
             if finding.severity != "error" or finding.record.id in self.ignore:
                 continue
@@ -450,6 +454,21 @@ class _Planner:
                 facts = ", ".join(u.key for u in finding.undecided)
                 reasons.append("may trip %s (undecided: %s unknown)" % (finding.record.id, facts))
         return reasons
+
+    def config_lacks(self, trial: _Trial) -> List[str]:
+        """What the config uses that the trial's moved releases lack (the API history), once per release."""
+        if not self.options.config_uses:
+            return []
+        before = self.facts.packages()
+        out: List[str] = []
+        for package, version in sorted(trial.facts.packages().items()):
+            if before.get(package) == version:
+                continue
+            if (package, version) not in self.lacks:
+                self.lacks[(package, version)] = apihistory.config_breaks(
+                    self.options.config_uses, self.options.config, {package: version}, self.kb, {package})
+            out.extend(self.lacks[(package, version)])
+        return out
 
     # -- the search: assignments best first, each tried and judged ------------------------------
 
