@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # check (and every source) is imported only when a log matche
     from envdoctor.rivals import LogClues
 from envdoctor.facts import Facts, Problem, Unknown, describe
 from envdoctor.history.answers import FRAME, PATTERNS as HISTORY_PATTERNS
-from envdoctor.kb.evaluate import CONFIRMED, POSSIBLE, Finding, condition_holds, package_ranges
+from envdoctor.kb.evaluate import CONFIRMED, POSSIBLE, Finding, Undecided, condition_holds, package_ranges
 from envdoctor.kb.load import KnowledgeBase
 from envdoctor.kb.record import Record
 from envdoctor.logscan import PATTERN_BUDGET, Hit, LogLine, Progress, Scanner, parallel_workers, scan_file, scan_into
@@ -319,12 +319,30 @@ def explain(log: str, options: CheckOptions, examine: bool = True, keep: int = K
     if any(len(d.candidates) > 1 for d in diagnoses):
         diagnoses = _rank_rivals(log, diagnoses, problems)
     if found:
-        from envdoctor.history.explainer import diagnoses as history_diagnoses
-
-        diagnoses = tuple(sorted(diagnoses + tuple(history_diagnoses(found, report, kb.dirs[1:])),
+        diagnoses = tuple(sorted(diagnoses + tuple(_history_diagnoses(found, report, kb)),
                                  key=lambda d: d.lines[0].number))
     return Explanation(log, diagnoses, progress.lines, progress.size, complete,
                        len([r for r in kb.records if r.symptoms]), report, tuple(problems))
+
+
+def _history_diagnoses(found, report, kb: KnowledgeBase) -> List[Diagnosis]:
+    """One diagnosis per line the API history answered, judged against the examined environment."""
+    from envdoctor.history.explainer import judge
+
+    out = []
+    for j in judge(found, report, kb.dirs[1:]):
+        if not j.examined:
+            cand = Candidate(j.record, NOT_EXAMINED)
+        elif j.holds is True:
+            cand = Candidate(j.record, CONFIRMED, Finding(j.record, CONFIRMED, (j.why,), (), "code"))
+        elif j.holds is False:
+            cand = Candidate(j.record, NOT_FIRING, unmet=(j.why,))
+        else:
+            undecided = (Undecided("pkg." + j.package, j.why or "not examined",
+                                   "examine the environment the log came from (--python)"),)
+            cand = Candidate(j.record, POSSIBLE, Finding(j.record, POSSIBLE, (), undecided, "code"))
+        out.append(Diagnosis((j.line,), 1, (cand,)))
+    return out
 
 
 def _history_questions(generic_hits, record_hits, kb: KnowledgeBase) -> list:

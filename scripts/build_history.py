@@ -31,7 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from envdoctor.history.build import merge_package, release_record, split  # noqa: E402
+from envdoctor.history.build import MEMBER_PACKAGES, merge_package, release_record, split  # noqa: E402
 from envdoctor.history.archive import read_release  # noqa: E402
 import history_fetch  # noqa: E402
 
@@ -61,7 +61,10 @@ def summarise(args) -> Tuple[str, str, Optional[dict]]:
     cached = summary_path(path)
     if os.path.exists(cached):
         with open(cached) as f:
-            return package, version, json.load(f)
+            record = json.load(f)
+        # a summary written before a package's dict keys were recorded is read again (that package only)
+        if package not in MEMBER_PACKAGES or "members" in record:
+            return package, version, record
     release = read_release(path)
     record = release_record(package, version, release)
     record["file"] = os.path.basename(path)

@@ -38,7 +38,7 @@ from envdoctor.kb.outcomes import OUTCOMES_FILE, read_outcomes, render, spec_key
 from envdoctor.kb.record import Record, Reproduction  # noqa: E402
 
 DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "envdoctor-build", "repro")
-TAIL = 1500  # characters of each side's output kept in the outcome
+TAIL = 4000  # characters of each side's output kept in the outcome
 
 
 class Side(NamedTuple):
@@ -60,7 +60,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 def clean(text: str) -> str:
     """Output fit for the repository: no colour codes, no paths of this machine."""
     text = _ANSI.sub("", text)
-    text = re.sub(r"\S*/\.cache/envdoctor-build/repro/[^/\s]+", "<venv>", text)
+    text = re.sub(r"[^\s('\"]*/\.cache/envdoctor-build/repro/[^/\s]+", "<venv>", text)
     text = re.sub(r"/tmp/[^/\s'\"]+", "<tmp>", text)
     return text.replace(os.path.expanduser("~"), "~")
 

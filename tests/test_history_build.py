@@ -98,3 +98,65 @@ def test_builder_script_help_runs_without_network():
     script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts", "build_history.py")
     done = subprocess.run([sys.executable, script, "--help"], stdout=subprocess.PIPE, universal_newlines=True)
     assert done.returncode == 0 and "--no-fetch" in done.stdout
+
+
+def _template_source(wheel):
+    import zipfile
+    with zipfile.ZipFile(wheel) as z:
+        return z.read("xtuner/utils/templates.py").decode("utf-8")
+
+
+def test_keys_of_xtuner_templates_follow_reexports(xtuner_records, real_releases, tmp_path):
+    """PROMPT_TEMPLATE.<key> as a config uses it: the keys of the ConfigDict in xtuner/utils/templates.py,
+    found both there and where xtuner.utils re-exports it, and where each key exists among releases."""
+    from envdoctor.history.build import split
+    from envdoctor.history.members import member_defined, member_range
+
+    new = _template_source(real_releases("xtuner", "0.1.23"))
+    old = _template_source(real_releases("xtuner", "0.1.19"))
+    assert "deepseek_v2=dict(" in new and "deepseek_v2=dict(" not in old  # what the release files say
+    assert "internlm2_chat=dict(" in new and "internlm2_chat=dict(" in old
+    rec = xtuner_records["0.1.23"]["members"]
+    assert rec["xtuner.utils.PROMPT_TEMPLATE"] == rec["xtuner.utils.templates.PROMPT_TEMPLATE"]
+    assert {"deepseek_v2", "internlm2_chat", "llama3_chat"} <= set(rec["xtuner.utils.PROMPT_TEMPLATE"])
+    assert "alpaca" in rec["xtuner.utils.SYSTEM_TEMPLATE"]
+    assert not any(k.startswith("xtuner.tools.chat.PROMPT") for k in rec)  # a module that only uses it
+
+    # the shipped layout (main file and shards) in a --kb folder's history/, read by the public lookup
+    main, shards = split(merge_package("xtuner", list(xtuner_records.values())))
+    folder = tmp_path / "history" / "xtuner"
+    folder.mkdir(parents=True)
+    for key, shard in shards.items():
+        (folder / (key + ".json")).write_text(json.dumps(shard))
+    (tmp_path / "history" / "xtuner.json").write_text(json.dumps(main))
+    kb = [str(tmp_path)]
+    found = member_range("xtuner", "xtuner.utils", "PROMPT_TEMPLATE", "deepseek_v2", kb)
+    assert found.defined == ("0.1.23",) and found.known == ("0.1.19", "0.1.23")
+    assert found.specifier() == ">=0.1.23"
+    assert member_defined("xtuner", "xtuner.utils", "PROMPT_TEMPLATE", "deepseek_v2", "0.1.19", kb) is False
+    assert member_defined("xtuner", "xtuner.utils.templates", "PROMPT_TEMPLATE", "deepseek_v2", "0.1.23", kb) is True
+    # near misses: a key both have, a release between two that disagree, a name that is no literal dict
+    assert member_defined("xtuner", "xtuner.utils", "PROMPT_TEMPLATE", "internlm2_chat", "0.1.19", kb) is True
+    assert member_defined("xtuner", "xtuner.utils", "PROMPT_TEMPLATE", "deepseek_v2", "0.1.21", kb) is None
+    assert member_range("xtuner", "xtuner.utils", "IGNORE_INDEX", "x", kb) is None
+
+
+def test_dict_keys_that_cannot_all_be_seen_are_unknown():
+    from envdoctor.history.scan import scan_source
+
+    s = scan_source("from mmengine.config import ConfigDict\n"
+                    "A = ConfigDict(a=dict(x=1), b=2)\nA['c'] = 3\nA.d = 4\n"
+                    "B = dict(**A)\nC = {'k': 1}\nC.update(m=2)\n"
+                    "try:\n    D = {'d': 1}\nexcept ImportError:\n    pass\n"
+                    "E = {'e': 1}\nE[name] = 2\nF = {'f': 1}\nfrom .x import F\n", "pkg.mod", False)
+    assert s.members == {"A": ("a", "b", "c", "d"), "C": None, "E": None}
+    assert ("F", "pkg.x", "F") in s.reexports
+
+
+def test_shipped_history_has_the_template_keys_of_real_releases(xtuner_records):
+    from envdoctor.history.members import member_defined
+
+    for version, rec in xtuner_records.items():
+        for key in rec["members"]["xtuner.utils.PROMPT_TEMPLATE"]:
+            assert member_defined("xtuner", "xtuner.utils", "PROMPT_TEMPLATE", key, version) is True
+    assert member_defined("xtuner", "xtuner.utils", "PROMPT_TEMPLATE", "deepseek_v2", "0.1.19") is False

@@ -326,3 +326,109 @@ def test_a_kept_pin_that_conflicts_with_the_plan_moves_with_it(pins, wheelhouse,
     assert changes["torchvision"]["from"] == "0.16.2" and changes["torchvision"]["to"] == "0.21.0"
     assert changes["torchvision"]["reason"].startswith("moved with the plan")
     assert "torchvision==0.21.0" in plan["requirements"] and "transformers==4.40.0" in plan["requirements"]
+
+
+def test_a_config_naming_an_uncached_hub_model_is_reported_by_fix_as_by_check(pins, tmp_path):
+    # The config names a hub model that is not in the (empty) local cache: check says it could
+    # not read it, and fix, which runs the same check, says the same in text, JSON and --offline.
+    config = tmp_path / "cfg.py"
+    config.write_text("pretrained_model_name_or_path = 'internlm/internlm2-chat-7b'\nuse_varlen_attn = False\n")
+    env = {"HF_HOME": str(tmp_path / "hf-home"), "HF_HUB_CACHE": "", "HUGGINGFACE_HUB_CACHE": ""}
+    args = ("-r", pins("xtuner==0.1.23", "transformers==4.42.4", "torch==2.1.2+cu121"), "--python-version", "3.10",
+            "--config", str(config))
+    checked = envdoctor("check", *args, env=env)
+    line = next(l for l in checked.stdout.splitlines() if "internlm/internlm2-chat-7b: not in the Hugging Face cache" in l and "[!]" in l)
+    fixed = envdoctor("fix", "--no-resolve", *args, env=env)
+    assert fixed.returncode in (0, 1), fixed.stderr
+    assert "Could not read\n" + line + "\n" in fixed.stdout
+    offline = envdoctor("fix", "--offline", *args, env=env)
+    assert "Could not read\n" + line + "\n" in offline.stdout
+    problems = json.loads(envdoctor("fix", "--no-resolve", "--format", "json", *args, env=env).stdout)["problems"]
+    assert [(p["source"], p["fatal"]) for p in problems] == [("model", False)] and line.endswith(problems[0]["message"])
+    # Near miss: the model given as a folder is read, and fix reports nothing unread.
+    from model_builders import make_model_folder
+
+    model = make_model_folder(str(tmp_path / "internlm2"), remote="old")
+    assert json.loads(envdoctor("fix", "--no-resolve", "--format", "json", *args, "--model", model, env=env).stdout)["problems"] == []
+
+
+BEFORE_0123 = RECORD.replace('introduced = "%s"', 'introduced = "%s"\nfixed = "0.1.23"')
+# The records on transformers 5 left out: the API history alone must decide.
+NO_T5_RECORD = {"ENVDOCTOR_EXCLUDE_RECORDS": "XTUNER-TRANSFORMERS-5,TRANSFORMERS-5-TORCH-BELOW-22,TRANSFORMERS-5-HUB-2-RUNTIME-CHECK,"
+                                             "PEFT-HYBRID-CACHE-TRANSFORMERS-5"}
+
+
+def test_the_api_history_rules_out_a_candidate_whose_imports_fail(pins, tmp_path):
+    # A test record asks for xtuner >= 0.1.23; transformers 5.0.0 stays pinned. xtuner 0.1.23
+    # imports is_safetensors_available from transformers.utils, which 5.0.0 no longer has (the
+    # shipped API history, with the record that says so left out): 0.1.23 is passed over.
+    kb = tmp_path / "kb" / "records"
+    kb.mkdir(parents=True)
+    (kb / "t.toml").write_text(BEFORE_0123 % ("TEST-XTUNER-BEFORE-0123", "0.1.0", "internlm2"))
+    path = pins("xtuner==0.1.21", "transformers==5.0.0", "torch==2.4.1", "deepspeed==0.14.4", "accelerate==0.32.1")
+    args = ("-r", path, "--python-version", "3.10", "--kb", str(tmp_path / "kb"), "--fact", "run.gpus=1") + INTERNLM2
+    done = envdoctor("fix", "--no-resolve", "--format", "json", *args, env=NO_T5_RECORD)
+    plan = json.loads(done.stdout)
+    changes = _changes(plan)
+    assert changes["xtuner"]["to"] != "0.1.23" and changes["transformers"]["to"] != "5.0.0", done.stdout
+    rejected = {r["version"]: r["reasons"] for r in plan["rejected"] if r["package"] == "xtuner"}
+    assert rejected["0.1.23"] == ["xtuner 0.1.23 imports from transformers 5.0.0, which fails (API history): "
+                                  "cannot import name 'is_safetensors_available' from 'transformers.utils'"]
+    # Near miss: with the history's check off, nothing else stands in the way of 0.1.23.
+    off = json.loads(envdoctor("fix", "--no-resolve", "--format", "json", *args, env=dict(NO_T5_RECORD, ENVDOCTOR_IMPORT_CHECK="0")).stdout)
+    assert _changes(off)["xtuner"]["to"] == "0.1.23" and "transformers" not in _changes(off)
+
+
+def test_the_resolver_is_held_to_the_api_historys_bounds(pins, wheelhouse, tmp_path):
+    # The plan moves xtuner to 0.1.20 and leaves transformers open (>=4.36.0,!=4.38.*); the index
+    # has transformers 5.0.0, which uv would pick and with which 0.1.20's imports fail: the
+    # history's bound transformers<5.0.0 goes to uv as a constraint, and into the plan.
+    from builders import make_wheel
+
+    links = _folder_without(wheelhouse, tmp_path)
+    make_wheel(links, "transformers", "5.0.0", [], ">=3.9")
+    make_wheel(links, "deepspeed", "0.14.4", [], ">=3.8")  # 0.1.20 imports it without declaring it
+    path = pins("xtuner==0.1.17", "transformers==4.34.0", "torch==2.1.2+cu121", "flash-attn==2.5.8")
+    run = ("--fact", "run.gpus=2", "--fact", "train.framework=huggingface", "--fact", "run.batch_length_multiple_of_gpus=false")
+    args = ("fix", "--format", "json", "-r", path, "--python-version", "3.10") + INTERNLM2 + run + ("--no-index", "--find-links", links)
+    done = envdoctor(*args, env=NO_T5_RECORD)
+    plan = json.loads(done.stdout)
+    assert done.returncode == 0 and _changes(plan)["xtuner"]["to"] == "0.1.20", done.stdout + done.stderr
+    assert "transformers<5.0.0" in plan["constraints"]
+    assert plan["checked"].endswith("held to the API history's transformers<5.0.0"), plan["checked"]
+    # Near miss: without the history, uv's pick (5.0.0) stands and no such bound is added.
+    off = json.loads(envdoctor(*args, env=dict(NO_T5_RECORD, ENVDOCTOR_IMPORT_CHECK="0")).stdout)
+    assert "transformers<5.0.0" not in off["constraints"] and "API history" not in off["checked"]
+
+
+def test_a_release_that_lacks_a_template_the_config_uses_is_never_proposed(pins, tmp_path):
+    # The full 0.1.23 stack on Python 3.11: 0.1.12-0.1.23 declare Python < 3.11 and a test record
+    # rules out 0.2.0, so only a far downgrade is left. The InternLM2 config reads
+    # PROMPT_TEMPLATE.internlm2_chat, which XTuner defines from 0.1.12 on (the API history):
+    # 0.1.11 and older are passed over, and the no-plan output names what they lack.
+    from model_builders import xtuner_config
+
+    kb = tmp_path / "kb" / "records"
+    kb.mkdir(parents=True)
+    (kb / "new.toml").write_text(RECORD % ("TEST-XTUNER-02-BAD", "0.2.0rc0", "internlm2"))
+    config = tmp_path / "internlm2_chat_qlora.py"
+    config.write_text(xtuner_config())
+    args = ("-r", pins(*FULL_0123), "--python-version", "3.11", "--kb", str(tmp_path / "kb"), "--allow-downgrade",
+            "--fact", "model.type=internlm2", "--fact", "run.gpus=1")
+    done = envdoctor("fix", "--no-resolve", *args, "--config", str(config))
+    assert done.returncode == 1 and "No plan works in this environment" in done.stdout, done.stdout + done.stderr
+    assert ("  xtuner 0.1.11: xtuner 0.1.11 lacks PROMPT_TEMPLATE.internlm2_chat (from xtuner.utils), which "
+            "internlm2_chat_qlora.py uses (line 27); it is in xtuner 0.1.12 to 0.2.0") in done.stdout
+    # Near miss: a config that reads a template 0.1.11 has (internlm_chat) gets 0.1.11.
+    config.write_text(xtuner_config().replace("PROMPT_TEMPLATE.internlm2_chat", "PROMPT_TEMPLATE.internlm_chat"))
+    plan = json.loads(envdoctor("fix", "--no-resolve", "--format", "json", *args, "--config", str(config)).stdout)
+    assert _changes(plan)["xtuner"]["to"] == "0.1.11"
+
+
+def test_a_bound_comes_from_a_record_that_fires_not_from_one_that_only_may(pins):
+    # torch 2.4.1 without a local label: its CUDA build is unknown, so the bitsandbytes record
+    # for CUDA 12.8 only may fire; its bound (>=0.45.3) would overrule xtuner 0.2.0's own
+    # bitsandbytes==0.45.0 and no set would resolve. Near miss: told CUDA 12.8, the bound holds.
+    args = ("-r", pins("xtuner==0.2.0", "torch==2.4.1"), "--python-version", "3.11")
+    assert "bitsandbytes>=0.45.3" not in fix_json(*args)["constraints"]
+    assert "bitsandbytes>=0.45.3" in fix_json(*args, "--fact", "torch.cuda=12.8")["constraints"]

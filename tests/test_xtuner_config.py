@@ -274,3 +274,27 @@ def test_read_base_imports_leave_what_they_may_set_unknown(tmp_path):
     assert unknown["train.batch_size"].reason == "unresolved expression: base_length // 512"
     for key in ("train.sequence_parallel_size", "train.use_varlen_attn", "train.quantization", "train.prompt_template"):
         assert unknown[key].reason.startswith("not set in the config; it may come from from .base import * (%s:3)" % path), key
+
+
+def test_what_a_config_uses_of_other_packages(tmp_path):
+    # Imports that run when the file loads (also under if/try), the keys it reads of an imported
+    # constant dict; not imports inside a function, relative imports, or a class's attributes.
+    path = write(str(tmp_path / "c.py"), (
+        "import torch.optim\n"
+        "from xtuner.utils import PROMPT_TEMPLATE, SYSTEM_TEMPLATE as S\n"
+        "from xtuner.model import SupervisedFinetune\n"
+        "from .local import helper\n"
+        "try:\n"
+        "    from xtuner.engine.runner import TrainLoop\n"
+        "except ImportError:\n"
+        "    TrainLoop = None\n"
+        "def later():\n"
+        "    from xtuner.dataset import nothing_at_load\n"
+        "prompt_template = PROMPT_TEMPLATE.internlm2_chat\n"
+        "system = S['alpaca']\n"
+        "model = dict(type=SupervisedFinetune.from_cfg)\n"))
+    got = {(u.module, u.name, u.key, u.line) for u in source.uses(path)}
+    assert got == {("torch.optim", "", "", 1), ("xtuner.utils", "PROMPT_TEMPLATE", "", 2), ("xtuner.utils", "SYSTEM_TEMPLATE", "", 2),
+                   ("xtuner.model", "SupervisedFinetune", "", 3), ("xtuner.engine.runner", "TrainLoop", "", 6),
+                   ("xtuner.utils", "PROMPT_TEMPLATE", "internlm2_chat", 11), ("xtuner.utils", "SYSTEM_TEMPLATE", "alpaca", 12)}
+    assert source.uses(str(tmp_path / "missing.py")) == ()

@@ -2,9 +2,10 @@
 returns a result object that cli renders."""
 
 from dataclasses import dataclass, field, replace
-from typing import FrozenSet, NamedTuple, Optional, Union
+from typing import FrozenSet, NamedTuple, Optional, Tuple, Union
 
 from envdoctor import check
+from envdoctor.facts import Problem
 from envdoctor.fix import curated, lock
 from envdoctor.fix.judge import ResolverJudge
 from envdoctor.fix.plan import NO_PLAN, PLAN, Plan, PlanOptions, make_plan
@@ -44,6 +45,7 @@ class FixResult(NamedTuple):
     plan: Plan
     target: str  # the environment examined, in words
     lock: Optional[LockResult] = None
+    problems: Tuple[Problem, ...] = ()  # what the check could not read (a model the config names), shown as check shows it
 
     @property
     def exit_code(self) -> int:
@@ -51,6 +53,17 @@ class FixResult(NamedTuple):
         if self.plan.exit_code == 0 and self.lock is not None and self.lock.short:
             return 1
         return self.plan.exit_code
+
+
+def _config_uses(check_options: CheckOptions) -> dict:
+    """--config: what it imports and the template keys it reads, for the planner to hold candidates to."""
+    if not check_options.config:
+        return {}
+    import os
+
+    from envdoctor.sources.xtuner_config import uses
+
+    return {"config_uses": uses(check_options.config), "config": os.path.basename(check_options.config)}
 
 
 def run(check_options: CheckOptions, options: FixOptions) -> Union[FixResult, curated.OfflineChoice]:
@@ -68,16 +81,16 @@ def run(check_options: CheckOptions, options: FixOptions) -> Union[FixResult, cu
     made = make_plan(report.facts, report.kb, release_table(report.kb.tables), PlanOptions(
         options.latest, options.allow_change, whole_environment=report.static,
         loose=tuple(r.name + r.specifier for r in report.ranges), extras=tuple((p.name, p.extras) for p in pinned if p.extras),
-        allow_downgrade=options.allow_downgrade), accept)
+        allow_downgrade=options.allow_downgrade, **_config_uses(check_options)), accept)
     if accept is None and made.status == PLAN:
         made = replace(made, checked="not checked with a resolver (%s)" % ("--offline" if options.offline else "--no-resolve"))
     if options.offline:
         return curated.choose(report, made)
     if not options.write_lock or made.status == NO_PLAN:
-        return FixResult(made, report.target)
+        return FixResult(made, report.target, problems=report.problems)
     request = LockRequest(options.write_lock, options.force, options.index, options.timeout, options.pip_compile,
                           options.verify, options.verify_python, options.command, options.progress, resolver=options.resolver, uv=options.uv, verify_level=options.verify_level)
     try:
-        return FixResult(made, report.target, lock.write(made, report, request))
+        return FixResult(made, report.target, lock.write(made, report, request), report.problems)
     except LockError as exc:
         raise FixError(str(exc))

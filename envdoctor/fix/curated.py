@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import List, NamedTuple, Optional, Tuple
 
 from envdoctor.check import Report
+from envdoctor.facts import Problem
 from envdoctor.fix.pinned import check_pins
 from envdoctor.fix.plan import Plan
 from envdoctor.sources import requirements
@@ -104,6 +105,7 @@ class OfflineChoice(NamedTuple):
     xtuner: Optional[str]  # the XTuner it needs (the plan's target when the plan changes it)
     folder: str  # where the lockfiles were looked for
     candidates: Tuple[Candidate, ...]
+    problems: Tuple[Problem, ...] = ()  # what the check could not read, shown as check shows it
 
     @property
     def chosen(self) -> Optional[Candidate]:
@@ -119,4 +121,4 @@ def choose(report: Report, plan: Plan, folder: Optional[str] = None) -> OfflineC
     paths = sorted(glob.glob(os.path.join(folder, "*.txt")))
     cuda = report.facts.get("torch.cuda")
     return OfflineChoice(report.target, _minor(report.facts.get("python")), cuda if isinstance(cuda, str) else None,
-                         _wanted_xtuner(report, plan), folder, tuple(judge(p, report, plan) for p in paths))
+                         _wanted_xtuner(report, plan), folder, tuple(judge(p, report, plan) for p in paths), report.problems)

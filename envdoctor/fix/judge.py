@@ -11,7 +11,7 @@ import tempfile
 from typing import List, Optional, Tuple
 
 from envdoctor.check import Report
-from envdoctor.fix import resolve
+from envdoctor.fix import apihistory, resolve
 from envdoctor.fix.locktypes import Index, Progress, silent
 from envdoctor.fix.pinned import check_pins
 from envdoctor.fix.plan import Moved, Plan, Verdict
@@ -45,16 +45,22 @@ class ResolverJudge:
         work = tempfile.mkdtemp(prefix="envdoctor-resolve-")
         try:
             try:
-                done = resolve.resolve(plan.requirements, plan.constraints, target, self.sources, self.timeout, work, self.uv)
-                moved: Tuple[Moved, ...] = ()
+                lines, kept = list(plan.requirements), []  # type: Tuple[List[str], List[str]]
+                done = resolve.resolve(lines, plan.constraints, target, self.sources, self.timeout, work, self.uv)
                 if not done.ok:
                     # The pins the plan keeps may be what conflicts (torchvision built for the old
                     # torch, a kept fsspec): let uv move those, and only those that must move.
-                    relaxed, kept = _relaxed(plan)
-                    if kept:
-                        again = resolve.resolve(relaxed, plan.constraints, target, self.sources, self.timeout, work, self.uv, prefer=kept)
+                    relaxed, keep = _relaxed(plan)
+                    if keep:
+                        again = resolve.resolve(relaxed, plan.constraints, target, self.sources, self.timeout, work, self.uv, prefer=keep)
                         if again.ok:
-                            done, moved = again, _moves(kept, again.pins)
+                            done, lines, kept = again, relaxed, keep
+                bounds: Tuple[str, ...] = ()
+                if done.ok:
+                    done, bounds, broken = self.history(plan, lines, kept, target, done, work)
+                    if broken:
+                        return Verdict("uv picks %s" % broken)
+                moved = _moves(kept, done.pins) if done.ok else ()
             except resolve.ResolverError as exc:
                 return Verdict("", "not checked with a resolver: %s" % exc)
             if not done.ok:
@@ -66,7 +72,34 @@ class ResolverJudge:
             picked = ", ".join("%s %s" % p for p in done.pins if p[0] in _open_names(plan))
             return Verdict("uv picks %s, which trips %s" % (picked or "its versions", ", ".join(pins.errors)))
         words = "resolves with uv for Python %s on %s (%d pins)" % (target.minor, target.platform, len(done.pins))
-        return Verdict("", words, moved)
+        if bounds:
+            words += ", held to the API history's %s" % ", ".join(bounds)
+        return Verdict("", words, moved, bounds)
+
+    def history(self, plan: Plan, lines: List[str], kept: List[str], target: resolve.Target, done: resolve.Resolution,
+                work: str) -> Tuple[resolve.Resolution, Tuple[str, ...], str]:
+        """The resolved set held to the API history: where what uv picks for the open ranges (or
+        moves) breaks an import, the history's bounds go to uv as constraints, once. Returns the
+        resolution, the bounds added, and why the set still breaks ("" when it does not)."""
+        pins = dict(done.pins)
+        before = self.report.facts.packages()
+        changed = {p for p, v in pins.items() if before.get(p) != v}
+        found = apihistory.breaks(pins, target.python, self.report.kb, changed)
+        if not found:
+            return done, (), ""
+        exact = {_name(line) for line in lines if "==" in line}
+        extra = tuple(b for b in apihistory.bounds(pins, target.python, self.report.kb)
+                      if _name(b) not in exact and b not in plan.constraints)
+        if extra:
+            again = resolve.resolve(lines, tuple(plan.constraints) + extra, target, self.sources, self.timeout, work, self.uv,
+                                    prefer=kept)
+            if again.ok:
+                repinned = dict(again.pins)
+                left = apihistory.breaks(repinned, target.python, self.report.kb, {p for p, v in repinned.items() if before.get(p) != v})
+                if not left:
+                    return again, extra, ""
+        words = "%s, which breaks: %s" % (", ".join("%s %s" % (p, pins[p]) for p in sorted(changed)) or "its versions", "; ".join(found))
+        return done, (), words
 
 
 # The packages a plan keeps where they are even when a kept pin conflicts: they come from the
@@ -105,6 +138,16 @@ def _moves(kept: List[str], pins: Tuple[Tuple[str, str], ...]) -> Tuple[Moved, .
         if resolved.get(name) not in (None, version):
             out.append(Moved(name, version, resolved[name]))
     return tuple(out)
+
+
+def _name(line: str) -> str:
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    try:
+        return canonicalize_name(Requirement(line).name)
+    except InvalidRequirement:
+        return line
 
 
 def _open_names(plan: Plan):

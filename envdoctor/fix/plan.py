@@ -17,6 +17,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from envdoctor.facts import Facts, Unknown
+from envdoctor.fix import apihistory
 from envdoctor.names import canonical_name
 from envdoctor.specs import contains, marker_holds, parse_version
 from envdoctor.kb.derive import derive_all
@@ -48,6 +49,8 @@ class PlanOptions:
     extras: Tuple[Tuple[str, Tuple[str, ...]], ...] = ()  # -r FILE: (package, extras) of its pins
     allow_downgrade: bool = False  # let the main package move back across lines (MAIN_PACKAGES)
     tried_pythons: bool = False  # other Pythons were already tried (no second round inside)
+    config_uses: Tuple = ()  # --config: what it imports and the template keys it reads (xtuner_config.Use)
+    config: str = ""  # --config: its file name, for the reasons
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,7 @@ class Verdict(NamedTuple):
     reason: str = ""  # why the plan cannot be taken; "" when it can
     checked: str = ""  # what was checked, in words, for the plan's report
     moved: Tuple[Moved, ...] = ()  # kept pins that conflict with the plan, and where they go
+    bounds: Tuple[str, ...] = ()  # the API history's bounds the resolver was held to (constraints)
 
 
 class Dependency(NamedTuple):
@@ -288,6 +292,8 @@ class _Planner:
                  accept: Optional[Accept] = None) -> None:
         self.accept = accept
         self.verdicts: Dict[Assignment, Verdict] = {}
+        self.broken: Dict[Assignment, str] = {}  # what the API history says of a candidate
+        self.lacks: Dict[Tuple[str, str], List[str]] = {}  # (package, version) -> what of the config it lacks
         self.facts = facts
         self.kb = kb
         self.releases = tuple(releases)
@@ -434,8 +440,9 @@ class _Planner:
         return facts
 
     def judge(self, trial: _Trial, strict: bool = True) -> List[str]:
-        """Why the trial fails: any confirmed error, or (strict) a possible error not already there."""
-        reasons = []
+        """Why the trial fails: any confirmed error, what the user's config uses that a release
+        it moves to lacks, or (strict) a possible error not already there."""
+        reasons = self.config_lacks(trial)
         for finding in evaluate_all(self.kb.records, trial.facts):
             if finding.severity != "error" or finding.record.id in self.ignore:
                 continue
@@ -447,6 +454,21 @@ class _Planner:
                 facts = ", ".join(u.key for u in finding.undecided)
                 reasons.append("may trip %s (undecided: %s unknown)" % (finding.record.id, facts))
         return reasons
+
+    def config_lacks(self, trial: _Trial) -> List[str]:
+        """What the config uses that the trial's moved releases lack (the API history), once per release."""
+        if not self.options.config_uses:
+            return []
+        before = self.facts.packages()
+        out: List[str] = []
+        for package, version in sorted(trial.facts.packages().items()):
+            if before.get(package) == version:
+                continue
+            if (package, version) not in self.lacks:
+                self.lacks[(package, version)] = apihistory.config_breaks(
+                    self.options.config_uses, self.options.config, {package: version}, self.kb, {package})
+            out.extend(self.lacks[(package, version)])
+        return out
 
     # -- the search: assignments best first, each tried and judged ------------------------------
 
@@ -486,9 +508,19 @@ class _Planner:
         return _Search(None, rejected)
 
     def refused(self, trial: Optional[_Trial]) -> str:
-        """Why the caller refuses the plan this trial makes ("" to take it); asked once per
-        assignment, and of MAX_VERDICTS candidates at most (the rest are refused unasked)."""
-        if self.accept is None or trial is None:
+        """Why the plan this trial makes cannot be taken ("" to take it): the API history knows
+        its imports fail or its declared requirements conflict; or the caller refuses it, asked
+        once per assignment, and of MAX_VERDICTS candidates at most (the rest are refused unasked)."""
+        if trial is None:
+            return ""
+        if trial.assignment not in self.broken:  # asked here, of the few best candidates only: it costs ~0.2 s
+            pins = trial.facts.packages()
+            before = self.facts.packages()
+            moved = {p for p, v in pins.items() if before.get(p) != v}
+            self.broken[trial.assignment] = "; ".join(apihistory.breaks(pins, trial.python, self.kb, moved))
+        if self.broken[trial.assignment]:
+            return self.broken[trial.assignment]
+        if self.accept is None:
             return ""
         if trial.assignment not in self.verdicts:
             if len(self.verdicts) >= MAX_VERDICTS:
@@ -579,7 +611,7 @@ def make_plan(facts: Facts, kb: KnowledgeBase, releases: Sequence[Release], opti
     plan = _from_trial(planner, trial, rejected, options)
     verdict = planner.verdicts.get(trial.assignment)
     if verdict is not None:
-        plan = _with_moves(replace(plan, checked=verdict.checked), verdict.moved)
+        plan = _with_moves(replace(plan, checked=verdict.checked, constraints=plan.constraints + verdict.bounds), verdict.moved)
     if unresolved:
         # The changes clear what packages can; the rest needs the host or the base image.
         return replace(plan, status=NO_PLAN, unresolved=unresolved, needs=tuple(_needs(facts, kb, releases, options, unresolved, accept)))
@@ -681,7 +713,10 @@ def _declares(release: Release, python: str) -> List[Tuple[str, str]]:
 
 
 def _bounds(planner: _Planner, facts: Facts) -> Tuple[str, ...]:
-    """The knowledge base's bounds for the stack: ranges of records that would fire there."""
+    """The knowledge base's bounds for the stack: ranges of records that would fire there, as a
+    confirmed or likely error. One that only may fire (a fact it needs is unknown: torch's CUDA
+    build for an unlabelled torch pin) is no bound: it would overrule a release's own pin
+    (bitsandbytes>=0.45.3 against xtuner 0.2.0's bitsandbytes==0.45.0) on a guess."""
     out: List[str] = []
     for record in planner.kb.records:
         if record.severity != "error":
@@ -691,7 +726,8 @@ def _bounds(planner: _Planner, facts: Facts) -> Tuple[str, ...]:
                 continue
             chosen = facts.get("pkg." + rng.package)
             probe = facts.with_values({"pkg." + rng.package: rng.introduced})
-            if not any(f.record.id == record.id and f.severity == "error" for f in evaluate_all((record,), probe)):
+            if not any(f.record.id == record.id and f.severity == "error" and (f.status == CONFIRMED or f.likely)
+                       for f in evaluate_all((record,), probe)):
                 continue
             now = parse_version(chosen) if isinstance(chosen, str) else None
             if now is not None and now < Version(rng.introduced):

@@ -109,6 +109,41 @@ def _resolve_params(summaries: Dict[str, ModuleSummary]) -> Dict[str, Tuple[List
 
 
 ENTRY_PACKAGES = {"xtuner", "peft", "trl", "mmengine", "deepspeed"}
+# Packages whose top-level literal dicts have their keys recorded (a config names XTuner's
+# PROMPT_TEMPLATE.<key>, SYSTEM_TEMPLATE.<key>; a release without the key fails when the config loads).
+MEMBER_PACKAGES = {"xtuner"}
+
+
+def _members(summaries: Dict[str, ModuleSummary]) -> Dict[str, List[str]]:
+    """'module.NAME' -> the keys of its literal dict, where it is defined and where a package re-exports
+    it (`from .templates import PROMPT_TEMPLATE` in xtuner/utils/__init__.py), through star imports too.
+    Plain modules that import a dict to use it are not re-exporters. A dict whose keys are not all
+    visible is left out (unknown)."""
+    found: Dict[Tuple[str, str], Optional[Tuple[str, ...]]] = {}
+    for module, s in summaries.items():
+        for name, keys in s.members.items():
+            found[(module, name)] = keys
+    packages = {m.rsplit(".", 1)[0] for m in summaries if "." in m}
+    for _ in range(10):  # re-exports of re-exports; a chain is short
+        added = False
+        for module, s in summaries.items():
+            if module not in packages:
+                continue
+            links = [(local, src, orig) for local, src, orig in s.reexports]
+            for star in s.stars:
+                links.extend((name, star, name) for (m, name) in list(found) if m == star and not name.startswith("_"))
+            for local, src, orig in links:
+                if (src, orig) in found and (module, local) not in found and local not in s.members:
+                    found[(module, local)] = found[(src, orig)]
+                    added = True
+        if not added:
+            break
+    out: Dict[str, List[str]] = {}
+    for (module, name), keys in found.items():
+        private = any(part.startswith("_") for part in module.split(".")[1:]) or name.startswith("_")
+        if keys is not None and not private:
+            out[module + "." + name] = sorted(set(keys))
+    return dict(sorted(out.items()))
 
 
 def _links(summaries: Dict[str, ModuleSummary], kinds: Dict[str, str]) -> List[List[str]]:
@@ -173,6 +208,8 @@ def release_record(package: str, version: str, release: Release) -> dict:
         record["imports"] = sorted(map(list, set(map(tuple, imports))))
     if package in ENTRY_PACKAGES:
         record["links"] = _links(summaries, kinds)
+    if package in MEMBER_PACKAGES:
+        record["members"] = _members({m: s for m, s in summaries.items() if not _is_config(m)})
     return record
 
 
@@ -198,6 +235,7 @@ def merge_package(package: str, records: Sequence[dict], selection: Optional[dic
     imports_at: Dict[str, Set[int]] = {}
     links_at: Dict[str, Set[int]] = {}
     requires_at: Dict[str, Set[int]] = {}
+    members_at: Dict[str, Dict[str, Set[int]]] = {}
     for i, r in enumerate(records):
         for module, m in r["modules"].items():
             module_at.setdefault(module, set()).add(i)
@@ -213,6 +251,11 @@ def merge_package(package: str, records: Sequence[dict], selection: Optional[dic
                 per.setdefault(n, set()).add(i)
             if open_:
                 params_open.setdefault(qual, set()).add(i)
+        for qual, keys in r.get("members", {}).items():
+            per = members_at.setdefault(qual, {})
+            per.setdefault("", set()).add(i)  # the dict's keys are known at this release
+            for k in keys:
+                per.setdefault(k, set()).add(i)
         for t in r.get("model_types", ()):
             types_at.setdefault(t, set()).add(i)
         for a, b in r.get("links", ()):
@@ -242,15 +285,18 @@ def merge_package(package: str, records: Sequence[dict], selection: Optional[dic
         data["imports"] = _group(imports_at)
     if links_at:
         data["links"] = _group(links_at)
+    if members_at:
+        data["members"] = {q: _group(p) for q, p in sorted(members_at.items())}
     return data
 
 
 SHARDED = ("modules", "open", "names", "params", "params_open")
+SHARDED_IF_ANY = ("members",)  # in a shard only where the package records them
 
 
 def split(data: dict) -> Tuple[dict, Dict[str, dict]]:
     """The package's main file (small: versions, requirements, imports, where each shard is) and its shards."""
-    main = {k: v for k, v in data.items() if k not in SHARDED}
+    main = {k: v for k, v in data.items() if k not in SHARDED + SHARDED_IF_ANY}
     # Parameters are kept for the package's public API: what its top-level modules export.
     exported: Set[str] = set()
     for module, groups in data["names"].items():
@@ -264,6 +310,10 @@ def split(data: dict) -> Tuple[dict, Dict[str, dict]]:
         for key, value in data[section].items():
             module = key.rsplit(".", 1)[0] if section.startswith("params") else key
             shards.setdefault(shard_key(module), {s: {} for s in SHARDED})[section][key] = value
+    for section in SHARDED_IF_ANY:
+        for key, value in data.get(section, {}).items():
+            shard = shards.setdefault(shard_key(key.rsplit(".", 1)[0]), {s: {} for s in SHARDED})
+            shard.setdefault(section, {})[key] = value
     callables: Dict[str, List[str]] = {}
     for qual in data["params"]:
         callables.setdefault(qual.rsplit(".", 1)[1], []).append(qual)

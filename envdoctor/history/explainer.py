@@ -4,11 +4,10 @@ Kept apart from explain.py: it is imported only when such a line matched, so a c
 record explains) never loads the history.
 """
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from envdoctor.history import answers
 from envdoctor.history.load import History, load_history
-from envdoctor.kb.evaluate import CONFIRMED, POSSIBLE, Finding, Undecided
 from envdoctor.kb.record import Record, Reference, Remedy
 
 
@@ -57,10 +56,20 @@ def _record(a: answers.Answer, importer: Optional[str]) -> Record:
     )
 
 
-def diagnoses(found, report, kb_dirs: Sequence[str]):
-    """One diagnosis per answered line, judged against the examined environment when there is one."""
-    from envdoctor.explain import NOT_EXAMINED, NOT_FIRING, Candidate, Diagnosis
+class Judged(NamedTuple):
+    """One answered line, and whether what it says holds in the examined environment."""
 
+    line: object  # the log line (logscan.LogLine)
+    record: Record  # the answer as a record (id HISTORY-...)
+    examined: bool  # an environment was examined
+    holds: Optional[bool]  # there: True, False, or None (cannot tell)
+    why: Optional[str]  # the fact that says so, in words
+    package: str
+
+
+def judge(found, report, kb_dirs: Sequence[str]) -> List[Judged]:
+    """Each answered line as a record, judged against the examined environment when there is one.
+    explain turns these into its diagnoses (this module does not know explain's types)."""
     history = load_history(kb_dirs)
     installed: Optional[Dict[str, str]] = None
     if report is not None and not report.fatal:
@@ -69,15 +78,8 @@ def diagnoses(found, report, kb_dirs: Sequence[str]):
     for line, a, importer in found:
         record = _record(a, importer)
         if installed is None:
-            cand = Candidate(record, NOT_EXAMINED)
+            out.append(Judged(line, record, False, None, None, a.package))
         else:
             holds, why = answers.holds_here(history, a, installed)
-            if holds is True:
-                cand = Candidate(record, CONFIRMED, Finding(record, CONFIRMED, (why,), (), "code"))
-            elif holds is False:
-                cand = Candidate(record, NOT_FIRING, unmet=(why,))
-            else:
-                undecided = (Undecided("pkg." + a.package, why or "not examined", "examine the environment the log came from (--python)"),)
-                cand = Candidate(record, POSSIBLE, Finding(record, POSSIBLE, (), undecided, "code"))
-        out.append(Diagnosis((line,), 1, (cand,)))
+            out.append(Judged(line, record, True, holds, why, a.package))
     return out

@@ -5,49 +5,15 @@ the missing module or name exists and which release of the importing package sto
 """
 
 import re
-from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from envdoctor.names import canonical_name
-from envdoctor.history.load import History, PackageHistory, Span
+from envdoctor.history.load import History, PackageHistory
+from envdoctor.history.where import distribution_of, pin_for, where_exists
 from envdoctor.importcheck import Failure
 from envdoctor.kb.evaluate import CONFIRMED, Finding
 from envdoctor.kb.record import Record, Reference, Remedy
 
 SHOWN_IMPORTERS = 3
-
-
-class Where(NamedTuple):
-    """Where a module or name exists, from the history."""
-
-    package: str
-    spans: Tuple[Span, ...]
-
-    def text(self) -> str:
-        return "%s %s" % (self.package, ", ".join(s.text() for s in self.spans))
-
-
-def distribution_of(module: str, history: History) -> str:
-    top = module.split(".")[0]
-    return history.package_of(top) or canonical_name(top)
-
-
-def where_exists(history: History, module: str, name: str = "") -> Optional[Where]:
-    ph = history.for_module(module)
-    if ph is None:
-        return None
-    ranges = ph.name_ranges(module, name) if name else ph.module_ranges(module)
-    if not ranges:
-        return Where(ph.package, ())
-    return Where(ph.package, tuple(ph.span(ranges)))
-
-
-def pin_for(where: Where, installed: Optional[str]) -> Optional[str]:
-    """A requirement that brings a release where the module/name exists: the newest span's range."""
-    if not where.spans:
-        return None
-    span = where.spans[-1]
-    spec = span.specifier()
-    return "%s%s" % (where.package, spec) if spec else None
 
 
 def release_without(ph: PackageHistory, installed: str, module: str, target: str, name: str) -> Optional[str]:
@@ -171,7 +137,6 @@ def import_findings(env, files: Sequence[str], kb_dirs: Sequence[str], existing:
 
 
 def _pin_record(b, history: History) -> Record:
-    from envdoctor.history.pins import PinBreak  # noqa: F401  (type of b)
 
     if b.kind == "import":
         error = "ModuleNotFoundError" if b.message.startswith("No module") else "ImportError"

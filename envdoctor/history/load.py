@@ -205,6 +205,22 @@ class PackageHistory:
             return None
         return False
 
+    # -- keys of top-level literal dicts (XTuner's PROMPT_TEMPLATE.<key>)
+    def member_ranges(self, qualified: str, key: str) -> str:
+        """Where the dict `qualified` ('xtuner.utils.PROMPT_TEMPLATE') has `key`; key "" : where its keys are known."""
+        found: Set[int] = set()
+        for ranges, keys in (self._get("members", qualified, qualified.rsplit(".", 1)[0]) or {}).items():
+            if key in keys.split(" "):
+                found |= decode(ranges)
+        from envdoctor.history.ranges import encode
+        return encode(found)
+
+    def has_member(self, qualified: str, key: str, version: str) -> Optional[bool]:
+        """True/False where the dict's keys are known at `version`; None otherwise (never a guess)."""
+        if self._holds(self.member_ranges(qualified, ""), version) is not True:
+            return None
+        return self._holds(self.member_ranges(qualified, key), version)
+
     # -- model types, declared requirements, recorded imports
     def model_type_ranges(self, model_type: str) -> str:
         found: Set[int] = set()

@@ -162,7 +162,7 @@ def constraints_for(pins: Dict[str, str], python: str, kb_dirs: Sequence[str] = 
     """For the fix planner: requirements that clear the history's import breaks between these pins
     (e.g. 'transformers<5.0.0' for xtuner 0.1.23, 'deepspeed' where a pin imports it unguarded).
     A plan holding them never proposes a set whose recorded imports are known to fail."""
-    from envdoctor.history.findings import pin_for, where_exists
+    from envdoctor.history.where import pin_for, where_exists
     from envdoctor.history.load import load_history
 
     history = load_history(kb_dirs)

@@ -11,7 +11,11 @@ installed files of the examined environment). A module's summary says:
   a missing name is then never claimed;
 - ``imports``: each import with where it stands (module level or in a function) and whether it is
   guarded (``try/except ImportError``, ``if TYPE_CHECKING``, any other ``if``);
-- ``params``: parameter names of public functions and of classes' ``__init__`` (dataclass fields).
+- ``params``: parameter names of public functions and of classes' ``__init__`` (dataclass fields);
+- ``members``: the keys of top-level dicts written as literals (``{'a': ...}``, ``dict(a=...)``,
+  ``ConfigDict(a=...)``: XTuner's PROMPT_TEMPLATE), None where more keys may be added unseen;
+- ``reexports``: top-level ``from m import x as y`` as (y, m, x), so a dict's keys are found where
+  a user imports it from.
 """
 
 import ast
@@ -48,6 +52,8 @@ class ModuleSummary(NamedTuple):
     params: Dict[str, Params]
     lazy_submodules: Tuple[str, ...] = ()  # keys of _import_structure: submodules exported lazily
     error: str = ""  # a syntax error: the module's content is unknown
+    members: Dict[str, Optional[Tuple[str, ...]]] = {}  # dict name -> its keys; None: not all visible
+    reexports: Tuple[Tuple[str, str, str], ...] = ()  # (local name, absolute module, name there)
 
 
 def resolve(module: str, is_package: bool, level: int, target: Optional[str]) -> str:
@@ -89,6 +95,25 @@ def _strings(node) -> List[str]:
     if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
         return [e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
     return []
+
+
+def _constant_str(node) -> Optional[str]:
+    node = getattr(node, "value", node) if type(node).__name__ == "Index" else node  # Python 3.8's ast.Index
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+DICT_CALLS = {"dict", "ConfigDict", "OrderedDict"}
+
+
+def _literal_keys(value) -> Optional[List[str]]:
+    """The keys of a dict written out in full: {'a': 1} or dict(a=1) / ConfigDict(a=1); else None."""
+    if isinstance(value, ast.Dict):
+        keys = [_constant_str(k) if k is not None else None for k in value.keys]  # None key: **other
+        return None if any(k is None for k in keys) else keys  # type: ignore[return-value]
+    if isinstance(value, ast.Call) and not value.args and _dotted(value.func).split(".")[-1] in DICT_CALLS:
+        keys = [k.arg for k in value.keywords]
+        return None if any(k is None for k in keys) else keys  # type: ignore[return-value]
+    return None
 
 
 def _target_names(target) -> List[str]:
@@ -160,6 +185,8 @@ class _Reader:
         self.params: Dict[str, Params] = {}
         self.lazy: List[str] = []
         self.replaces_itself = False  # sys.modules[__name__] = _LazyModule(...)
+        self.members: Dict[str, Optional[List[str]]] = {}
+        self.reexports: List[Tuple[str, str, str]] = []
 
     def add(self, name: str) -> None:
         self.names[name] = None
@@ -206,7 +233,7 @@ class _Reader:
             self.statements(node.body, top, guarded)
             self.statements(getattr(node, "orelse", []), top, True)
         elif top:
-            self.assignment(node)
+            self.assignment(node, guarded)
             self.nested_expr(node)
         else:
             self.nested_expr(node)
@@ -219,13 +246,14 @@ class _Reader:
         # imports can hide in lambdas? no; but class/def bodies are handled; nothing else holds statements
         return None
 
-    def assignment(self, node) -> None:
+    def assignment(self, node, guarded: bool = False) -> None:
         targets: List = []
         value = None
         if isinstance(node, ast.Assign):
             targets, value = node.targets, node.value
         elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
             targets, value = [node.target], node.value
+        self.track_members(node, targets, value, guarded)
         for t in targets:
             if isinstance(t, ast.Subscript) and _dotted(t.value) == "sys.modules":
                 self.replaces_itself = True
@@ -245,6 +273,31 @@ class _Reader:
                     self.add(s)
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
             self.call(node.value)
+
+    def track_members(self, node, targets: List, value, guarded: bool) -> None:
+        """Keys of dicts written as literals; any later change we cannot read makes them unknown."""
+        if isinstance(node, ast.Delete):
+            targets = node.targets
+        for t in targets:
+            if isinstance(t, ast.Name):
+                keys = None if guarded or isinstance(node, ast.AugAssign) else _literal_keys(value)
+                if keys is not None or t.id in self.members:
+                    self.members[t.id] = keys
+            elif isinstance(t, (ast.Subscript, ast.Attribute)) and isinstance(t.value, ast.Name):
+                # PROMPT_TEMPLATE['x'] = ... / PROMPT_TEMPLATE.x = ...: one more key, if it is literal
+                name = t.value.id
+                known = self.members.get(name)
+                if known is None:
+                    continue
+                key = t.attr if isinstance(t, ast.Attribute) else _constant_str(t.slice)
+                if key is None or guarded or isinstance(node, ast.Delete):
+                    self.members[name] = None
+                else:
+                    known.append(key)
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+            func = node.value.func  # PROMPT_TEMPLATE.update(...), .pop(...): keys no longer visible
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in self.members:
+                self.members[func.value.id] = None
 
     def call(self, call: ast.Call) -> None:
         func = call.func
@@ -289,6 +342,9 @@ class _Reader:
                 self.stars.append(target)
             else:
                 self.add(alias.asname or alias.name)
+                local = alias.asname or alias.name
+                self.reexports.append((local, target, alias.name))
+                self.members.pop(local, None)  # the import replaces a dict defined above it
 
 
 def scan_source(source, module: str, is_package: bool) -> ModuleSummary:
@@ -303,7 +359,9 @@ def scan_source(source, module: str, is_package: bool) -> ModuleSummary:
     # A module that replaces itself with a lazy one exports what its import structure says; where
     # neither an _import_structure literal nor star imports for type checkers list it, names are unknown.
     open_ = r.open or (r.replaces_itself and not r.lazy and not r.stars)
-    return ModuleSummary(tuple(r.names), tuple(r.stars), open_, tuple(r.imports), r.params, lazy)
+    members = {k: (tuple(v) if v is not None else None) for k, v in r.members.items()}
+    return ModuleSummary(tuple(r.names), tuple(r.stars), open_, tuple(r.imports), r.params, lazy,
+                         members=members, reexports=tuple(r.reexports))
 
 
 def model_types(source) -> Tuple[str, ...]:

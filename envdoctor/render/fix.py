@@ -3,15 +3,17 @@ as a requirements.in; the lockfile written; fix --offline's choice of a shipped 
 
 import json
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from envdoctor import __version__
+from envdoctor.facts import Problem
 from envdoctor.fix.command import FixResult
 from envdoctor.fix.curated import OfflineChoice
 from envdoctor.fix.locktypes import LockResult
 from envdoctor.fix.plan import NO_PLAN, NOTHING_TO_DO, Plan
-from envdoctor.render.json import finding_dict
+from envdoctor.render.json import finding_dict, problem_dicts
 from envdoctor.render.style import Style
+from envdoctor.render.text import problem_lines
 
 SCHEMA = "envdoctor.fix/1"
 
@@ -70,6 +72,7 @@ def render_text(result: FixResult, colour: bool = False) -> str:
         out.extend("  " + line for line in plan.requirements)
     if result.lock is not None:
         out.extend(_lock_lines(result.lock))
+    out.extend(problem_lines(style, result.problems))
     return "\n".join(out) + "\n"
 
 
@@ -108,7 +111,7 @@ def _changes(plan: Plan) -> List[str]:
     return out
 
 
-def plan_dict(plan: Plan, target: str, lock: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+def plan_dict(plan: Plan, target: str, lock: Optional[Dict[str, Any]] = None, problems: Sequence[Problem] = ()) -> Dict[str, Any]:
     return {
         "schema": SCHEMA,
         "envdoctor": __version__,
@@ -133,12 +136,13 @@ def plan_dict(plan: Plan, target: str, lock: Optional[Dict[str, Any]] = None) ->
         "remaining": [finding_dict(f) for f in plan.remaining],
         "records_checked": plan.records,
         "lock": lock,
+        "problems": problem_dicts(problems),
     }
 
 
 def render_json(result: FixResult) -> str:
     lock = _lock_dict(result.lock) if result.lock is not None else None
-    return json.dumps(plan_dict(result.plan, result.target, lock), indent=2) + "\n"
+    return json.dumps(plan_dict(result.plan, result.target, lock, result.problems), indent=2) + "\n"
 
 
 def render_offline_json(choice: OfflineChoice) -> str:
@@ -148,6 +152,7 @@ def render_offline_json(choice: OfflineChoice) -> str:
         "chosen": chosen.path if chosen else None,
         "candidates": [{"path": c.path, "python": c.python, "cuda": c.cuda, "xtuner": c.xtuner, "level": c.level,
                         "matches": not c.reasons, "reasons": list(c.reasons)} for c in choice.candidates],
+        "problems": problem_dicts(choice.problems),
     }
     return json.dumps(data, indent=2) + "\n"
 
@@ -173,4 +178,5 @@ def render_offline_text(choice: OfflineChoice, colour: bool = False) -> str:
         out.append("No curated lockfile is shipped in %s." % choice.folder)
     else:
         out.append("No curated lockfile matches this environment; use envdoctor fix --write-lock PATH to make one.")
+    out.extend(problem_lines(Style(colour), choice.problems))
     return "\n".join(out) + "\n"

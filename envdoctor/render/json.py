@@ -2,10 +2,11 @@
 SCHEMA's number on any change that could break a reader."""
 
 import json
-from typing import Any, Dict
+from typing import Any, Dict, List, Sequence
 
 from envdoctor import __version__
 from envdoctor.check import Report
+from envdoctor.facts import Problem
 from envdoctor.kb.evaluate import CONFIRMED, Finding
 
 SCHEMA = "envdoctor.check/1"
@@ -31,6 +32,10 @@ def finding_dict(finding: Finding) -> Dict[str, Any]:
     }
 
 
+def problem_dicts(problems: Sequence[Problem]) -> List[Dict[str, Any]]:
+    return [{"source": p.source, "message": p.message, "fatal": p.fatal} for p in problems]
+
+
 def report_dict(report: Report) -> Dict[str, Any]:
     counts = {"error": 0, "warning": 0, "info": 0, "possible": 0}
     for f in report.findings:
@@ -44,7 +49,7 @@ def report_dict(report: Report) -> Dict[str, Any]:
         "unknown_facts": {k: v.reason for k, v in sorted(report.facts.unknown.items())},
         "complete": list(report.facts.complete),
         "findings": [finding_dict(f) for f in report.findings],
-        "problems": [{"source": p.source, "message": p.message, "fatal": p.fatal} for p in report.problems],
+        "problems": problem_dicts(report.problems),
         "summary": counts,
         "records_checked": len(report.kb.records),
         "unpinned": [

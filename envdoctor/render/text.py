@@ -1,10 +1,10 @@
 """Doctor-style text: what was found about the environment, then the findings."""
 
-from typing import Callable, List
+from typing import Callable, List, Sequence
 
 from envdoctor import __version__
 from envdoctor.check import Report
-from envdoctor.facts import Facts, Unknown, describe
+from envdoctor.facts import Facts, Problem, Unknown, describe
 from envdoctor.kb.evaluate import CONFIRMED, Finding
 from envdoctor.kb.record import EVIDENCE_WORDS
 from envdoctor.render.style import Style
@@ -189,14 +189,20 @@ def render(report: Report, colour: bool = False, sections: "List[tuple]" = None)
         out.append("  %s no known problem (%d records checked)" % (ok, len(report.kb.records)))
     for finding in report.findings:
         out.extend("  " + line for line in finding_lines(style, finding))
-    if report.problems:
-        out.append("")
-        out.append(style("bold", "Could not read"))
-        for problem in report.problems:
-            out.append("  %s %s" % (style("warning" if not problem.fatal else "error", "[!]"), problem.message))
+    out.extend(problem_lines(style, report.problems))
     out.append("")
     out.append(summary_line(report))
     return "\n".join(out) + "\n"
+
+
+def problem_lines(style: Style, problems: Sequence[Problem]) -> List[str]:
+    """The "Could not read" section (check and fix alike): a source that was named but not read,
+    such as a config's hub model missing from the local cache."""
+    if not problems:
+        return []
+    out = ["", style("bold", "Could not read")]
+    out.extend("  %s %s" % (style("warning" if not p.fatal else "error", "[!]"), p.message) for p in problems)
+    return out
 
 
 def summary_line(report: Report) -> str:

@@ -13,7 +13,7 @@ import ast
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from envdoctor.facts import Gathered, Problem, Unknown, Value
 from envdoctor.sources._files import MIB, FileProblem, decode_text, parse_python, read_capped
@@ -532,3 +532,64 @@ def _describe(value: Any) -> str:
     if isinstance(value, Unresolved):
         return value.source
     return repr(value)
+
+
+# ---------------------------------------------------------------- what a config uses of other packages
+
+
+class Use(NamedTuple):
+    """A module, a name imported from it, or a key of a dict imported from it, that the config
+    names: loading the config fails where the installed release lacks it."""
+
+    module: str  # "xtuner.utils"
+    name: str  # "PROMPT_TEMPLATE"; "" for ``import xtuner.utils``
+    key: str  # "internlm2_chat" for ``PROMPT_TEMPLATE.internlm2_chat``; "" otherwise
+    line: int
+
+    def text(self) -> str:
+        what = "%s.%s" % (self.name, self.key) if self.key else self.name
+        return "%s (from %s)" % (what, self.module) if what else self.module
+
+
+def uses(path: str) -> Tuple[Use, ...]:
+    """The config file's absolute imports outside functions, and the keys it reads of a name it
+    imports (``PROMPT_TEMPLATE.internlm2_chat``, ``SYSTEM_TEMPLATE['alpaca']``). Read with ast,
+    never run; its _base_ files are not followed. A file that cannot be read gives nothing here
+    (the check already says why)."""
+    try:
+        text = decode_text(path, read_capped(path, CONFIG_LIMIT))
+        tree = _parse(text, path)
+    except (FileProblem, ConfigProblem, RecursionError):
+        return ()
+    out: List[Use] = []
+    imported: Dict[str, Tuple[str, str]] = {}  # local name -> (module, name) it was imported as
+    for node in _outside_functions(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                if alias.name != "*":
+                    out.append(Use(node.module, alias.name, "", node.lineno))
+                    imported[alias.asname or alias.name] = (node.module, alias.name)
+        elif isinstance(node, ast.Import):
+            out.extend(Use(alias.name, "", "", node.lineno) for alias in node.names)
+    for node in ast.walk(tree):
+        key, owner = None, None
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            key, owner = node.attr, node.value.id
+        elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
+            key, owner = _subscript_key(node), node.value.id
+        if key and owner in imported and owner.isupper():  # a constant dict (PROMPT_TEMPLATE), not a class's attribute
+            use = Use(imported[owner][0], imported[owner][1], key, getattr(node, "lineno", 0))
+            if not any(u[:3] == use[:3] for u in out):
+                out.append(use)
+    return tuple(out)
+
+
+def _outside_functions(tree: ast.Module):
+    """Every statement that runs when the file loads: nested in if/try/with, not in a def or class."""
+    todo: List[ast.AST] = list(tree.body)
+    while todo:
+        node = todo.pop(0)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        yield node
+        todo.extend(child for child in ast.iter_child_nodes(node) if isinstance(child, ast.stmt))
