@@ -31,11 +31,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from envdoctor.history.build import MEMBER_PACKAGES, merge_package, release_record, split  # noqa: E402
+from envdoctor.history.build import merge_package, release_record, split  # noqa: E402
 from envdoctor.history.archive import read_release  # noqa: E402
 import history_fetch  # noqa: E402
 
-SUMMARY_FORMAT = 4  # bump when the per-release summary changes, to rescan the cache
+SUMMARY_FORMAT = 5  # bump when the per-release summary changes, to rescan the cache
 
 
 def sha256(path: str) -> str:
@@ -61,10 +61,7 @@ def summarise(args) -> Tuple[str, str, Optional[dict]]:
     cached = summary_path(path)
     if os.path.exists(cached):
         with open(cached) as f:
-            record = json.load(f)
-        # a summary written before a package's dict keys were recorded is read again (that package only)
-        if package not in MEMBER_PACKAGES or "members" in record:
-            return package, version, record
+            return package, version, json.load(f)
     release = read_release(path)
     record = release_record(package, version, release)
     record["file"] = os.path.basename(path)

@@ -132,8 +132,49 @@ def fetch(package: str, version: str) -> Optional[str]:
         got = downloaded(package, version)
         if done.returncode == 0 and got:
             return got
+    got = fetch_listed_sdist(package, version, folder)
+    if got:
+        return got
     with open(os.path.join(folder, "FAILED"), "w") as out:
         out.write(done.stdout[-4000:])
+    return None
+
+
+INDEX = "https://pypi.org/simple/"
+
+
+def fetch_listed_sdist(package: str, version: str, folder: str) -> Optional[str]:
+    """The sdist as the index lists it, checked against the index's sha256. For packages whose setup.py
+    cannot even produce metadata here (flash-attn's imports torch), which `pip download` needs; the
+    file is only read, never built."""
+    import hashlib
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(INDEX + package + "/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            listing = json.load(answer)
+    except (OSError, ValueError):
+        return None
+    stem = re.sub(r"[-_.]+", "_", package).lower() + "-" + version
+    for entry in listing.get("files", []):
+        name = entry["filename"]
+        if not name.endswith(".tar.gz") or re.sub(r"[-_.]+", "_", name[:-7].rsplit("-", 1)[0]).lower() + "-" + \
+                name[:-7].rsplit("-", 1)[1] != stem:
+            continue
+        target = os.path.join(folder, name)
+        try:
+            with urllib.request.urlopen(entry["url"], timeout=600) as answer:
+                data = answer.read()
+        except OSError:
+            return None
+        if hashlib.sha256(data).hexdigest() != entry.get("hashes", {}).get("sha256"):
+            return None
+        with open(target + ".tmp", "wb") as out:
+            out.write(data)
+        os.replace(target + ".tmp", target)
+        return target
     return None
 
 
@@ -152,7 +193,7 @@ def plan(selections=None, offline: bool = False) -> List[tuple]:
     return out
 
 
-def fetch_all(releases, workers: int = 4) -> Dict[tuple, Optional[str]]:
+def fetch_all(releases, workers: int = 1) -> Dict[tuple, Optional[str]]:
     with ThreadPoolExecutor(workers) as pool:
         files = list(pool.map(lambda r: fetch(*r), releases))
     return dict(zip(releases, files))
