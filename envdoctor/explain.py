@@ -367,7 +367,7 @@ def _rank_rivals(log: str, diagnoses: Tuple[Diagnosis, ...], problems: List[Prob
     if log == "-":
         problems.append(Problem("log", "standard input was read once: rival causes are ranked by the environment alone (give the log as a file to rank them by its other lines)"))
     else:
-        scanner = Scanner([c.pattern for c in wanted], keep=1)
+        scanner = Scanner([c.pattern for c in wanted], keep=1, count_all=False)  # where each clue first shows
         try:
             stream, raw = open_log(log)
             try:

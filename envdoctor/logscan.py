@@ -300,9 +300,13 @@ class RareBytes:
 
 
 class Scanner:
-    """Feed it blocks of whole lines (or pieces of an overlong line); it keeps the hits."""
+    """Feed it blocks of whole lines (or pieces of an overlong line); it keeps the hits.
 
-    def __init__(self, patterns: Sequence[str], keep: int = 5) -> None:
+    With ``count_all`` False a pattern is looked for only until its first ``keep`` lines are
+    kept (its count stops there), and ``done`` says when no pattern is left to look for: for a
+    reader that wants where each pattern first matches, not how often."""
+
+    def __init__(self, patterns: Sequence[str], keep: int = 5, count_all: bool = True) -> None:
         self.patterns = [_Pattern(i, p) for i, p in enumerate(patterns)]
         self.by_literal: Dict[bytes, List[_Pattern]] = {}
         for p in self.patterns:
@@ -314,10 +318,16 @@ class Scanner:
         self.budget = _Budget()
         self.slow: Dict[int, int] = {}  # pattern index -> the line it ran out of time on
         self.keep = keep
+        self.count_all = count_all
         self.counts = [0] * len(self.patterns)
         self.kept: List[List[LogLine]] = [[] for _ in self.patterns]
         self.last_line = [0] * len(self.patterns)
         self.line = 1  # the number of the line the next block starts in
+
+    @property
+    def done(self) -> bool:
+        """Every pattern has its lines and is no longer looked for (only with ``count_all`` False)."""
+        return not self.count_all and not self.by_literal and not self.unfiltered
 
     def feed(self, block: bytes, lo: int = 0, hi: Optional[int] = None) -> None:
         """Scan ``block[lo:hi]``, which ends at a line break (or is a piece of a long line).
@@ -348,7 +358,9 @@ class Scanner:
     def _by_literals(self, block: bytes, lo: int, hi: int, literals: List[bytes]) -> List[Tuple[int, _Pattern, str]]:
         segments: Dict[int, Tuple[int, List[_Pattern]]] = {}
         for literal in literals:
-            patterns = self.by_literal[literal]
+            patterns = self.by_literal.get(literal)
+            if patterns is None:  # its patterns have all their lines (count_all False)
+                continue
             pos = block.find(literal, lo, hi)
             while pos != -1:
                 start, end = _segment(block, pos, lo, hi)
@@ -380,11 +392,24 @@ class Scanner:
 
     def _too_slow(self, p: _Pattern, line: int) -> None:
         self.slow[p.index] = line
-        if p in self.unfiltered:  # and out of the block-wide search, which would stall again
+        self._drop_unfiltered(p)  # out of the block-wide search, which would stall again
+
+    def _drop_unfiltered(self, p: _Pattern) -> None:
+        if p in self.unfiltered:
             self.unfiltered.remove(p)
             self.searchers = [(covered, regex) for covered, regex in self.searchers if p not in covered]
             if not self.searchers:
                 self.searchers = _singles(self.unfiltered)
+
+    def _retire(self, p: _Pattern) -> None:
+        """No longer look for ``p``: no literal search and no block-wide search names it."""
+        for literal in p.literals:
+            others = [q for q in self.by_literal.get(literal, ()) if q is not p]
+            if others:
+                self.by_literal[literal] = others
+            else:
+                self.by_literal.pop(literal, None)
+        self._drop_unfiltered(p)
 
     def _by_regex(self, block: bytes) -> List[Tuple[int, _Pattern, str]]:
         original = block.decode("utf-8", "replace")
@@ -431,6 +456,8 @@ class Scanner:
         self.counts[i] += 1
         if len(self.kept[i]) < self.keep:
             self.kept[i].append(LogLine(line, text))
+        if not self.count_all and len(self.kept[i]) >= self.keep:
+            self._retire(pattern)
 
     def absorb(self, part: "RangeResult") -> None:
         """Add the hits of the byte range that follows what this scanner has read (it starts a line)."""
@@ -489,6 +516,7 @@ def _first_break(data: bytes) -> int:
 
 
 def scan_into(stream: BinaryIO, scanner: Scanner, progress: Progress) -> None:
+    """Read ``stream`` into ``scanner`` to its end, or until the scanner is ``done``."""
     with scanner.budget:
         _scan_into(stream, scanner, progress)
 
@@ -512,6 +540,8 @@ def _scan_into(stream: BinaryIO, scanner: Scanner, progress: Progress) -> None:
             scanner.feed(chunk, first + 1, last + 1)
             pending = chunk[last + 1:]
         del chunk
+        if scanner.done:  # what is left of the stream cannot change what was found
+            return
         while len(pending) > MAX_LINE:  # no line break in sight: scan it in overlapping pieces
             scanner.feed(pending, 0, MAX_LINE)
             pending = pending[MAX_LINE - OVERLAP:]
