@@ -13,7 +13,7 @@ import ast
 from typing import Dict, FrozenSet, List, NamedTuple, Optional
 
 # Decorators that keep a function's keywords as written (the same list the history builder uses).
-from envdoctor.history.scan import PLAIN_DECORATORS
+from envdoctor.history.scan import PLAIN_DECORATORS, _mentions
 
 # Bases that add no dataclass fields and no __init__ a dataclass would use.
 NEUTRAL_BASES = {"object", "ABC", "abc.ABC", "Generic", "typing.Generic", "Protocol", "typing.Protocol"}
@@ -85,8 +85,7 @@ def _fields(node: ast.ClassDef) -> List[str]:
     for item in node.body:
         if not (isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)):
             continue
-        text = ast.dump(item.annotation)
-        if "ClassVar" in text or "KW_ONLY" in text:
+        if _mentions(item.annotation, ("ClassVar", "KW_ONLY")):
             continue
         value = item.value
         if isinstance(value, ast.Call) and _dotted(value.func).split(".")[-1] == "field" and any(

@@ -202,6 +202,16 @@ def _dotted(node) -> str:
     return ""
 
 
+def _mentions(annotation, names) -> bool:
+    """Whether an annotation names one of `names` (ClassVar[...], typing.ClassVar, "ClassVar[int]")."""
+    for n in ast.walk(annotation):
+        if isinstance(n, ast.Name) and n.id in names or isinstance(n, ast.Attribute) and n.attr in names:
+            return True
+        if isinstance(n, ast.Constant) and isinstance(n.value, str) and any(x in n.value for x in names):
+            return True
+    return False
+
+
 def _class_params(node: ast.ClassDef) -> Optional[Params]:
     for item in node.body:
         if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name == "__init__":
@@ -211,7 +221,7 @@ def _class_params(node: ast.ClassDef) -> Optional[Params]:
         fields = []
         for item in node.body:
             if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
-                if "ClassVar" in ast.dump(item.annotation):
+                if _mentions(item.annotation, ("ClassVar",)):
                     continue
                 fields.append(item.target.id)
         return Params(tuple(fields), False, bases, "fields")
