@@ -30,7 +30,7 @@ ENTRY_MODULES = {
 # Top-level packages whose own imports are followed (the stack). Others are checked as targets only.
 FOLLOW = {"xtuner", "peft", "trl", "mmengine", "deepspeed", "transformers", "accelerate", "datasets",
           "bitsandbytes", "flash_attn"}
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 class Failure(NamedTuple):
@@ -57,6 +57,21 @@ class _Summary(NamedTuple):
     stars: Tuple[str, ...]
     open: bool
     imports: Tuple[Tuple[str, Tuple[str, ...], int], ...]  # module-level, unguarded: (module, names, line)
+    calls: Tuple[Tuple[str, Tuple[str, ...], int, bool], ...] = ()  # (callee as written, keywords, line, built)
+    bindings: Tuple[Tuple[str, str, str], ...] = ()  # (local, module, name or "" for a module)
+
+
+class KeywordSite(NamedTuple):
+    """A module-level call, with literal keywords, of something imported from another module."""
+
+    module: str  # where the callee is imported from ("peft")
+    name: str  # its name there ("LoraConfig")
+    keywords: Tuple[str, ...]
+    built: bool  # a config's dict(type=Callee, ...), built later with these keywords
+    importer: str  # the calling module (a config: its file name)
+    path: str
+    line: int
+    chain: Tuple[str, ...]
 
 
 def stdlib_names() -> Optional[Set[str]]:
@@ -167,7 +182,25 @@ def _parse(path: str, module: str, is_package: bool) -> _Summary:
         return _Summary((), (), True, ())
     s = scan_source(data, module, is_package)
     imports = tuple((r.module, r.names, r.line) for r in s.imports if not r.in_function and not r.guarded)
-    return _Summary(s.names, s.stars, s.open or bool(s.error), imports)
+    calls = tuple((c.callee, c.keywords, c.line, c.built) for c in s.calls)
+    return _Summary(s.names, s.stars, s.open or bool(s.error), imports, calls, s.bindings)
+
+
+def call_targets(s: _Summary) -> List[Tuple[str, str, Tuple[str, ...], int, bool]]:
+    """(module, name, keywords, line, built) of each call whose callee is an imported name
+    (`from peft import LoraConfig` ... `LoraConfig(...)`) or a module's attribute (`transformers.X(...)`)."""
+    bound = {local: (module, name) for local, module, name in s.bindings}
+    out = []
+    for callee, keywords, line, built in s.calls:
+        parts = callee.split(".")
+        if parts[0] not in bound:
+            continue
+        module, name = bound[parts[0]]
+        if name and len(parts) == 1:
+            out.append((module, name, keywords, line, built))
+        elif not name and len(parts) >= 2:
+            out.append((".".join([module] + parts[1:-1]), parts[-1], keywords, line, built))
+    return out
 
 
 def cache_path(folders: Sequence[str]) -> Optional[str]:
@@ -189,6 +222,8 @@ class Checker:
         self.stdlib = stdlib_names()
         self.known_top = set(known_top)  # third-party top-level modules we know (when stdlib names are not)
         self.failures: Dict[Tuple[str, str], List[Failure]] = {}
+        self.sites: List[KeywordSite] = []
+        self.result: List[Failure] = []
         self.modules_read = 0
 
     def summary(self, module: str) -> Optional[_Summary]:
@@ -248,6 +283,7 @@ class Checker:
             for target, names, line in s.imports:
                 if target and not target.startswith("__config__"):
                     self._check((label,), path, target, names, line, queue, seen)
+            self._sites(s, (label,), path)
         while queue:
             chain = queue.popleft()
             module = chain[-1]
@@ -257,7 +293,13 @@ class Checker:
                 continue
             for target, names, line in s.imports:
                 self._check(chain, found.path, target, names, line, queue, seen)
+            self._sites(s, chain, found.path)
         return [group[0]._replace() for group in self.failures.values()]
+
+    def _sites(self, s: _Summary, chain: Tuple[str, ...], path: str) -> None:
+        for module, name, keywords, line, built in call_targets(s):
+            if not module.startswith("__config__"):
+                self.sites.append(KeywordSite(module, name, keywords, built, chain[-1], path, line, chain))
 
     def _follow(self, chain, module: str, queue, seen: Set[str], always: bool = False) -> None:
         parts = module.split(".")
@@ -307,6 +349,14 @@ def importers(failures_by_key, failure: Failure) -> List[Failure]:
 def check_environment(folders: Sequence[str], installed: Iterable[str], files: Sequence[str] = (),
                       known_top: Iterable[str] = (), use_cache: bool = True) -> Tuple[List[Failure], Dict]:
     """Failures from the entry modules of the installed stack (canonical distribution names)."""
+    checker = examine(folders, installed, files, known_top, use_cache)
+    return checker.result, checker.failures
+
+
+def examine(folders: Sequence[str], installed: Iterable[str], files: Sequence[str] = (),
+            known_top: Iterable[str] = (), use_cache: bool = True) -> "Checker":
+    """The import check's run: its failures (.result, grouped in .failures), the module-level calls
+    with keywords it saw (.sites), and where modules are (.finder)."""
     folders = list(dict.fromkeys(folders))
     cache = Cache(cache_path(folders) if use_cache else None)
     checker = Checker(folders, cache, known_top)
@@ -315,6 +365,6 @@ def check_environment(folders: Sequence[str], installed: Iterable[str], files: S
     for dist, modules in ENTRY_MODULES.items():
         if dist in installed:
             roots.extend((m,) for m in modules if checker.finder.find(m) is not None)
-    failures = checker.run(roots, files)
+    checker.result = checker.run(roots, files)
     cache.save()
-    return failures, checker.failures
+    return checker

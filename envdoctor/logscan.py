@@ -300,9 +300,13 @@ class RareBytes:
 
 
 class Scanner:
-    """Feed it blocks of whole lines (or pieces of an overlong line); it keeps the hits."""
+    """Feed it blocks of whole lines (or pieces of an overlong line); it keeps the hits.
 
-    def __init__(self, patterns: Sequence[str], keep: int = 5) -> None:
+    With ``count_all`` False a pattern is looked for only until its first ``keep`` lines are
+    kept (its count then says nothing of the rest); once every pattern has them (``done``) the
+    lines are only counted. For a reader that wants where each pattern first matches, not how often."""
+
+    def __init__(self, patterns: Sequence[str], keep: int = 5, count_all: bool = True) -> None:
         self.patterns = [_Pattern(i, p) for i, p in enumerate(patterns)]
         self.by_literal: Dict[bytes, List[_Pattern]] = {}
         for p in self.patterns:
@@ -314,15 +318,24 @@ class Scanner:
         self.budget = _Budget()
         self.slow: Dict[int, int] = {}  # pattern index -> the line it ran out of time on
         self.keep = keep
+        self.count_all = count_all
         self.counts = [0] * len(self.patterns)
         self.kept: List[List[LogLine]] = [[] for _ in self.patterns]
         self.last_line = [0] * len(self.patterns)
         self.line = 1  # the number of the line the next block starts in
 
+    @property
+    def done(self) -> bool:
+        """Every pattern has its lines and is no longer looked for (only with ``count_all`` False)."""
+        return not self.count_all and not self.by_literal and not self.unfiltered
+
     def feed(self, block: bytes, lo: int = 0, hi: Optional[int] = None) -> None:
         """Scan ``block[lo:hi]``, which ends at a line break (or is a piece of a long line).
         Bounds instead of a slice: copying every chunk would cost more than searching it."""
         hi = len(block) if hi is None else hi
+        if self.done:  # nothing left to look for: the line numbers of what follows still count
+            self.line += block.count(b"\n", lo, hi)
+            return
         self.budget.arm()
         try:
             self._feed(block, lo, hi)
@@ -348,7 +361,9 @@ class Scanner:
     def _by_literals(self, block: bytes, lo: int, hi: int, literals: List[bytes]) -> List[Tuple[int, _Pattern, str]]:
         segments: Dict[int, Tuple[int, List[_Pattern]]] = {}
         for literal in literals:
-            patterns = self.by_literal[literal]
+            patterns = self.by_literal.get(literal)
+            if patterns is None:  # its patterns have all their lines (count_all False)
+                continue
             pos = block.find(literal, lo, hi)
             while pos != -1:
                 start, end = _segment(block, pos, lo, hi)
@@ -380,11 +395,24 @@ class Scanner:
 
     def _too_slow(self, p: _Pattern, line: int) -> None:
         self.slow[p.index] = line
-        if p in self.unfiltered:  # and out of the block-wide search, which would stall again
+        self._drop_unfiltered(p)  # out of the block-wide search, which would stall again
+
+    def _drop_unfiltered(self, p: _Pattern) -> None:
+        if p in self.unfiltered:
             self.unfiltered.remove(p)
             self.searchers = [(covered, regex) for covered, regex in self.searchers if p not in covered]
             if not self.searchers:
                 self.searchers = _singles(self.unfiltered)
+
+    def _retire(self, p: _Pattern) -> None:
+        """No longer look for ``p``: no literal search and no block-wide search names it."""
+        for literal in p.literals:
+            others = [q for q in self.by_literal.get(literal, ()) if q is not p]
+            if others:
+                self.by_literal[literal] = others
+            else:
+                self.by_literal.pop(literal, None)
+        self._drop_unfiltered(p)
 
     def _by_regex(self, block: bytes) -> List[Tuple[int, _Pattern, str]]:
         original = block.decode("utf-8", "replace")
@@ -431,6 +459,8 @@ class Scanner:
         self.counts[i] += 1
         if len(self.kept[i]) < self.keep:
             self.kept[i].append(LogLine(line, text))
+        if not self.count_all and len(self.kept[i]) >= self.keep:
+            self._retire(pattern)
 
     def absorb(self, part: "RangeResult") -> None:
         """Add the hits of the byte range that follows what this scanner has read (it starts a line)."""
@@ -595,8 +625,8 @@ def split_at_lines(fd: int, size: int, parts: int) -> List[Tuple[int, int]]:
     return [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
 
 
-def scan_range(fd: int, start: int, end: int, patterns: Sequence[str], keep: int) -> RangeResult:
-    scanner = Scanner(patterns, keep)
+def scan_range(fd: int, start: int, end: int, patterns: Sequence[str], keep: int, count_all: bool = True) -> RangeResult:
+    scanner = Scanner(patterns, keep, count_all)
     progress = Progress(scanner)
     scan_into(_FileRange(fd, start, end), scanner, progress)
     return RangeResult(tuple(scanner.counts), tuple(tuple(k) for k in scanner.kept), tuple(scanner.last_line),
@@ -623,7 +653,7 @@ def scan_file(fd: int, scanner: Scanner, progress: Progress, workers: int) -> No
 
     patterns = [p.text for p in scanner.patterns]
     with multiprocessing.get_context("fork").Pool(len(ranges) - 1, initializer=_worker_signals) as pool:
-        others = pool.starmap_async(scan_range, [(fd, a, b, patterns, scanner.keep) for a, b in ranges[1:]], chunksize=1)
+        others = pool.starmap_async(scan_range, [(fd, a, b, patterns, scanner.keep, scanner.count_all) for a, b in ranges[1:]], chunksize=1)
         first = ranges[0]
         scan_into(_FileRange(fd, first[0], first[1]), scanner, progress)
         parts = others.get()

@@ -18,7 +18,7 @@ from packaging.version import InvalidVersion, Version
 
 from envdoctor.specs import in_specifier
 from envdoctor.kb.record import Record
-from envdoctor.logscan import Hit
+from envdoctor.logscan import MIN_LITERAL, Hit
 
 # A version printed next to a package's name: pip freeze (name==1.2.3), `name version: 1.2.3`
 # (transformers-cli env, accelerate env), `name 1.2.3`, a wheel or dist-info name (name-1.2.3).
@@ -26,7 +26,7 @@ _VERSION = r"v?(\d+\.\d+(?:\.\d+)*(?:(?:a|b|rc|\.post|\.dev)\d+)?(?:\+[\w.]+)?)"
 
 
 class Clue(NamedTuple):
-    """One pattern looked for in the log, and what a hit says."""
+    """One pattern looked for in the log, and what a hit says (a fragment may have two)."""
 
     kind: str  # "frame" or "version"
     value: str  # the path fragment, or the package's canonical name
@@ -63,32 +63,49 @@ def packages(record: Record) -> Tuple[str, ...]:
     return tuple(sorted({r.package for r in record.affected}))
 
 
-def _frame_pattern(fragment: str) -> str:
-    # dist-packages (Debian) as well as site-packages; either slash.
-    parts = [re.escape(p) for p in re.split(r"[/\\]", fragment.strip("/\\"))]
-    body = r"[/\\]".join(parts)
-    if parts and parts[0] == "site\\-packages":
-        body = r"(?:site|dist)-packages[/\\]" + r"[/\\]".join(parts[1:])
-    return body + (r"[/\\]" if fragment.endswith(("/", "\\")) else "")
+def _frame_patterns(fragment: str) -> Tuple[str, ...]:
+    """The lines whose paths hold ``fragment``, under dist-packages (Debian) as well as
+    site-packages, with either slash: one pattern, or two that together match those lines."""
+    names = re.split(r"[/\\]", fragment.strip("/\\"))
+    parts = [re.escape(p) for p in names]
+    trailing = fragment.endswith(("/", "\\"))
+    if names[0] != "site-packages":
+        return (r"[/\\]".join(parts) + (r"[/\\]" if trailing else ""),)
+    if len(names) == 1 or len(names[1]) < MIN_LITERAL:
+        return (r"(?:site|dist)-packages[/\\]" + r"[/\\]".join(parts[1:]) + (r"[/\\]" if trailing else ""),)
+    # The package's folder first, what stands before it checked after (a look-behind): so the
+    # scan looks for "mmengine/", not for "-packages" (on every frame of every traceback) nor
+    # for "mmengine" (on every line mmengine logs), and the regex starts with a literal. Each
+    # slash has its own pattern, as a literal cannot hold a choice.
+    folder, rest = parts[1], parts[2:]
+    if not rest and not trailing:
+        return (r"%s(?<=(?:site|dist)-packages[/\\]%s)" % (folder, folder),)
+    after = r"[/\\]".join(rest) + (r"[/\\]" if rest and trailing else "")
+    return tuple(r"%s%s(?<=(?:site|dist)-packages[/\\]%s%s)%s" % (folder, slash, folder, slash, after)
+                 for slash in ("/", re.escape("\\")))
 
 
 def _version_pattern(package: str) -> str:
     # The spellings logs print (pip freeze, collect_env, "Transformers version: ..."), each a
     # literal the scan can look for: a case-insensitive pattern has none, and was searched over
-    # every block of the log, 100 times slower than the scan itself.
+    # every block of the log, 100 times slower than the scan itself. The name comes first and
+    # the character before it is checked after it (a look-behind as wide as both): a leading
+    # look-behind made the regex try every position of each line holding the name.
     bases = {package, package.replace("-", "_")}
     names = sorted({v for n in bases for v in (n, n.capitalize(), n.upper())})
-    name = "(?:%s)" % "|".join(re.escape(n) for n in names)
-    return r"(?<![\w.-])%s(?:==|-|:\s*|\s+[Vv]ersion:?\s*|\s+)%s(?![\w])" % (name, _VERSION)
+    by_width = ["(?:%s)(?<![\\w.-].{%d})" % ("|".join(re.escape(n) for n in names if len(n) == width), width)
+                for width in sorted({len(n) for n in names})]
+    return r"(?:%s)(?:==|-|:\s*|\s+[Vv]ersion:?\s*|\s+)%s(?![\w])" % ("|".join(by_width), _VERSION)
 
 
 def clues(records: Sequence[Record]) -> Tuple[Clue, ...]:
     out: List[Clue] = []
     for record in records:
         for fragment in frames(record):
-            clue = Clue("frame", fragment, _frame_pattern(fragment))
-            if clue not in out:
-                out.append(clue)
+            for pattern in _frame_patterns(fragment):
+                clue = Clue("frame", fragment, pattern)
+                if clue not in out:
+                    out.append(clue)
         for package in packages(record):
             clue = Clue("version", package, _version_pattern(package))
             if clue not in out:
@@ -112,8 +129,8 @@ class LogClues(NamedTuple):
             if clue is None or not hit.lines:
                 continue
             line = hit.lines[0]
-            if clue.kind == "frame":
-                found_frames[clue.value] = line.number
+            if clue.kind == "frame":  # the first line of any of its patterns
+                found_frames[clue.value] = min(line.number, found_frames.get(clue.value, line.number))
             else:
                 match = re.search(clue.pattern, line.text)
                 if match:

@@ -2,7 +2,8 @@
 
     python scripts/build_history.py [--out knowledge/history] [PACKAGE ...]
 
-1. chooses the releases (scripts/history_fetch.py: SELECTIONS) and fetches them into
+1. chooses the releases (scripts/history_fetch.py: SELECTIONS for the stack, derived_libs() for the
+   libraries it imports at module level, read from the stack's history just built) and fetches them into
    ~/.cache/envdoctor-history with ``pip download --no-deps``;
 2. reads each release file with ``ast`` (envdoctor.history.scan; nothing is imported or run) into a
    per-release summary, cached beside the file;
@@ -31,11 +32,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from envdoctor.history.build import MEMBER_PACKAGES, merge_package, release_record, split  # noqa: E402
+from envdoctor.history.build import merge_package, release_record, split  # noqa: E402
 from envdoctor.history.archive import read_release  # noqa: E402
 import history_fetch  # noqa: E402
 
-SUMMARY_FORMAT = 4  # bump when the per-release summary changes, to rescan the cache
+SUMMARY_FORMAT = 5  # bump when the per-release summary changes, to rescan the cache
 
 
 def sha256(path: str) -> str:
@@ -61,10 +62,7 @@ def summarise(args) -> Tuple[str, str, Optional[dict]]:
     cached = summary_path(path)
     if os.path.exists(cached):
         with open(cached) as f:
-            record = json.load(f)
-        # a summary written before a package's dict keys were recorded is read again (that package only)
-        if package not in MEMBER_PACKAGES or "members" in record:
-            return package, version, record
+            return package, version, json.load(f)
     release = read_release(path)
     record = release_record(package, version, release)
     record["file"] = os.path.basename(path)
@@ -128,8 +126,8 @@ def main(argv=None) -> int:
     ap.add_argument("--cached-only", action="store_true", help="merge only releases already read (a partial span, recorded as such)")
     ap.add_argument("packages", nargs="*")
     args = ap.parse_args(argv)
-    sels = [s for s in history_fetch.SELECTIONS + history_fetch.SELECTIONS_LIBS
-            if not args.packages or s.package in args.packages]
+    libs = history_fetch.derived_libs(args.out)  # one level down: from the stack's own history
+    sels = [s for s in history_fetch.SELECTIONS + libs if not args.packages or s.package in args.packages]
     releases = history_fetch.plan(sels, offline=args.no_fetch)
     if args.no_fetch:
         files = {r: history_fetch.downloaded(*r) for r in releases}
@@ -184,6 +182,10 @@ def main(argv=None) -> int:
     write_index(args.out)
     if missing:
         print("not available:", ", ".join("%s %s" % r for r in missing))
+    if not args.packages:  # the stack's files just written may name libraries not built yet
+        more = [lib.package for lib in history_fetch.derived_libs(args.out) if lib not in libs]
+        if more:
+            return main(list(argv or sys.argv[1:]) + more)
     return 0
 
 

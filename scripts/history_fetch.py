@@ -47,15 +47,53 @@ SELECTIONS = [
     Selection("numpy", "1.21.0", "minor"),
 ]
 
-# Libraries the stack imports at module level (one level down): names and modules only.
-SELECTIONS_LIBS = [
-    Selection("huggingface-hub", "0.15.0", "minor"),
-    Selection("tokenizers", "0.13.0", "minor"),
-    Selection("safetensors", "0.3.0", "minor"),
-    Selection("einops", "0.6.0", "minor"),
-    Selection("sentencepiece", "0.1.99", "minor"),
-    Selection("packaging", "22.0", "major"),
-]
+# Libraries the stack imports at module level (one level down): names and modules only. Not a
+# list we keep: derived_libs() reads it from the built history (see there).
+SELECTIONS_LIBS: List[Selection] = []
+RECENT_MINORS = 8  # a library no examined release bounds from below: its last few minors
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def derived_libs(history_dir: str) -> List[Selection]:
+    """The libraries one level down, from the history of the stack itself: each top-level module that an
+    examined release imports at module level, unguarded (``imports_top``), and that the same package
+    declares as a requirement under the same name (huggingface_hub -> huggingface-hub; a module whose
+    distribution is named otherwise, yaml for PyYAML, is not matched rather than guessed). Each is
+    examined from the lowest version any examined release asks for (``>=``), every minor's last patch."""
+    import json
+
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    covered = {_canonical(s.package) for s in SELECTIONS}
+    lows: Dict[str, Optional[Version]] = {}
+    for sel in SELECTIONS:
+        path = os.path.join(history_dir, sel.package + ".json")
+        if not os.path.exists(path):
+            continue
+        with open(path) as f:
+            data = json.load(f)
+        tops = {_canonical(t) for names in data.get("imports_top", {}).values() for t in names.split(" ")}
+        for text in data.get("requires", {}).values():
+            for line in text.split("\n")[1:]:
+                try:
+                    req = Requirement(line)
+                except InvalidRequirement:
+                    continue
+                name = _canonical(req.name)
+                if name not in tops or name in covered:
+                    continue
+                bounds = [Version(s.version) for s in req.specifier if s.operator in (">=", "~=", "==")
+                          and "*" not in s.version]
+                low = min(bounds) if bounds else None
+                if name not in lows:
+                    lows[name] = low
+                elif low is not None and (lows[name] is None or low < lows[name]):
+                    lows[name] = low
+    return [Selection(name, str(low) if low is not None else "", "minor") for name, low in sorted(lows.items())]
+
 
 PLATFORM_TRIES = [
     ["--only-binary=:all:", "--platform", "macosx_14_0_arm64", "--python-version", py]
@@ -84,7 +122,7 @@ def choose(selection: Selection, versions: List[str]) -> List[str]:
             v = Version(text)
         except InvalidVersion:
             continue
-        if v.is_prerelease or v.is_devrelease or v.local or v < Version(selection.since):
+        if v.is_prerelease or v.is_devrelease or v.local or (selection.since and v < Version(selection.since)):
             continue
         if selection.until and v >= Version(selection.until):
             continue
@@ -100,7 +138,8 @@ def choose(selection: Selection, versions: List[str]) -> List[str]:
             key = v.major
         if key not in groups or v > groups[key]:
             groups[key] = v
-    return [str(v) for v in sorted(groups.values())]
+    chosen = [str(v) for v in sorted(groups.values())]
+    return chosen if selection.since else chosen[-RECENT_MINORS:]
 
 
 def release_dir(package: str, version: str) -> str:
@@ -132,8 +171,49 @@ def fetch(package: str, version: str) -> Optional[str]:
         got = downloaded(package, version)
         if done.returncode == 0 and got:
             return got
+    got = fetch_listed_sdist(package, version, folder)
+    if got:
+        return got
     with open(os.path.join(folder, "FAILED"), "w") as out:
         out.write(done.stdout[-4000:])
+    return None
+
+
+INDEX = "https://pypi.org/simple/"
+
+
+def fetch_listed_sdist(package: str, version: str, folder: str) -> Optional[str]:
+    """The sdist as the index lists it, checked against the index's sha256. For packages whose setup.py
+    cannot even produce metadata here (flash-attn's imports torch), which `pip download` needs; the
+    file is only read, never built."""
+    import hashlib
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(INDEX + package + "/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            listing = json.load(answer)
+    except (OSError, ValueError):
+        return None
+    stem = re.sub(r"[-_.]+", "_", package).lower() + "-" + version
+    for entry in listing.get("files", []):
+        name = entry["filename"]
+        if not name.endswith(".tar.gz") or re.sub(r"[-_.]+", "_", name[:-7].rsplit("-", 1)[0]).lower() + "-" + \
+                name[:-7].rsplit("-", 1)[1] != stem:
+            continue
+        target = os.path.join(folder, name)
+        try:
+            with urllib.request.urlopen(entry["url"], timeout=600) as answer:
+                data = answer.read()
+        except OSError:
+            return None
+        if hashlib.sha256(data).hexdigest() != entry.get("hashes", {}).get("sha256"):
+            return None
+        with open(target + ".tmp", "wb") as out:
+            out.write(data)
+        os.replace(target + ".tmp", target)
+        return target
     return None
 
 
@@ -152,7 +232,7 @@ def plan(selections=None, offline: bool = False) -> List[tuple]:
     return out
 
 
-def fetch_all(releases, workers: int = 4) -> Dict[tuple, Optional[str]]:
+def fetch_all(releases, workers: int = 1) -> Dict[tuple, Optional[str]]:
     with ThreadPoolExecutor(workers) as pool:
         files = list(pool.map(lambda r: fetch(*r), releases))
     return dict(zip(releases, files))

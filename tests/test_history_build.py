@@ -53,8 +53,11 @@ def test_star_imports_and_keyword_parameters(real_releases):
     # mmengine/__init__.py: `from .config import *` and friends
     assert "Config" in rec["modules"]["mmengine"]["names"]
     assert "Config" in rec["modules"]["mmengine.config"]["names"]
-    names, open_ = rec["params"]["mmengine.config.config.Config"]  # where it is defined
-    assert "cfg_dict" in names and "filename" in names
+    names, open_, is_class = rec["params"]["mmengine.config.config.Config"]  # where it is defined
+    assert "cfg_dict" in names and "filename" in names and is_class
+    # functions: `def build_from_cfg(cfg, registry, default_args=None)`; `def load(file, ..., **kwargs)` is open
+    assert rec["params"]["mmengine.registry.build_functions.build_from_cfg"] == [["cfg", "default_args", "registry"], False, False]
+    assert rec["params"]["mmengine.fileio.io.load"][1:] == [True, False]
 
 
 KEEP = ("transformers/__init__.py", "transformers/utils/", "transformers/models/auto/", "transformers/models/llama/",
@@ -71,10 +74,10 @@ def test_lazy_exports_model_types_and_dataclass_fields(real_releases):
     assert {"AutoModelForCausalLM", "LlamaForCausalLM", "TrainingArguments", "BitsAndBytesConfig"} <= set(top["names"])
     assert "is_safetensors_available" in rec["modules"]["transformers.utils"]["names"]
     assert {"llama", "qwen2", "internlm2"} & set(rec["model_types"]) == {"llama", "qwen2"}  # internlm2 is remote code
-    fields, _ = rec["params"]["transformers.training_args.TrainingArguments"]
+    fields, _, is_class = rec["params"]["transformers.training_args.TrainingArguments"]
     assert {"output_dir", "learning_rate", "per_device_train_batch_size"} <= set(fields)
-    assert "evaluation_strategy" in fields  # renamed eval_strategy later; 4.42 has both
-    bnb, _ = rec["params"]["transformers.utils.quantization_config.BitsAndBytesConfig"]
+    assert "evaluation_strategy" in fields and is_class  # renamed eval_strategy later; 4.42 has both
+    bnb, _, _ = rec["params"]["transformers.utils.quantization_config.BitsAndBytesConfig"]
     assert "load_in_4bit" in bnb
 
 
@@ -151,6 +154,16 @@ def test_dict_keys_that_cannot_all_be_seen_are_unknown():
                     "E = {'e': 1}\nE[name] = 2\nF = {'f': 1}\nfrom .x import F\n", "pkg.mod", False)
     assert s.members == {"A": ("a", "b", "c", "d"), "C": None, "E": None}
     assert ("F", "pkg.x", "F") in s.reexports
+
+
+def test_a_decorator_that_may_take_more_keywords_opens_the_parameters():
+    from envdoctor.history.scan import scan_source
+
+    s = scan_source("class Trainer:\n    @deprecate_kwarg('tokenizer', new_name='processing_class')\n"
+                    "    def __init__(self, model, processing_class=None): pass\n"
+                    "class Plain:\n    @torch.no_grad()\n    def __init__(self, a): pass\n", "m", False)
+    assert s.params["Trainer"].open and s.params["Trainer"].is_class
+    assert not s.params["Plain"].open
 
 
 def test_shipped_history_has_the_template_keys_of_real_releases(xtuner_records):

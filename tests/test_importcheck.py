@@ -98,3 +98,41 @@ def test_transformers_5_break_found_from_the_code(stack, real_releases):
         assert "xtuner 0.1.23" in f["summary"]
     finally:
         _install(venv, real_releases("transformers", "4.42.4"))
+
+
+KEYWORD_CONFIG = """\
+from mmengine.optim import LinearLR
+from peft import LoraConfig
+from transformers import TrainingArguments
+import transformers
+
+lora = dict(type=LoraConfig, r=64, lora_alpha=16, use_dora=True, lora_bias=True, task_type='CAUSAL_LM')
+args = transformers.TrainingArguments(output_dir='out', evaluation_strategy='steps')
+param_scheduler = [dict(type=LinearLR, start_factor=1e-5, by_epoch=True, begin=0, end=0.03, convert_to_iter_based=True)]
+"""
+
+
+def test_keyword_a_literal_call_site_passes_that_the_installed_release_lacks(stack, tmp_path):
+    """peft 0.11.1's LoraConfig has use_dora (0.9.0 on) but not lora_bias (0.14.0 on): read from its files."""
+    venv, _, _ = stack
+    config = tmp_path / "config.py"
+    config.write_text(KEYWORD_CONFIG)
+    found = {f["id"]: f for f in _check(venv, "--config", str(config))["findings"] if f["id"].startswith("KEYWORD-")}
+    assert sorted(found) == ["KEYWORD-peft.tuners.lora.config.LoraConfig.lora_bias"]
+    f = found["KEYWORD-peft.tuners.lora.config.LoraConfig.lora_bias"]
+    assert f["severity"] == "error"
+    python = subprocess.run([venv.python, "-c", "import sys; print(sys.version_info >= (3, 10))"],
+                            stdout=subprocess.PIPE, universal_newlines=True).stdout.strip()
+    name = "LoraConfig.__init__()" if python == "True" else "__init__()"
+    assert f["summary"] == "peft 0.11.1: TypeError: %s got an unexpected keyword argument 'lora_bias'" % name
+    assert "config.py line 6" in f["details"] and f["remedy"]["requires"] == ["peft>=0.14.0"]
+    # near misses: use_dora (accepted here), TrainingArguments' evaluation_strategy (4.42.4 has it), and
+    # mmengine's scheduler dict, whose convert_to_iter_based the runner takes out before building it
+
+
+def test_keyword_messages_name_the_callable_as_each_python_does():
+    from envdoctor.signatures import Accepts
+
+    a = Accepts(frozenset(["r"]), "LoraConfig.__init__", "__init__")
+    assert a.message("use_dora", "3.11.7") == "LoraConfig.__init__() got an unexpected keyword argument 'use_dora'"
+    assert a.message("use_dora", "3.8.18") == "__init__() got an unexpected keyword argument 'use_dora'"

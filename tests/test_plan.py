@@ -423,3 +423,12 @@ def test_a_release_that_lacks_a_template_the_config_uses_is_never_proposed(pins,
     config.write_text(xtuner_config().replace("PROMPT_TEMPLATE.internlm2_chat", "PROMPT_TEMPLATE.internlm_chat"))
     plan = json.loads(envdoctor("fix", "--no-resolve", "--format", "json", *args, "--config", str(config)).stdout)
     assert _changes(plan)["xtuner"]["to"] == "0.1.11"
+
+
+def test_a_bound_comes_from_a_record_that_fires_not_from_one_that_only_may(pins):
+    # torch 2.4.1 without a local label: its CUDA build is unknown, so the bitsandbytes record
+    # for CUDA 12.8 only may fire; its bound (>=0.45.3) would overrule xtuner 0.2.0's own
+    # bitsandbytes==0.45.0 and no set would resolve. Near miss: told CUDA 12.8, the bound holds.
+    args = ("-r", pins("xtuner==0.2.0", "torch==2.4.1"), "--python-version", "3.11")
+    assert "bitsandbytes>=0.45.3" not in fix_json(*args)["constraints"]
+    assert "bitsandbytes>=0.45.3" in fix_json(*args, "--fact", "torch.cuda=12.8")["constraints"]

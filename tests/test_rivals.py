@@ -8,7 +8,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from envdoctor.rivals import _frame_pattern, _version_pattern  # noqa: E402
+from envdoctor.rivals import _frame_patterns, _version_pattern  # noqa: E402
 
 
 @pytest.mark.parametrize("line,version", [
@@ -41,7 +41,7 @@ def test_a_wheel_name_with_underscore():
     ("Requirement already satisfied: peft in /opt/conda/lib/python3.10/site-packages", False),
 ])
 def test_frame_fragment(line, hit):
-    assert bool(re.search(_frame_pattern("site-packages/peft/"), line)) == hit
+    assert any(re.search(pattern, line) for pattern in _frame_patterns("site-packages/peft/")) == hit
 
 
 def test_each_version_clue_has_literals_the_scan_filters_on():
@@ -52,3 +52,14 @@ def test_each_version_clue_has_literals_the_scan_filters_on():
     for package in ("torch", "flash-attn", "mmengine"):
         literals = logscan.required_literals(rivals._version_pattern(package))
         assert literals and package in literals and package.capitalize() in literals
+
+
+def test_each_frame_clue_is_looked_for_by_its_folder_and_slash():
+    # "-packages" is on every frame of every traceback, "mmengine" on every line mmengine logs:
+    # a clue looked for by either made explain's second read decode and search most lines.
+    from envdoctor import logscan
+
+    for fragment, wanted in (("site-packages/mmengine/", {("mmengine/",), ("mmengine\\",)}),
+                             ("site-packages/transformers/trainer.py", {("transformers/",), ("transformers\\",)}),
+                             ("site-packages/peft", {("peft",)})):
+        assert {logscan.required_literals(p) for p in _frame_patterns(fragment)} == wanted, fragment

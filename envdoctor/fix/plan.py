@@ -713,7 +713,10 @@ def _declares(release: Release, python: str) -> List[Tuple[str, str]]:
 
 
 def _bounds(planner: _Planner, facts: Facts) -> Tuple[str, ...]:
-    """The knowledge base's bounds for the stack: ranges of records that would fire there."""
+    """The knowledge base's bounds for the stack: ranges of records that would fire there, as a
+    confirmed or likely error. One that only may fire (a fact it needs is unknown: torch's CUDA
+    build for an unlabelled torch pin) is no bound: it would overrule a release's own pin
+    (bitsandbytes>=0.45.3 against xtuner 0.2.0's bitsandbytes==0.45.0) on a guess."""
     out: List[str] = []
     for record in planner.kb.records:
         if record.severity != "error":
@@ -723,7 +726,8 @@ def _bounds(planner: _Planner, facts: Facts) -> Tuple[str, ...]:
                 continue
             chosen = facts.get("pkg." + rng.package)
             probe = facts.with_values({"pkg." + rng.package: rng.introduced})
-            if not any(f.record.id == record.id and f.severity == "error" for f in evaluate_all((record,), probe)):
+            if not any(f.record.id == record.id and f.severity == "error" and (f.status == CONFIRMED or f.likely)
+                       for f in evaluate_all((record,), probe)):
                 continue
             now = parse_version(chosen) if isinstance(chosen, str) else None
             if now is not None and now < Version(rng.introduced):

@@ -16,6 +16,7 @@ from envdoctor.history.shards import shard_key
 from envdoctor.history.scan import ModuleSummary, Params, model_types, module_name, scan_source, star_names
 
 FORMAT = 1
+CLASS_MARK = "__init__"  # among a callable's keywords: it is a class (no parameter has this name)
 # Packages whose imports of other packages are recorded (they are what pins are checked with).
 IMPORTERS = {"xtuner", "peft", "trl", "accelerate", "deepspeed", "mmengine"}
 STDLIB = set(getattr(sys, "stdlib_module_names", ())) | {"__future__"}
@@ -74,8 +75,8 @@ def _names(module: str, summaries: Dict[str, ModuleSummary], kinds: Dict[str, st
     return sorted(set(names)), open_
 
 
-def _resolve_params(summaries: Dict[str, ModuleSummary]) -> Dict[str, Tuple[List[str], bool]]:
-    """Qualified name -> (parameter names, open). Inherited __init__ / dataclass fields resolved by class name
+def _resolve_params(summaries: Dict[str, ModuleSummary]) -> Dict[str, Tuple[List[str], bool, bool]]:
+    """Qualified name -> (parameter names, open, is a class). Inherited __init__ / dataclass fields resolved by class name
     within the release; a base we cannot see makes the result open (more keywords may be accepted)."""
     by_class: Dict[str, Params] = {}
     for module in sorted(summaries):
@@ -97,14 +98,14 @@ def _resolve_params(summaries: Dict[str, ModuleSummary]) -> Dict[str, Tuple[List
             return list(p.names), bool(p.bases)
         return inherited[0] + list(p.names), inherited[1]
 
-    out: Dict[str, Tuple[List[str], bool]] = {}
+    out: Dict[str, Tuple[List[str], bool, bool]] = {}
     for module, s in summaries.items():
         if any(part.startswith("_") for part in module.split(".")[1:]):
             continue
         for name, p in s.params.items():
             resolved = params_of(p, 0)
             if resolved is not None:
-                out[module + "." + name] = (sorted(set(resolved[0])), resolved[1])
+                out[module + "." + name] = (sorted(set(resolved[0])), resolved[1], p.is_class)
     return out
 
 
@@ -186,7 +187,7 @@ def release_record(package: str, version: str, release: Release) -> dict:
         "requires_dist": release.requires_dist,
         "requires_python": release.requires_python,
         "modules": modules,
-        "params": {k: [v[0], v[1]] for k, v in sorted(_resolve_params(summaries).items())},
+        "params": {k: list(v) for k, v in sorted(_resolve_params(summaries).items())},
     }
     if package == "transformers":
         path = "transformers/models/auto/configuration_auto.py"
@@ -210,7 +211,23 @@ def release_record(package: str, version: str, release: Release) -> dict:
         record["links"] = _links(summaries, kinds)
     if package in MEMBER_PACKAGES:
         record["members"] = _members({m: s for m, s in summaries.items() if not _is_config(m)})
+    record["imports_top"] = _imports_top(summaries, kinds)
     return record
+
+
+def _imports_top(summaries: Dict[str, ModuleSummary], kinds: Dict[str, str]) -> List[str]:
+    """The other top-level modules this release imports at module level, unguarded, from its public
+    modules: the libraries one level down whose names and modules the history also records."""
+    own = {m.split(".")[0] for m in kinds}
+    out: Set[str] = set()
+    for module, s in summaries.items():
+        if _is_config(module) or any(p.startswith("_") or p in ("tests", "testing_utils") for p in module.split(".")[1:]):
+            continue
+        for ref in s.imports:
+            top = ref.module.split(".")[0]
+            if top and top not in own and top not in STDLIB and not ref.in_function and not ref.guarded:
+                out.add(top)
+    return sorted(out)
 
 
 def _group(presence: Dict[str, Set[int]]) -> Dict[str, str]:
@@ -236,7 +253,10 @@ def merge_package(package: str, records: Sequence[dict], selection: Optional[dic
     links_at: Dict[str, Set[int]] = {}
     requires_at: Dict[str, Set[int]] = {}
     members_at: Dict[str, Dict[str, Set[int]]] = {}
+    imports_top_at: Dict[str, Set[int]] = {}
     for i, r in enumerate(records):
+        for top in r.get("imports_top", ()):
+            imports_top_at.setdefault(top, set()).add(i)
         for module, m in r["modules"].items():
             module_at.setdefault(module, set()).add(i)
             if m["open"] and not _is_config(module):
@@ -244,9 +264,12 @@ def merge_package(package: str, records: Sequence[dict], selection: Optional[dic
             per = names_at.setdefault(module, {})
             for n in m["names"]:
                 per.setdefault(n, set()).add(i)
-        for qual, (names, open_) in r["params"].items():
+        for qual, value in r["params"].items():
+            names, open_ = value[0], value[1]
             per = params_at.setdefault(qual, {})
             per.setdefault("", set()).add(i)  # the callable is known at this release
+            if len(value) > 2 and value[2]:
+                per.setdefault(CLASS_MARK, set()).add(i)  # a class: Python names it Class.__init__()
             for n in names:
                 per.setdefault(n, set()).add(i)
             if open_:
@@ -285,6 +308,8 @@ def merge_package(package: str, records: Sequence[dict], selection: Optional[dic
         data["imports"] = _group(imports_at)
     if links_at:
         data["links"] = _group(links_at)
+    if imports_top_at:
+        data["imports_top"] = _group(imports_top_at)
     if members_at:
         data["members"] = {q: _group(p) for q, p in sorted(members_at.items())}
     return data

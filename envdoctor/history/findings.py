@@ -106,7 +106,10 @@ def to_finding(failure: Failure, importers: Sequence[Failure], history: History,
 
 def explained_by(failure: Failure, findings: Iterable[Finding]) -> bool:
     """A confirmed record already names this error (its symptom matches the line): it says more."""
-    line = "%s: %s" % (failure.error, failure.message)
+    return explained_by_line("%s: %s" % (failure.error, failure.message), findings)
+
+
+def explained_by_line(line: str, findings: Iterable[Finding]) -> bool:
     for f in findings:
         if f.status != CONFIRMED:
             continue
@@ -121,18 +124,22 @@ def explained_by(failure: Failure, findings: Iterable[Finding]) -> bool:
 
 def import_findings(env, files: Sequence[str], kb_dirs: Sequence[str], existing: Sequence[Finding]) -> List[Finding]:
     """Run the import check on an examined environment; findings not already explained by a record."""
+    from envdoctor.history.keywords import keyword_findings
     from envdoctor.history.load import load_history
-    from envdoctor.importcheck import check_environment
+    from envdoctor.importcheck import examine
 
     history = load_history(kb_dirs)
     installed = {d.name: d.version for d in env.distributions}
     folders = [d.location for d in env.distributions if d.location]
-    failures, groups = check_environment(folders, installed, files, known_top=history.index["modules"])
+    checker = examine(folders, installed, files, known_top=history.index["modules"])
     out = []
-    for failure in failures:
+    for failure in checker.result:
         if explained_by(failure, existing):
             continue
-        out.append(to_finding(failure, groups.get((failure.message, failure.error), [failure]), history, installed))
+        out.append(to_finding(failure, checker.failures.get((failure.message, failure.error), [failure]), history, installed))
+    for finding in keyword_findings(checker, history, installed, env.python):
+        if not explained_by_line(finding.record.summary.split(": ", 1)[1], existing):
+            out.append(finding)
     return out
 
 

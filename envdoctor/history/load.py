@@ -47,7 +47,7 @@ class Span(NamedTuple):
 
 def knowledge_dirs(extra_kb: Sequence[str] = ()) -> List[str]:
     """The shipped history, then a --kb folder's own history/ (a package file there replaces the shipped one)."""
-    from envdoctor.kb.load import shipped_dir  # late: only when a lookup is made
+    from envdoctor.kb.shipped import shipped_dir  # late: only when a lookup is made
 
     out = [os.path.join(d, HISTORY_DIR) for d in (shipped_dir(),) + tuple(extra_kb)]
     return [d for d in dict.fromkeys(out) if os.path.isdir(d)]

@@ -42,6 +42,16 @@ class Params(NamedTuple):
     open: bool
     bases: Tuple[str, ...] = ()  # for classes without their own __init__: base class names (dotted as written)
     kind: str = "init"  # "init" (own signature), "fields" (dataclass: bases' fields + own), "inherit"
+    is_class: bool = False  # a class (called through __init__), not a function
+
+
+class CallSite(NamedTuple):
+    """A call the module makes when imported (module level, unguarded), with its literal keywords."""
+
+    callee: str  # dotted as written: "LoraConfig", "transformers.TrainingArguments"
+    keywords: Tuple[str, ...]
+    line: int
+    built: bool = False  # written as dict(type=Callee, k=...): a config's object, built with those keywords
 
 
 class ModuleSummary(NamedTuple):
@@ -54,6 +64,8 @@ class ModuleSummary(NamedTuple):
     error: str = ""  # a syntax error: the module's content is unknown
     members: Dict[str, Optional[Tuple[str, ...]]] = {}  # dict name -> its keys; None: not all visible
     reexports: Tuple[Tuple[str, str, str], ...] = ()  # (local name, absolute module, name there)
+    calls: Tuple[CallSite, ...] = ()  # module-level, unguarded calls with keywords
+    bindings: Tuple[Tuple[str, str, str], ...] = ()  # names bound once, by an unguarded import: (local, module, name or "")
 
 
 def resolve(module: str, is_package: bool, level: int, target: Optional[str]) -> str:
@@ -116,6 +128,31 @@ def _literal_keys(value) -> Optional[List[str]]:
     return None
 
 
+def _call_sites(node) -> List[CallSite]:
+    """Calls with keywords in one module-level statement (lambda bodies do not run: left out)."""
+    out: List[CallSite] = []
+    todo = [node]
+    while todo:
+        n = todo.pop()
+        if isinstance(n, ast.Lambda):
+            continue
+        todo.extend(ast.iter_child_nodes(n))
+        if not isinstance(n, ast.Call):
+            continue
+        keywords = tuple(k.arg for k in n.keywords if k.arg)
+        callee = _dotted(n.func)
+        if callee.split(".")[-1] == "dict" and "type" in keywords:
+            # mmengine's lazy objects: dict(type=LoraConfig, r=64) is built as LoraConfig(r=64)
+            typ = next(k.value for k in n.keywords if k.arg == "type")
+            built = _dotted(typ) if isinstance(typ, (ast.Name, ast.Attribute)) else ""
+            rest = tuple(k for k in keywords if k not in ("type", "_scope_"))  # the builder takes both out
+            if built and rest:
+                out.append(CallSite(built, rest, n.lineno, True))
+        elif callee and keywords:
+            out.append(CallSite(callee, keywords, n.lineno))
+    return sorted(out, key=lambda c: (c.line, c.callee))
+
+
 def _target_names(target) -> List[str]:
     if isinstance(target, ast.Name):
         return [target.id]
@@ -138,11 +175,20 @@ def _is_dataclass(node: ast.ClassDef) -> bool:
     return False
 
 
+# Decorators that keep a function's keywords as written (a wrong keyword fails the same way).
+# Any other decorator may accept more (transformers' @deprecate_kwarg on Trainer.__init__ takes the
+# old `tokenizer=`): its function's parameters are open.
+PLAIN_DECORATORS = {"staticmethod", "classmethod", "property", "abstractmethod", "overload", "lru_cache", "cache",
+                    "contextmanager", "no_grad", "inference_mode", "wraps"}
+
+
 def _function_params(fn) -> Params:
     a = fn.args
     names = [x.arg for x in getattr(a, "posonlyargs", [])] + [x.arg for x in a.args] + [x.arg for x in a.kwonlyargs]
     names = [n for n in names if n not in ("self", "cls")]
-    return Params(tuple(names), a.kwarg is not None)
+    decorated = any(_dotted(d.func if isinstance(d, ast.Call) else d).split(".")[-1] not in PLAIN_DECORATORS
+                    for d in fn.decorator_list)
+    return Params(tuple(names), a.kwarg is not None or decorated)
 
 
 def _dotted(node) -> str:
@@ -156,6 +202,16 @@ def _dotted(node) -> str:
     return ""
 
 
+def _mentions(annotation, names) -> bool:
+    """Whether an annotation names one of `names` (ClassVar[...], typing.ClassVar, "ClassVar[int]")."""
+    for n in ast.walk(annotation):
+        if isinstance(n, ast.Name) and n.id in names or isinstance(n, ast.Attribute) and n.attr in names:
+            return True
+        if isinstance(n, ast.Constant) and isinstance(n.value, str) and any(x in n.value for x in names):
+            return True
+    return False
+
+
 def _class_params(node: ast.ClassDef) -> Optional[Params]:
     for item in node.body:
         if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name == "__init__":
@@ -165,7 +221,7 @@ def _class_params(node: ast.ClassDef) -> Optional[Params]:
         fields = []
         for item in node.body:
             if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
-                if "ClassVar" in ast.dump(item.annotation):
+                if _mentions(item.annotation, ("ClassVar",)):
                     continue
                 fields.append(item.target.id)
         return Params(tuple(fields), False, bases, "fields")
@@ -187,6 +243,11 @@ class _Reader:
         self.replaces_itself = False  # sys.modules[__name__] = _LazyModule(...)
         self.members: Dict[str, Optional[List[str]]] = {}
         self.reexports: List[Tuple[str, str, str]] = []
+        self.calls: List[CallSite] = []
+        self.bound: Dict[str, Optional[Tuple[str, str]]] = {}  # None: bound otherwise, or more than once
+
+    def bind(self, local: str, target: Optional[Tuple[str, str]]) -> None:
+        self.bound[local] = None if local in self.bound else target
 
     def add(self, name: str) -> None:
         self.names[name] = None
@@ -201,6 +262,7 @@ class _Reader:
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             if top:
                 self.add(node.name)
+                self.bind(node.name, None)
                 if node.name == "__getattr__":
                     self.open = True
                 elif not node.name.startswith("_"):
@@ -209,10 +271,11 @@ class _Reader:
         elif isinstance(node, ast.ClassDef):
             if top:
                 self.add(node.name)
+                self.bind(node.name, None)
                 if not node.name.startswith("_"):
                     params = _class_params(node)
                     if params is not None:
-                        self.params[node.name] = params
+                        self.params[node.name] = params._replace(is_class=True)
             self.nested(node.body)
         elif isinstance(node, ast.If):
             tc = _is_type_checking(node.test)
@@ -230,10 +293,13 @@ class _Reader:
             if top and isinstance(node, (ast.For, ast.AsyncFor)):
                 for n in _target_names(node.target):
                     self.add(n)
+                    self.bind(n, None)
             self.statements(node.body, top, guarded)
             self.statements(getattr(node, "orelse", []), top, True)
         elif top:
             self.assignment(node, guarded)
+            if not guarded:
+                self.calls.extend(_call_sites(node))
             self.nested_expr(node)
         else:
             self.nested_expr(node)
@@ -255,6 +321,8 @@ class _Reader:
             targets, value = [node.target], node.value
         self.track_members(node, targets, value, guarded)
         for t in targets:
+            for n in _target_names(t):
+                self.bind(n, None)
             if isinstance(t, ast.Subscript) and _dotted(t.value) == "sys.modules":
                 self.replaces_itself = True
             for n in _target_names(t):
@@ -331,6 +399,8 @@ class _Reader:
                 self.imports.append(ref)
                 if top:
                     self.add(alias.asname or alias.name.split(".")[0])
+                    module = alias.name if alias.asname else alias.name.split(".")[0]
+                    self.bind(alias.asname or module, None if guarded else (module, ""))
             return
         target = resolve(self.module, self.is_package, node.level or 0, node.module)
         names = tuple(a.name for a in node.names)
@@ -344,6 +414,7 @@ class _Reader:
                 self.add(alias.asname or alias.name)
                 local = alias.asname or alias.name
                 self.reexports.append((local, target, alias.name))
+                self.bind(local, None if guarded else (target, alias.name))
                 self.members.pop(local, None)  # the import replaces a dict defined above it
 
 
@@ -360,8 +431,9 @@ def scan_source(source, module: str, is_package: bool) -> ModuleSummary:
     # neither an _import_structure literal nor star imports for type checkers list it, names are unknown.
     open_ = r.open or (r.replaces_itself and not r.lazy and not r.stars)
     members = {k: (tuple(v) if v is not None else None) for k, v in r.members.items()}
+    bindings = tuple((k, v[0], v[1]) for k, v in r.bound.items() if v is not None)
     return ModuleSummary(tuple(r.names), tuple(r.stars), open_, tuple(r.imports), r.params, lazy,
-                         members=members, reexports=tuple(r.reexports))
+                         members=members, reexports=tuple(r.reexports), calls=tuple(r.calls), bindings=bindings)
 
 
 def model_types(source) -> Tuple[str, ...]:

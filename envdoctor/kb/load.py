@@ -9,6 +9,7 @@ from packaging.version import InvalidVersion, Version
 
 from envdoctor.kb import vocabulary
 from envdoctor.kb.locate import line_of
+from envdoctor.kb.shipped import shipped_dir  # noqa: F401  (its users import it from here too)
 from envdoctor.kb.tables import Tables
 from envdoctor.names import canonical_name
 from envdoctor.tomlcache import TOMLError, TomlCache, shared
@@ -50,15 +51,6 @@ class KnowledgeBase(NamedTuple):
     errors: Tuple[RecordError, ...]
     dirs: Tuple[str, ...]
     tables: Tables = Tables()  # tables/NAME.toml of every folder, by NAME
-
-
-def shipped_dir() -> str:
-    """The knowledge base that comes with envdoctor: inside the wheel, or the source tree."""
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    installed = os.path.join(here, "_knowledge")
-    if os.path.isdir(installed):
-        return installed
-    return os.path.join(os.path.dirname(here), "knowledge")
 
 
 def is_shipped(path: str) -> bool:
