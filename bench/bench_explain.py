@@ -85,7 +85,9 @@ def build_log(path: str, size_mb: int, errors: list) -> int:
 
 def ere(pattern: str) -> str:
     """Python's regex shorthands in POSIX ERE, for grep -E."""
-    return pattern.replace(r"\d", "[0-9]").replace(r"\s", "[[:space:]]").replace(r"\w", "[[:alnum:]_]")
+    # "(?:" is a group that captures nothing: ERE has only plain groups, which match the same.
+    return (pattern.replace("(?:", "(").replace(r"\d", "[0-9]").replace(r"\s", "[[:space:]]")
+            .replace(r"\w", "[[:alnum:]_]"))
 
 
 def _tree(root: int) -> list:

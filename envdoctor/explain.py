@@ -166,6 +166,16 @@ def open_log(log: str) -> Tuple[BinaryIO, BinaryIO]:
     return stream, raw  # type: ignore[return-value]
 
 
+def _read(log: str, stream: BinaryIO, raw: BinaryIO, scanner: Scanner, progress: Progress) -> None:
+    """Scan the whole log: a large plain file by offset, in ranges scanned at once; a pipe or
+    gzip in order."""
+    workers = parallel_workers(raw.fileno()) if log != "-" and isinstance(stream, _Rewound) else 1
+    if workers > 1:
+        scan_file(raw.fileno(), scanner, progress, workers)
+    else:
+        scan_into(stream, scanner, progress)
+
+
 def _read_error(log: str, exc: BaseException, progress: Progress) -> str:
     where = "after %d lines" % progress.lines
     if isinstance(exc, EOFError):
@@ -276,12 +286,7 @@ def explain(log: str, options: CheckOptions, examine: bool = True, keep: int = K
     stream, raw = open_log(log)
     before = _identity(raw)
     try:
-        # A large plain file is read by offset, in ranges scanned at once; a pipe or gzip in order.
-        workers = parallel_workers(raw.fileno()) if log != "-" and isinstance(stream, _Rewound) else 1
-        if workers > 1:
-            scan_file(raw.fileno(), scanner, progress, workers)
-        else:
-            scan_into(stream, scanner, progress)
+        _read(log, stream, raw, scanner, progress)
     except (OSError, EOFError, zlib.error) as exc:
         complete = False
         problems.append(Problem("log", _read_error(log, exc, progress)))
@@ -371,7 +376,7 @@ def _rank_rivals(log: str, diagnoses: Tuple[Diagnosis, ...], problems: List[Prob
         try:
             stream, raw = open_log(log)
             try:
-                scan_into(stream, scanner, Progress(scanner))
+                _read(log, stream, raw, scanner, Progress(scanner))
             finally:
                 raw.close()
             found = rivals.LogClues.from_hits(wanted, scanner.hits())

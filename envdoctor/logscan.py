@@ -303,8 +303,8 @@ class Scanner:
     """Feed it blocks of whole lines (or pieces of an overlong line); it keeps the hits.
 
     With ``count_all`` False a pattern is looked for only until its first ``keep`` lines are
-    kept (its count stops there), and ``done`` says when no pattern is left to look for: for a
-    reader that wants where each pattern first matches, not how often."""
+    kept (its count then says nothing of the rest); once every pattern has them (``done``) the
+    lines are only counted. For a reader that wants where each pattern first matches, not how often."""
 
     def __init__(self, patterns: Sequence[str], keep: int = 5, count_all: bool = True) -> None:
         self.patterns = [_Pattern(i, p) for i, p in enumerate(patterns)]
@@ -333,6 +333,9 @@ class Scanner:
         """Scan ``block[lo:hi]``, which ends at a line break (or is a piece of a long line).
         Bounds instead of a slice: copying every chunk would cost more than searching it."""
         hi = len(block) if hi is None else hi
+        if self.done:  # nothing left to look for: the line numbers of what follows still count
+            self.line += block.count(b"\n", lo, hi)
+            return
         self.budget.arm()
         try:
             self._feed(block, lo, hi)
@@ -516,7 +519,6 @@ def _first_break(data: bytes) -> int:
 
 
 def scan_into(stream: BinaryIO, scanner: Scanner, progress: Progress) -> None:
-    """Read ``stream`` into ``scanner`` to its end, or until the scanner is ``done``."""
     with scanner.budget:
         _scan_into(stream, scanner, progress)
 
@@ -540,8 +542,6 @@ def _scan_into(stream: BinaryIO, scanner: Scanner, progress: Progress) -> None:
             scanner.feed(chunk, first + 1, last + 1)
             pending = chunk[last + 1:]
         del chunk
-        if scanner.done:  # what is left of the stream cannot change what was found
-            return
         while len(pending) > MAX_LINE:  # no line break in sight: scan it in overlapping pieces
             scanner.feed(pending, 0, MAX_LINE)
             pending = pending[MAX_LINE - OVERLAP:]
@@ -625,8 +625,8 @@ def split_at_lines(fd: int, size: int, parts: int) -> List[Tuple[int, int]]:
     return [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
 
 
-def scan_range(fd: int, start: int, end: int, patterns: Sequence[str], keep: int) -> RangeResult:
-    scanner = Scanner(patterns, keep)
+def scan_range(fd: int, start: int, end: int, patterns: Sequence[str], keep: int, count_all: bool = True) -> RangeResult:
+    scanner = Scanner(patterns, keep, count_all)
     progress = Progress(scanner)
     scan_into(_FileRange(fd, start, end), scanner, progress)
     return RangeResult(tuple(scanner.counts), tuple(tuple(k) for k in scanner.kept), tuple(scanner.last_line),
@@ -653,7 +653,7 @@ def scan_file(fd: int, scanner: Scanner, progress: Progress, workers: int) -> No
 
     patterns = [p.text for p in scanner.patterns]
     with multiprocessing.get_context("fork").Pool(len(ranges) - 1, initializer=_worker_signals) as pool:
-        others = pool.starmap_async(scan_range, [(fd, a, b, patterns, scanner.keep) for a, b in ranges[1:]], chunksize=1)
+        others = pool.starmap_async(scan_range, [(fd, a, b, patterns, scanner.keep, scanner.count_all) for a, b in ranges[1:]], chunksize=1)
         first = ranges[0]
         scan_into(_FileRange(fd, first[0], first[1]), scanner, progress)
         parts = others.get()

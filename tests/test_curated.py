@@ -31,6 +31,18 @@ def test_shipped_lockfile_passes_the_static_check(path):
     assert report["facts"]["pkg.xtuner"] and report["facts"]["torch.cuda"] == "12.1"
     header = [l for l in open(path) if l.startswith("#")]
     assert any(l.startswith("# level resolved:") for l in header)
+    # Each shipped lockfile was installed into a fresh venv of its Python and ran the CPU smoke
+    # step, and its header says so, with that Python; it records no path of the machine it was made on.
+    smoke = [l for l in header if l.startswith("# level smoke:")]
+    assert len(smoke) == 1 and smoke[0].rstrip().endswith("Python %s" % _full_python(smoke[0], _python_of(path))), header
+    assert not any(root in l for l in header for root in ("/root", "/tmp", "/work", "/home")), header
+
+
+def _full_python(line, minor):
+    """The interpreter's version the smoke line ends with, checked to be of the lockfile's minor."""
+    version = line.rstrip().rsplit(" ", 1)[-1]
+    assert version.startswith(minor + "."), (line, minor)
+    return version
 
 
 def offline(tmp_path, *pins_and_args, pins=()):
@@ -51,14 +63,17 @@ def test_offline_picks_the_xtuner_0123_lockfile_for_its_environment(tmp_path):
 
 
 @pytest.mark.skipif(not LOCKFILES, reason="no lockfiles shipped")
-def test_offline_picks_the_xtuner_020_lockfile_for_the_020_line(tmp_path):
-    code, answer = offline(tmp_path, "--python-version", "3.10", pins=("xtuner==0.2.0", "torch==2.4.1+cu121"))
-    assert code == 0 and os.path.basename(answer["chosen"]) == "xtuner-0.2.0-py310-cu121.txt"
+@pytest.mark.parametrize("python", ["3.10", "3.11", "3.12"])
+def test_offline_picks_the_xtuner_020_lockfile_for_the_020_line(tmp_path, python):
+    code, answer = offline(tmp_path, "--python-version", python, pins=("xtuner==0.2.0", "torch==2.4.1+cu121"))
+    name = "xtuner-0.2.0-py%s-cu121.txt" % python.replace(".", "")
+    assert code == 0 and os.path.basename(answer["chosen"]) == name
+    assert {c["level"] for c in answer["candidates"] if os.path.basename(c["path"]) == name} == {"smoke"}
 
 
 @pytest.mark.skipif(not LOCKFILES, reason="no lockfiles shipped")
 @pytest.mark.parametrize("python,torch,needle", [
-    ("3.11", "torch==2.4.1+cu121", "made for Python 3.10, this is 3.11"),
+    ("3.13", "torch==2.4.1+cu121", "this is 3.13"),
     ("3.10", "torch==2.1.2+cu118", "this torch for CUDA 11.8"),
 ])
 def test_offline_says_when_nothing_matches(tmp_path, python, torch, needle):

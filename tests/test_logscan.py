@@ -57,8 +57,8 @@ def in_order(path: str, keep: int = 5):
         return scan(stream, PATTERNS, keep)
 
 
-def in_parallel(path: str, workers: int = WORKERS, keep: int = 5):
-    scanner = Scanner(PATTERNS, keep)
+def in_parallel(path: str, workers: int = WORKERS, keep: int = 5, count_all: bool = True):
+    scanner = Scanner(PATTERNS, keep, count_all)
     progress = Progress(scanner)
     with open(path, "rb") as stream:
         scan_file(stream.fileno(), scanner, progress, workers)
@@ -190,10 +190,10 @@ def test_matches_after_the_sample_are_found_whatever_bytes_it_made_look_rare(tmp
     assert found[r"^\s*Killed\s*$"] == [count]
 
 
-def test_first_lines_only_give_the_same_first_lines_and_stop_reading(tmp_path):
+def test_first_lines_only_give_the_same_first_lines(tmp_path):
     """count_all=False (explain's second read, for rival causes): each pattern's first lines as
-    a full scan finds them, a pattern no longer looked for once it has them, and no reading on
-    once every pattern has them; a pattern the log lacks keeps the reading to the end."""
+    a full scan finds them, a pattern no longer looked for once it has them, and once every
+    pattern has them (done) the lines still counted."""
     count = 20000
     # The first lines in the first 1 MiB read, the second ones after it (lines of 100 bytes).
     planted = {5: fixed(DRIVER), 6: fixed(ASSERTION), 9001: fixed(KILLED), 15000: fixed(DRIVER),
@@ -214,4 +214,15 @@ def test_first_lines_only_give_the_same_first_lines_and_stop_reading(tmp_path):
         assert {h.pattern: h.lines[0] for h in hits} == full
         assert all(h.count == 1 for h in hits)  # a pattern that has its line was looked for no more
         assert scanner.done is not to_the_end
-        assert (progress.size == count * WIDTH) is to_the_end, progress.size
+        assert (progress.lines, progress.size) == (count, count * WIDTH)
+
+
+def test_first_lines_only_in_parallel_are_those_read_in_order(boundary_log):
+    """Ranges scanned at once with count_all=False: the first line of each pattern and the line
+    numbers of the later ranges as a scan in order gives them (a range done early still counts
+    its lines)."""
+    path, _, count = boundary_log
+    hits, progress = in_parallel(path, keep=1, count_all=False)
+    expected = in_order(path, keep=1)
+    assert [(h.pattern, h.lines) for h in hits] == [(h.pattern, h.lines) for h in expected.hits]
+    assert (progress.lines, progress.size) == (count, count * WIDTH)
