@@ -27,12 +27,13 @@ class Selection(NamedTuple):
     every: str  # "release" (all), "minor" (each minor's last patch), "major" (each major's last)
     until: Optional[str] = None  # versions at or above are left out (None: up to the newest)
     patches_from: Optional[str] = None  # from this version on, every release, not only a minor's last
+    last: Optional[int] = None  # keep only the newest this many of those chosen
 
 
 # The span of the history. The comment on each line says why it starts there.
 SELECTIONS = [
     Selection("xtuner", "0.1.0", "release"),  # every release ever published
-    Selection("transformers", "4.30.0", "minor"),  # the issue's span: 4.30 on, 5.x included
+    Selection("transformers", "4.30.0", "minor", patches_from="5.0.0"),  # the issue's span: 4.30 on, every 5.x
     Selection("peft", "0.4.0", "minor"),  # the first peft XTuner 0.1.x accepts
     Selection("accelerate", "0.20.0", "minor"),
     Selection("trl", "0.7.0", "minor"),
@@ -49,8 +50,7 @@ SELECTIONS = [
 
 # Libraries the stack imports at module level (one level down): names and modules only. Not a
 # list we keep: derived_libs() reads it from the built history (see there).
-SELECTIONS_LIBS: List[Selection] = []
-RECENT_MINORS = 8  # a library no examined release bounds from below: its last few minors
+RECENT_MINORS = 8  # a library's newest minors examined (names and modules only; they change slowly)
 
 
 def _canonical(name: str) -> str:
@@ -62,7 +62,8 @@ def derived_libs(history_dir: str) -> List[Selection]:
     examined release imports at module level, unguarded (``imports_top``), and that the same package
     declares as a requirement under the same name (huggingface_hub -> huggingface-hub; a module whose
     distribution is named otherwise, yaml for PyYAML, is not matched rather than guessed). Each is
-    examined from the lowest version any examined release asks for (``>=``), every minor's last patch."""
+    examined from the lowest version any examined release asks for (``>=``), every minor's last patch,
+    at most its newest RECENT_MINORS minors."""
     import json
 
     from packaging.requirements import InvalidRequirement, Requirement
@@ -92,7 +93,8 @@ def derived_libs(history_dir: str) -> List[Selection]:
                     lows[name] = low
                 elif low is not None and (lows[name] is None or low < lows[name]):
                     lows[name] = low
-    return [Selection(name, str(low) if low is not None else "", "minor") for name, low in sorted(lows.items())]
+    return [Selection(name, str(low) if low is not None else "", "minor", last=RECENT_MINORS)
+            for name, low in sorted(lows.items())]
 
 
 PLATFORM_TRIES = [
@@ -142,7 +144,7 @@ def choose(selection: Selection, versions: List[str]) -> List[str]:
         if key not in groups or v > groups[key]:
             groups[key] = v
     chosen = [str(v) for v in sorted(groups.values())]
-    return chosen if selection.since else chosen[-RECENT_MINORS:]
+    return chosen[-selection.last:] if selection.last else chosen
 
 
 def release_dir(package: str, version: str) -> str:
@@ -228,7 +230,7 @@ def cached_versions(package: str) -> List[str]:
 def plan(selections=None, offline: bool = False) -> List[tuple]:
     """The releases to examine; offline: those of the cache (as the last online plan fetched them)."""
     out = []
-    for sel in selections or (SELECTIONS + SELECTIONS_LIBS):
+    for sel in selections or SELECTIONS:
         listed = cached_versions(sel.package) if offline else available_versions(sel.package)
         for version in choose(sel, listed):
             out.append((sel.package, version))
@@ -243,7 +245,8 @@ def fetch_all(releases, workers: int = 1) -> Dict[tuple, Optional[str]]:
 
 if __name__ == "__main__":
     wanted = set(sys.argv[1:])
-    sels = [s for s in SELECTIONS + SELECTIONS_LIBS if not wanted or s.package in wanted]
+    shipped = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "knowledge", "history")
+    sels = [s for s in SELECTIONS + derived_libs(shipped) if not wanted or s.package in wanted]
     todo = plan(sels)
     print("%d releases" % len(todo), flush=True)
     for (package, version), path in fetch_all(todo).items():

@@ -63,6 +63,9 @@ def keyword_findings(checker, history: History, installed: Dict[str, str], pytho
         ph = history.package(dist) if version else None
         if ph is None or (site.built and dist not in BUILT_AS_WRITTEN):
             continue
+        qual = _qualified(ph, None, site.name, version)
+        if qual is not None and all(ph.accepts(qual, k, version) is True for k in site.keywords):
+            continue  # the history already says every keyword is taken: no file read
         where = signatures.definition(site.module, site.name)
         qual = _qualified(ph, where[1] if where else None, site.name, version)
         if qual is None:
