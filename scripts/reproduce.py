@@ -38,7 +38,7 @@ from envdoctor.kb.outcomes import OUTCOMES_FILE, read_outcomes, render, spec_key
 from envdoctor.kb.record import Record, Reproduction  # noqa: E402
 
 DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "envdoctor-build", "repro")
-TAIL = 4000  # characters of each side's output kept in the outcome
+TAIL = 6000  # characters of each side's output kept in the outcome
 
 
 class Side(NamedTuple):
@@ -62,6 +62,7 @@ def clean(text: str) -> str:
     text = _ANSI.sub("", text)
     text = re.sub(r"[^\s('\"]*/\.cache/envdoctor-build/repro/[^/\s]+", "<venv>", text)
     text = re.sub(r"/tmp/[^/\s'\"]+", "<tmp>", text)
+    text = text.replace(os.path.dirname(HERE), "<repo>")  # the script's own path in a traceback
     return text.replace(os.path.expanduser("~"), "~")
 
 
