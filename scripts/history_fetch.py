@@ -101,6 +101,9 @@ PLATFORM_TRIES = [
 ] + [
     ["--only-binary=:all:", "--platform", "manylinux2014_x86_64", "--python-version", py]
     for py in ("3.11", "3.10")
+] + [
+    # bitsandbytes 0.43 to 0.48 ship only manylinux_2_24 and Windows wheels (same module tree)
+    ["--only-binary=:all:", "--platform", "win_amd64", "--python-version", "3.11"],
 ] + [["--no-binary=:all:"]]
 
 

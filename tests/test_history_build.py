@@ -173,3 +173,18 @@ def test_shipped_history_has_the_template_keys_of_real_releases(xtuner_records):
         for key in rec["members"]["xtuner.utils.PROMPT_TEMPLATE"]:
             assert member_defined("xtuner", "xtuner.utils", "PROMPT_TEMPLATE", key, version) is True
     assert member_defined("xtuner", "xtuner.utils", "PROMPT_TEMPLATE", "deepseek_v2", "0.1.19") is False
+
+
+def test_shipped_history_fits_its_budget_in_the_wheel():
+    """Issue 16: at most 5 MB inside the wheel. The wheel deflates each file; zlib at the same level
+    gives the size a wheel entry has (within a few bytes of header per file)."""
+    import zlib
+
+    root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "knowledge", "history")
+    total = files = 0
+    for folder, _, names in os.walk(root):
+        for name in names:
+            with open(os.path.join(folder, name), "rb") as f:
+                total += len(zlib.compress(f.read(), 6)) + 100  # + a zip entry's headers
+            files += 1
+    assert files > 100 and total < 5 * 1024 * 1024, (files, total)
