@@ -105,6 +105,18 @@ def test_xtuner_0118_padding_and_global_sequence_parallel(venvs, models, tmp_pat
     assert not {"XTUNER-POSITION-IDS-SP-PADDING", "XTUNER-SP-GLOBAL-GROUP"} & finding_ids(report, "possible")
 
 
+@pytest.mark.parametrize("extra,trainer,global_sp", [
+    (HF, True, False),  # 0.1.17's collate cuts each sample on the Trainer path
+    ("", False, True),  # the mmengine path: its own record
+])
+def test_xtuner_0117_cuts_samples_on_either_path(venvs, models, tmp_path, extra, trainer, global_sp):
+    venv = venvs("xtuner==0.1.17", "transformers==4.40.0", python=PY310)
+    config = _config(tmp_path, max_length=2048, pack_to_max_length=True, extra=extra)
+    report = run("--model", models["old"], "--config", config, "--gpus", "2", "--launcher", "torchrun", python=venv.python)
+    assert ("XTUNER-SP-GLOBAL-GROUP-TRAINER" in fired(report)) is trainer
+    assert ("XTUNER-SP-GLOBAL-GROUP" in fired(report)) is global_sp
+
+
 # ---------------------------------------------------------------- flash_attn, sequence parallel, DeepSpeed
 
 

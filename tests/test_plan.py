@@ -46,6 +46,7 @@ def test_the_huggingface_path_on_several_gpus_needs_0120_for_the_padding(pins):
     xtuner = _changes(fix_json("-r", path, "--python-version", "3.10", *(INTERNLM2 + run)))["xtuner"]
     assert xtuner["to"] == "0.1.20"
     assert "0.1.18 (trips XTUNER-POSITION-IDS-SP-PADDING)" in xtuner["reason"], xtuner["reason"]
+    assert "XTUNER-SP-GLOBAL-GROUP-TRAINER" in xtuner["clears"]  # 0.1.17 cuts every sample on this path
 
 
 def test_unknown_run_facts_give_the_nearest_target_with_its_doubts_named(pins):

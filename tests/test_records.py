@@ -131,6 +131,10 @@ ROWS = [
     ("XTUNER-SP-GLOBAL-GROUP", "x0119", P, VC),
     ("XTUNER-SP-GLOBAL-GROUP", "x0115", NO, None),  # no sequence parallelism before 0.1.16
     ("XTUNER-SP-GLOBAL-GROUP", "x0120", NO, None),
+    ("XTUNER-SP-GLOBAL-GROUP-TRAINER", "x0117", P, VC),  # possible: the GPU count and trainer are not known here
+    ("XTUNER-SP-GLOBAL-GROUP-TRAINER", "src-old-code", P, CODE),  # 0.1.22.dev0 carrying 0.1.17's collate
+    ("XTUNER-SP-GLOBAL-GROUP-TRAINER", "x0118", NO, None),  # 0.1.18 pads instead (SP-PADDING)
+    ("XTUNER-SP-GLOBAL-GROUP-TRAINER", "x0115", NO, None),
     ("XTUNER-POSITION-IDS-ASSERT-REMAINS", "x0120", P, VC),
     ("XTUNER-POSITION-IDS-ASSERT-REMAINS", "x0121", P, VC),
     ("XTUNER-POSITION-IDS-ASSERT-REMAINS", "x0119", NO, None),

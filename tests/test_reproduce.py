@@ -97,3 +97,31 @@ def test_an_unknown_record_is_a_usage_error(tmp_path):
     kb, wheels = _setup(tmp_path)
     done = _reproduce(kb, wheels, str(tmp_path / "cache"), "NOT-A-RECORD")
     assert done.returncode == 2 and "no reproduction for NOT-A-RECORD" in done.stdout
+
+
+def _reproduce_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("reproduce_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_output_kept_in_an_outcome_names_no_path_of_this_machine():
+    clean = _reproduce_module().clean
+    home = os.path.expanduser("~")
+    text = ('  File "%s/knowledge/reproductions/demo.py", line 3\n'
+            "ImportError: cannot import name 'x' (%s/.cache/envdoctor-build/repro/demo-lib-1.0-py3.11.7-0a1b2c3d/lib/x.py)\n"
+            "Copy to /tmp/tmpabc123/config.py" % (REPO, home))
+    cleaned = clean(text)
+    assert '"<repo>/knowledge/reproductions/demo.py"' in cleaned
+    assert "(<venv>/lib/x.py)" in cleaned and "Copy to <tmp>/config.py" in cleaned
+    assert REPO not in cleaned and home not in cleaned
+
+
+def test_the_shipped_outcomes_name_no_path_of_the_machine_that_ran_them():
+    with open(os.path.join(REPO, "knowledge", "reproductions", "outcomes.toml"), encoding="utf-8") as handle:
+        text = handle.read()
+    for prefix in ("/work/", "/tmp/", "/root/", "/home/", os.path.expanduser("~") + "/"):
+        assert prefix not in text, prefix

@@ -70,3 +70,40 @@ def test_uv_is_found_beside_this_interpreter_or_named(tmp_path, monkeypatch):
 ])
 def test_failures_in_one_line(output, words):
     assert resolver.explain_failure(output) == words
+
+
+def test_requires_python_from_the_index_is_asked_once_per_release(tmp_path, monkeypatch):
+    # A real (local) HTTP index: the first lookup reads the release's simple page; a second run
+    # answers from the cache without asking; another release of the package is asked again.
+    import http.server
+    import threading
+
+    page = tmp_path / "simple" / "trainer"
+    page.mkdir(parents=True)
+    (page / "index.html").write_text(
+        '<a href="trainer-0.1.18-py3-none-any.whl" data-requires-python="&gt;=3.8, &lt;3.11">trainer-0.1.18</a>\n'
+        '<a href="trainer-0.2.0-py3-none-any.whl" data-requires-python="&gt;=3.8, &lt;3.13">trainer-0.2.0</a>\n')
+    asked = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(tmp_path), **kwargs)
+
+        def log_message(self, *args):
+            asked.append(self.path)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("ENVDOCTOR_CACHE_DIR", str(tmp_path / "cache"))
+    try:
+        url = ["http://127.0.0.1:%d/simple/" % server.server_address[1]]
+        assert resolver.index_requires_python(url, {"trainer": "0.1.18"}, 10) == {"trainer": ">=3.8, <3.11"}
+        assert asked == ["/simple/trainer/"]
+        assert resolver.index_requires_python(url, {"trainer": "0.1.18"}, 10) == {"trainer": ">=3.8, <3.11"}
+        assert asked == ["/simple/trainer/"]
+        assert resolver.index_requires_python(url, {"trainer": "0.2.0"}, 10) == {"trainer": ">=3.8, <3.13"}
+        assert len(asked) == 2
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -52,9 +52,10 @@ def _qwen2(v: Version) -> str:
 def _collate(v: Version) -> Dict[str, str]:
     if v < Version("0.1.16"):
         return {COLLATE_OLD: "        'attention_mask': input_ids.ne(pad_index),\n"}
-    if v < Version("0.1.18"):
+    if v < Version("0.1.18"):  # 0.1.16 also cuts the batch for sequence parallelism here
         return {COLLATE_OLD: ("        attention_mask = input_ids.ne(pad_index)\n"
-                              "        position_ids = attention_mask.long().cumsum(-1) - 1\n")}
+                              "        position_ids = attention_mask.long().cumsum(-1) - 1\n"
+                              "    input_ids, labels, position_ids = split_for_sequence_parallel(\n")}
     return {COLLATE_NEW: ("        attention_mask = torch.zeros_like(input_ids).bool()\n"
                           "        position_ids = torch.arange(seq_len).unsqueeze(0).long().repeat(bs, 1)\n")}
 

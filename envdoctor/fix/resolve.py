@@ -243,17 +243,72 @@ def _metadata_requires_python(path: str) -> Optional[str]:
 
 def index_requires_python(urls: Sequence[str], wanted: Dict[str, str], timeout: float) -> Dict[str, str]:
     """Requires-Python of each wanted release from the index's simple page (PEP 691 JSON, or
-    the data-requires-python attribute of the HTML page), asked in parallel."""
+    the data-requires-python attribute of the HTML page), asked in parallel; a release already
+    answered on an earlier run comes from the cache (released files do not change, and a lock
+    of a real stack would otherwise fetch ~100 pages, torch's among them, on every run)."""
     if not urls or not wanted:
         return {}
+    cache = _RequiresPythonCache(urls)
     out: Dict[str, str] = {}
-    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
-        futures = {pool.submit(_page_requires_python, urls, name, version, min(timeout, 30.0)): name for name, version in wanted.items()}
-        for future in concurrent.futures.as_completed(futures):
-            spec = future.result()
-            if spec:
-                out[futures[future]] = spec
+    ask = {}
+    for name, version in wanted.items():
+        known = cache.get(name, version)
+        if known is None:
+            ask[name] = version
+        elif known:
+            out[name] = known
+    if ask:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+            futures = {pool.submit(_page_requires_python, urls, name, version, min(timeout, 30.0)): name for name, version in ask.items()}
+            for future in concurrent.futures.as_completed(futures):
+                spec = future.result()
+                name = futures[future]
+                if spec is not None:  # found on the index ("" when it declares no range)
+                    cache.put(name, ask[name], spec)
+                if spec:
+                    out[name] = spec
+        cache.save()
     return out
+
+
+class _RequiresPythonCache:
+    """(index, release) -> Requires-Python, in the user's cache folder (ENVDOCTOR_CACHE_DIR, as
+    the TOML cache; "off" turns it off). Only an optimisation: unreadable or unwritable, it is skipped."""
+
+    def __init__(self, urls: Sequence[str]) -> None:
+        from envdoctor.tomlcache import cache_file
+
+        toml = cache_file()
+        self.path = os.path.join(os.path.dirname(toml), "requires-python.json") if toml else None
+        self.prefix = " ".join(urls) + " "
+        self.entries: Dict[str, str] = {}
+        self.added = False
+        if self.path:
+            try:
+                with open(self.path, encoding="utf-8") as handle:
+                    loaded = json.load(handle)
+                if isinstance(loaded, dict):
+                    self.entries = {k: v for k, v in loaded.items() if isinstance(v, str)}
+            except (OSError, ValueError, RecursionError):
+                pass
+
+    def get(self, name: str, version: str) -> Optional[str]:
+        return self.entries.get(self.prefix + name + "==" + version)
+
+    def put(self, name: str, version: str, spec: str) -> None:
+        self.entries[self.prefix + name + "==" + version] = spec
+        self.added = True
+
+    def save(self) -> None:
+        if not (self.path and self.added):
+            return
+        from envdoctor.safeio import write_beside
+
+        try:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            write_beside(self.path, json.dumps(self.entries, sort_keys=True), 0o644)
+        except OSError:
+            pass
 
 
 def _page_requires_python(urls: Sequence[str], name: str, version: str, timeout: float) -> Optional[str]:
