@@ -34,9 +34,16 @@ class PinBreak(NamedTuple):
     name: str = ""  # name imported
 
 
-def _declared(history: History, package: str, version: str, extras: Sequence[str], python: str) -> Optional[List[Requirement]]:
+def _declared(history: History, package: str, version: str, extras: Sequence[str], python: str,
+              same_minor: bool = False) -> Optional[List[Requirement]]:
+    """A pin's declared requirements (markers evaluated); with `same_minor`, a release that was not
+    examined is answered by its minor's examined release, as names are."""
     ph = history.package(package)
     got = ph.requires(version) if ph else None
+    if got is None and same_minor and ph is not None:
+        lo, hi = ph.neighbours(version)
+        if lo is not None and lo == hi:
+            got = ph.requires(ph.versions[lo])
     if got is None:
         return None
     out = []
@@ -68,7 +75,9 @@ def brought_in(history: History, pins: Dict[str, str], python: str) -> Set[str]:
     queue = deque(pins.items())
     while queue:
         name, version = queue.popleft()
-        for req in _declared(history, name, version, (), python) or ():
+        # what a pin brings in only decides whether an unpinned library is there at all: a pin of a
+        # patch that was not examined (mmengine 0.10.4) declares what its minor's examined one does
+        for req in _declared(history, name, version, (), python, same_minor=True) or ():
             other = canonical_name(req.name)
             if other not in have:
                 have.add(other)
