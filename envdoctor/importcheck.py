@@ -180,7 +180,7 @@ def _parse(path: str, module: str, is_package: bool) -> _Summary:
             data = handle.read()
     except OSError:
         return _Summary((), (), True, ())
-    s = scan_source(data, module, is_package)
+    s = scan_source(data, module, is_package, inner=False)
     imports = tuple((r.module, r.names, r.line) for r in s.imports if not r.in_function and not r.guarded)
     calls = tuple((c.callee, c.keywords, c.line, c.built) for c in s.calls)
     return _Summary(s.names, s.stars, s.open or bool(s.error), imports, calls, s.bindings)

@@ -231,9 +231,10 @@ def _class_params(node: ast.ClassDef) -> Optional[Params]:
 
 
 class _Reader:
-    def __init__(self, module: str, is_package: bool):
+    def __init__(self, module: str, is_package: bool, inner: bool = True):
         self.module = module
         self.is_package = is_package
+        self.inner = inner  # read def and class bodies too (their imports run only when called)
         self.names: Dict[str, None] = {}
         self.stars: List[str] = []
         self.open = False
@@ -305,6 +306,8 @@ class _Reader:
             self.nested_expr(node)
 
     def nested(self, body) -> None:
+        if not self.inner:
+            return
         for node in body:
             self.statement(node, False, False)
 
@@ -418,13 +421,14 @@ class _Reader:
                 self.members.pop(local, None)  # the import replaces a dict defined above it
 
 
-def scan_source(source, module: str, is_package: bool) -> ModuleSummary:
-    """Summarise one module's source text (str or bytes)."""
+def scan_source(source, module: str, is_package: bool, inner: bool = True) -> ModuleSummary:
+    """Summarise one module's source text (str or bytes). `inner=False` leaves out the imports made
+    inside defs and classes (the import check follows only module-level ones)."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError) as exc:
         return ModuleSummary((), (), True, (), {}, (), "syntax error: %s" % exc)
-    r = _Reader(module, is_package)
+    r = _Reader(module, is_package, inner)
     r.statements(tree.body, True, False)
     lazy = tuple(dict.fromkeys(k.split(".")[0] for k in r.lazy))
     # A module that replaces itself with a lazy one exports what its import structure says; where
