@@ -96,6 +96,9 @@ def main() -> None:
         ratio = statistics.median(run) / statistics.median(bare)
         print("median: bare %.2f s, run %.2f s, ratio %.3f (target <= 1.10) %s" % (
             statistics.median(bare), statistics.median(run), ratio, "ok" if ratio <= 1.10 else "OVER"))
+        # The least of each arm is the run the machine disturbed least (a shared machine's
+        # single-core speed can swing by half between runs): the steadier comparison.
+        print("least: bare %.2f s, run %.2f s, ratio %.3f" % (min(bare), min(run), min(run) / min(bare)))
         print("peak RSS of envdoctor run: %d MiB (largest)" % (max(peaks) // 1024))
         # On a machine with a free core the extra CPU runs beside the command; on a saturated one
         # it adds to the wall time.
