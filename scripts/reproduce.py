@@ -60,9 +60,10 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 def clean(text: str) -> str:
     """Output fit for the repository: no colour codes, no paths of this machine."""
     text = _ANSI.sub("", text)
+    # The repository first: it is the most specific path, and a checkout may itself lie under /tmp.
+    text = text.replace(os.path.dirname(HERE), "<repo>")  # the script's own path in a traceback
     text = re.sub(r"[^\s('\"]*/\.cache/envdoctor-build/repro/[^/\s]+", "<venv>", text)
     text = re.sub(r"/tmp/[^/\s'\"]+", "<tmp>", text)
-    text = text.replace(os.path.dirname(HERE), "<repo>")  # the script's own path in a traceback
     return text.replace(os.path.expanduser("~"), "~")
 
 
