@@ -13,7 +13,7 @@ import ast
 from typing import Dict, FrozenSet, List, NamedTuple, Optional
 
 # Decorators that keep a function's keywords as written (the same list the history builder uses).
-from envdoctor.history.scan import PLAIN_DECORATORS, _mentions
+from envdoctor.history.scan import PLAIN_DECORATORS, _dotted, _mentions
 
 # Bases that add no dataclass fields and no __init__ a dataclass would use.
 NEUTRAL_BASES = {"object", "ABC", "abc.ABC", "Generic", "typing.Generic", "Protocol", "typing.Protocol"}
@@ -51,17 +51,6 @@ def _plain_function(fn) -> Optional[FrozenSet[str]]:
     a = fn.args
     names = [x.arg for x in getattr(a, "posonlyargs", [])] + [x.arg for x in a.args] + [x.arg for x in a.kwonlyargs]
     return frozenset(n for n in names if n not in ("self", "cls"))
-
-
-def _dotted(node) -> str:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        inner = _dotted(node.value)
-        return inner + "." + node.attr if inner else ""
-    if isinstance(node, ast.Subscript):
-        return _dotted(node.value)
-    return ""
 
 
 def _dataclass(node: ast.ClassDef) -> Optional[bool]:

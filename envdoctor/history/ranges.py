@@ -3,7 +3,8 @@
 from typing import Iterable, List, Set
 
 
-def encode(indices: Iterable[int]) -> str:
+def runs(indices: Iterable[int]) -> List[str]:
+    """The runs of consecutive numbers: {0,1,2,5} -> ["0-2", "5"]."""
     out: List[str] = []
     start = prev = None
     for i in sorted(set(indices)):
@@ -15,7 +16,11 @@ def encode(indices: Iterable[int]) -> str:
         start = prev = i
     if start is not None:
         out.append(str(start) if start == prev else "%d-%d" % (start, prev))
-    return ",".join(out)
+    return out
+
+
+def encode(indices: Iterable[int]) -> str:
+    return ",".join(runs(indices))
 
 
 def decode(text: str) -> Set[int]:

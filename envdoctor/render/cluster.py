@@ -6,6 +6,7 @@ from typing import Any, Dict, List, Sequence
 
 from envdoctor import __version__
 from envdoctor.cluster.drift import Cluster, Drift
+from envdoctor.history.ranges import runs
 from envdoctor.kb.evaluate import CONFIRMED
 from envdoctor.render.json import finding_dict
 from envdoctor.render.style import Style
@@ -20,18 +21,7 @@ def _plural(n: int, word: str, plural: str = "") -> str:
 
 def rank_ranges(ranks: Sequence[int]) -> str:
     """0-7, 9, 12-15"""
-    parts: List[str] = []
-    start = prev = None
-    for r in sorted(ranks):
-        if prev is not None and r == prev + 1:
-            prev = r
-            continue
-        if start is not None:
-            parts.append(str(start) if start == prev else "%d-%d" % (start, prev))
-        start = prev = r
-    if start is not None:
-        parts.append(str(start) if start == prev else "%d-%d" % (start, prev))
-    return ", ".join(parts)
+    return ", ".join(runs(ranks))
 
 
 def where(cluster: Cluster, nodes: Sequence[int]) -> str:
