@@ -76,8 +76,9 @@ def run(check_options: CheckOptions, options: FixOptions) -> Union[FixResult, cu
     pinned = report.requirements.pins if report.requirements is not None else ()
     # Every plan is put to a real resolver before it is shown, unless the user says not to
     # (--offline, --no-resolve): then the plan says it was not checked.
+    memo: dict = {}  # uv's answers in this run, shared by the plan's check and the lockfile
     accept = None if options.offline or not options.resolve else ResolverJudge(
-        report, options.index, options.timeout, options.uv, options.progress)
+        report, options.index, options.timeout, options.uv, options.progress, memo)
     made = make_plan(report.facts, report.kb, release_table(report.kb.tables), PlanOptions(
         options.latest, options.allow_change, whole_environment=report.static,
         loose=tuple(r.name + r.specifier for r in report.ranges), extras=tuple((p.name, p.extras) for p in pinned if p.extras),
@@ -89,7 +90,8 @@ def run(check_options: CheckOptions, options: FixOptions) -> Union[FixResult, cu
     if not options.write_lock or made.status == NO_PLAN:
         return FixResult(made, report.target, problems=report.problems)
     request = LockRequest(options.write_lock, options.force, options.index, options.timeout, options.pip_compile,
-                          options.verify, options.verify_python, options.command, options.progress, resolver=options.resolver, uv=options.uv, verify_level=options.verify_level)
+                          options.verify, options.verify_python, options.command, options.progress, resolver=options.resolver, uv=options.uv, verify_level=options.verify_level,
+                          memo=memo)
     try:
         return FixResult(made, report.target, lock.write(made, report, request), report.problems)
     except LockError as exc:

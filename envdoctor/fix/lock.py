@@ -219,7 +219,7 @@ def compile_with_uv(plan: Plan, report: Report, request: LockRequest, work: str)
         len(plan.requirements), target.python, target.platform, ", ".join(plan.requirements)))
     try:
         done = resolve.resolve(plan.requirements, plan.constraints, target, request.index, request.timeout,
-                               work, request.uv, annotate=True, hashes=request.index.generate_hashes)
+                               work, request.uv, annotate=True, hashes=request.index.generate_hashes, memo=request.memo)
     except resolve.ResolverError as exc:
         raise LockError(str(exc))
     if not done.ok:

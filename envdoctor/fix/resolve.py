@@ -54,6 +54,12 @@ class ResolverError(Exception):
     """The resolver itself could not be run (not found, timed out): no verdict on the set."""
 
 
+# One run's resolutions by their inputs (the caller keeps it for the length of the run): the
+# planner puts the same set to uv again as it tries other Pythons and option sets, and the
+# lockfile of the plan just checked is that same resolution. Each uv run costs seconds.
+Memo = Dict[tuple, Resolution]
+
+
 def find_uv(explicit: Optional[str] = None) -> str:
     """--uv, ENVDOCTOR_UV, the uv installed beside this interpreter (a required dependency of
     envdoctor), or the one on PATH."""
@@ -80,13 +86,25 @@ def find_uv(explicit: Optional[str] = None) -> str:
 
 def resolve(lines: Sequence[str], constraints: Sequence[str], target: Target, sources: Index,
             timeout: float, work: str, uv: Optional[str] = None, check_python: bool = True,
-            annotate: bool = False, hashes: bool = False, prefer: Sequence[str] = ()) -> Resolution:
+            annotate: bool = False, hashes: bool = False, prefer: Sequence[str] = (),
+            memo: Optional[Memo] = None) -> Resolution:
     """Resolve lines (requirements.in) for the target with uv, then hold every pin to its
     Requires-Python. Raises ResolverError only when uv itself could not give an answer.
     With ``annotate`` the text is a lockfile body in pip-compile's format (``# via`` lines).
     ``prefer``: pins uv keeps where it can and moves only where it must (as an existing
-    output file's pins are)."""
+    output file's pins are). ``memo``: the run's earlier answers, reused for the same inputs."""
     program = find_uv(uv)
+    key = (program, tuple(lines), tuple(constraints), target, sources, check_python, annotate, hashes, tuple(prefer))
+    if memo is not None and key in memo:
+        return memo[key]
+    done = _resolve(program, lines, constraints, target, sources, timeout, work, check_python, annotate, hashes, prefer)
+    if memo is not None:
+        memo[key] = done
+    return done
+
+
+def _resolve(program: str, lines: Sequence[str], constraints: Sequence[str], target: Target, sources: Index,
+             timeout: float, work: str, check_python: bool, annotate: bool, hashes: bool, prefer: Sequence[str]) -> Resolution:
     infile = os.path.join(work, "requirements.in")
     with open(infile, "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")
