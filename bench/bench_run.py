@@ -4,6 +4,10 @@ so a busy machine weighs on both alike. Prints each pair, the ratio of the media
 most 1.10 wall) and envdoctor's peak memory. The pre-flight (`envdoctor run -- true` with the
 check, against this interpreter) is timed apart, from the --report it writes.
 
+A third arm, the pipe floor, runs the command under a minimal relay (a pipe of the same size,
+read and written on as `run` does, nothing kept or searched): what capturing the output through
+a pipe costs any tool, so the rest of the ratio is envdoctor's own.
+
     python bench/bench_run.py [--size-mb 1000] [--repeat 3] [--printer lines|blocks] [--out PATH]
 
 --printer lines: the command prints line by line (print(), as a logger does; the default).
@@ -46,6 +50,28 @@ else:
         written += len(data)
 """
 
+# The pipe floor: what `run` does with the output minus the capture (see supervise._pump).
+RELAY = r"""
+import fcntl, os, subprocess, sys, time
+read_fd, write_fd = os.pipe()
+try:
+    fcntl.fcntl(write_fd, 1031, 1 << 20)  # F_SETPIPE_SZ, as supervise asks
+except OSError:
+    pass
+child = subprocess.Popen(sys.argv[1:], stdout=write_fd)
+os.close(write_fd)
+while True:
+    data = os.read(read_fd, 1 << 20)
+    if not data:
+        break
+    view = memoryview(data)
+    while view:
+        view = view[os.write(1, view):]
+    if len(data) < 1 << 16:
+        time.sleep(0.005)
+sys.exit(child.wait())
+"""
+
 
 def _timed(argv, env, out=os.devnull):
     """Wall seconds, peak RSS (KiB) and CPU seconds (with its children's) of the process started
@@ -79,20 +105,32 @@ def main() -> None:
         script = os.path.join(folder, "printer.py")
         with open(script, "w", encoding="utf-8") as out:
             out.write(PRINTER)
+        relay = os.path.join(folder, "relay.py")
+        with open(relay, "w", encoding="utf-8") as out:
+            out.write(RELAY)
         command = [sys.executable, script, lines_file, str(args.size_mb * 1000 * 1000), args.printer]
         wrapped = [sys.executable, "-m", "envdoctor", "run", "--no-check", "--"] + command
+        piped = [sys.executable, relay] + command
 
-        bare, run, peaks, extra_cpu = [], [], [], []
-        print("printer: %s, %d MB to %s, %d pairs" % (args.printer, args.size_mb, args.out, args.repeat))
+        bare, floor, run, peaks, extra_cpu = [], [], [], [], []
+        print("printer: %s, %d MB to %s, %d rounds (bare, pipe floor, envdoctor run)" % (
+            args.printer, args.size_mb, args.out, args.repeat))
         for i in range(args.repeat):
             b, _, b_cpu = _timed(command, env, args.out)
+            f, _, f_cpu = _timed(piped, env, args.out)
             r, peak, r_cpu = _timed(wrapped, env, args.out)
             bare.append(b)
+            floor.append(f)
             run.append(r)
             peaks.append(peak)
             extra_cpu.append(r_cpu - b_cpu)
-            print("  pair %d: bare %.2f s, envdoctor run %.2f s (%.3fx), peak RSS %d MiB; CPU bare %.2f s, run %.2f s" % (
-                i + 1, b, r, r / b, peak // 1024, b_cpu, r_cpu))
+            print("  round %d: bare %.2f s, floor %.2f s (%.3fx), run %.2f s (%.3fx), peak RSS %d MiB; "
+                  "CPU bare %.2f s, floor %.2f s, run %.2f s" % (
+                      i + 1, b, f, f / b, r, r / b, peak // 1024, b_cpu, f_cpu, r_cpu))
+        print("pipe floor: median ratio %.3f, least %.3f (a pipe and a relay alone, over bare)" % (
+            statistics.median(floor) / statistics.median(bare), min(floor) / min(bare)))
+        print("run over the pipe floor: median ratio %.3f, least %.3f (envdoctor's own share)" % (
+            statistics.median(run) / statistics.median(floor), min(run) / min(floor)))
         ratio = statistics.median(run) / statistics.median(bare)
         print("median: bare %.2f s, run %.2f s, ratio %.3f (target <= 1.10) %s" % (
             statistics.median(bare), statistics.median(run), ratio, "ok" if ratio <= 1.10 else "OVER"))

@@ -109,10 +109,19 @@ PLATFORM_TRIES = [
 ] + [["--no-binary=:all:"]]
 
 
+def pip_env() -> Dict[str, str]:
+    """pip's environment for reading the index: no pip configuration file. The history records what the
+    index publishes; a machine's configuration may cap what it installs (a global `constraint =` file
+    holding torch<=2.14.1 kept torch 2.15.0 and torchvision 0.29.2 out), which is no reason to leave a
+    release out of the history. pip's PIP_* variables (certificates, timeouts) still apply."""
+    return dict(os.environ, PIP_CONFIG_FILE=os.devnull)
+
+
 def available_versions(package: str) -> List[str]:
     """The versions the index lists for a package (any Python), as pip reports them."""
     done = subprocess.run([sys.executable, "-m", "pip", "index", "versions", package, "--ignore-requires-python"],
-                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True, timeout=300)
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True, timeout=300,
+                          env=pip_env())
     for line in done.stdout.splitlines():
         if line.startswith("Available versions:"):
             return [v.strip() for v in line.split(":", 1)[1].split(",") if v.strip()]
@@ -167,7 +176,7 @@ def fetch(package: str, version: str) -> Optional[str]:
         return have
     folder = release_dir(package, version)
     os.makedirs(folder, exist_ok=True)
-    env = dict(os.environ, FLASH_ATTENTION_SKIP_CUDA_BUILD="TRUE", DS_BUILD_OPS="0", BUILD_CUDA_EXT="0")
+    env = dict(pip_env(), FLASH_ATTENTION_SKIP_CUDA_BUILD="TRUE", DS_BUILD_OPS="0", BUILD_CUDA_EXT="0")
     for extra in PLATFORM_TRIES:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--ignore-requires-python", "-q",
                "-d", folder] + extra + ["%s==%s" % (package, version)]

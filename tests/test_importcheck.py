@@ -136,3 +136,88 @@ def test_keyword_messages_name_the_callable_as_each_python_does():
     a = Accepts(frozenset(["r"]), "LoraConfig.__init__", "__init__")
     assert a.message("use_dora", "3.11.7") == "LoraConfig.__init__() got an unexpected keyword argument 'use_dora'"
     assert a.message("use_dora", "3.8.18") == "__init__() got an unexpected keyword argument 'use_dora'"
+
+
+OUTLINE_SOURCE = b'''"""Docstring
+import not_an_import
+"""
+import os
+from typing import (
+    Dict,
+)
+
+
+@decorator(
+    key="value",
+)
+def helper(
+    a: Dict[str, int] = {"x": 1},
+) -> None:
+    """Written at column 0 inside a body:
+def not_a_def(): pass
+class NotAClass: pass
+"""
+    import inside_a_def
+    return None
+
+
+async def later():
+    await x
+
+
+class Config(Base, metaclass=Meta):
+    import inside_a_class
+    field: int = 1
+# a comment at column 0 between the class's lines
+    other = dict(a=1)
+
+
+def __getattr__(name):
+    raise AttributeError(name)
+
+
+x = 1 + \\
+2
+CONFIG = dict(type=Config, lr=1)
+from .sub import thing
+\r
+def crlf():\r
+    pass\r
+try:
+    import guarded
+except ImportError:
+    pass
+'''
+
+
+def _kept(s):
+    """What the import check keeps of a module's summary (importcheck._parse)."""
+    imports = tuple((r.module, r.names, r.line) for r in s.imports if not r.in_function and not r.guarded)
+    return s.names, s.stars, s.open or bool(s.error), imports, s.calls, s.bindings
+
+
+def test_outline_reads_as_the_whole_source():
+    """The import check parses an outline (column-0 def and class bodies cut) and must read from it what
+    the whole source gives: names, imports with their lines, calls, bindings."""
+    from envdoctor.history.scan import outline, scan_source
+
+    cut = outline(OUTLINE_SOURCE)
+    assert not any(body in cut for body in (b"not_a_def", b"inside_a_def", b"await", b"inside_a_class", b"other"))
+    assert cut.count(b"\n") == OUTLINE_SOURCE.count(b"\n")
+    whole = scan_source(OUTLINE_SOURCE, "pkg.mod", False, inner=False)
+    assert not whole.error
+    assert _kept(scan_source(cut, "pkg.mod", False, inner=False)) == _kept(whole)
+    assert ("pkg.sub", ("thing",), 42) in _kept(whole)[3] and "crlf" in whole.names and "guarded" in whole.names
+
+
+def test_outline_cut_inside_brackets_does_not_parse():
+    """A column-0 line inside a def's brackets ends the cut body too early: the outline then has an unmatched
+    bracket, so the caller parses the whole source instead of reading a wrong outline."""
+    import ast
+
+    from envdoctor.history.scan import outline
+
+    source = b"def f():\n    return g(\nx)\n\nimport os\n"
+    ast.parse(source)
+    with pytest.raises(SyntaxError):
+        ast.parse(outline(source))

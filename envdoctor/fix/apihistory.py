@@ -32,23 +32,37 @@ def _extra_dirs(kb: KnowledgeBase) -> Sequence[str]:
     return tuple(d for d in kb.dirs if os.path.realpath(d) != shipped)
 
 
+# The breaks of a pinned set, by (history folders, pins, Python): the planner judges the same
+# set again for each Python and option set it tries (~0.2 s each); what moved is applied after.
+_FOUND: Dict[tuple, tuple] = {}
+
+
+def _found(pins: Dict[str, str], python: str, kb: KnowledgeBase) -> tuple:
+    from envdoctor.history.load import load_history
+    from envdoctor.history.pins import import_breaks, requirement_breaks
+
+    dirs = _extra_dirs(kb)
+    key = (dirs, tuple(sorted(pins.items())), python)
+    if key not in _FOUND:
+        history = load_history(dirs)
+        _FOUND[key] = (tuple(import_breaks(history, pins, python, {})), tuple(requirement_breaks(history, pins, python, {})))
+    return _FOUND[key]
+
+
 def breaks(pins: Dict[str, str], python: str, kb: KnowledgeBase, moved: AbstractSet[str]) -> List[str]:
     """Why the pinned set cannot work, in words, for breaks that involve a moved package."""
     if not enabled():
         return []
-    from envdoctor.history.load import load_history
-    from envdoctor.history.pins import import_breaks, requirement_breaks
-
-    history = load_history(_extra_dirs(kb))
+    imports, declared = _found(pins, python, kb)
     out: List[str] = []
-    for b in import_breaks(history, pins, python, {}):
+    for b in imports:
         # A package that is not pinned may still come in through a requirement the history does
         # not follow (peft brings accelerate): only a module or name missing from a known release counts.
         if b.other_version and (b.package in moved or b.other in moved):
             words = "%s %s imports from %s %s, which fails (API history): %s" % (b.package, b.version, b.other, b.other_version, b.message)
             if words not in out:
                 out.append(words)
-    for b in requirement_breaks(history, pins, python, {}):
+    for b in declared:
         # Both sides chosen by the plan (or the target Python): a kept pin on the other side is
         # for the resolver to move with the plan.
         if b.package in moved and (b.other in moved or b.other == "python") and b.message not in out:

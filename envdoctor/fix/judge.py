@@ -8,7 +8,7 @@ judged again, with every other fact of the environment kept.
 
 import shutil
 import tempfile
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from envdoctor.check import Report
 from envdoctor.fix import apihistory, resolve
@@ -31,14 +31,24 @@ class ResolverJudge:
     plan then says it was not checked, and why)."""
 
     def __init__(self, report: Report, index: Index, timeout: float, uv: Optional[str] = None,
-                 progress: Progress = silent) -> None:
+                 progress: Progress = silent, memo: Optional[resolve.Memo] = None) -> None:
         self.report = report
         self.sources = index
         self.timeout = timeout
         self.uv = uv
         self.progress = progress
+        self.memo: resolve.Memo = {} if memo is None else memo
+        # The planner asks again about a plan it judged before (each Python and option set it
+        # tries plans anew): the verdict depends only on the set, the target and what moved.
+        self.verdicts: Dict[tuple, Verdict] = {}
 
     def __call__(self, plan: Plan) -> Verdict:
+        key = (plan.python, plan.requirements, plan.constraints, frozenset(c.package for c in plan.changes))
+        if key not in self.verdicts:
+            self.verdicts[key] = self.judge(plan)
+        return self.verdicts[key]
+
+    def judge(self, plan: Plan) -> Verdict:
         target = target_of(self.report, plan.python)
         moves = ", ".join("%s %s" % (c.package, c.describe_target()) for c in plan.changes) or "the stack as it is"
         self.progress("checking that %s installs for Python %s (%s) with uv" % (moves, target.python, target.platform))
@@ -46,13 +56,16 @@ class ResolverJudge:
         try:
             try:
                 lines, kept = list(plan.requirements), []  # type: Tuple[List[str], List[str]]
-                done = resolve.resolve(lines, plan.constraints, target, self.sources, self.timeout, work, self.uv)
+                # Annotated as the lockfile is: locking the plan taken then reuses this answer (memo).
+                done = resolve.resolve(lines, plan.constraints, target, self.sources, self.timeout, work, self.uv,
+                                       annotate=True, hashes=self.sources.generate_hashes, memo=self.memo)
                 if not done.ok:
                     # The pins the plan keeps may be what conflicts (torchvision built for the old
                     # torch, a kept fsspec): let uv move those, and only those that must move.
                     relaxed, keep = _relaxed(plan)
                     if keep:
-                        again = resolve.resolve(relaxed, plan.constraints, target, self.sources, self.timeout, work, self.uv, prefer=keep)
+                        again = resolve.resolve(relaxed, plan.constraints, target, self.sources, self.timeout, work, self.uv, prefer=keep,
+                                                annotate=True, hashes=self.sources.generate_hashes, memo=self.memo)
                         if again.ok:
                             done, lines, kept = again, relaxed, keep
                 bounds: Tuple[str, ...] = ()
@@ -92,7 +105,7 @@ class ResolverJudge:
                       if _name(b) not in exact and b not in plan.constraints)
         if extra:
             again = resolve.resolve(lines, tuple(plan.constraints) + extra, target, self.sources, self.timeout, work, self.uv,
-                                    prefer=kept)
+                                    prefer=kept, annotate=True, hashes=self.sources.generate_hashes, memo=self.memo)
             if again.ok:
                 repinned = dict(again.pins)
                 left = apihistory.breaks(repinned, target.python, self.report.kb, {p for p, v in repinned.items() if before.get(p) != v})

@@ -7,17 +7,11 @@ Requires-Python, while pip refuses a release whose upper bound excludes the targ
 Requires-Python here, read from the index's simple pages or from the --find-links files.
 """
 
-import concurrent.futures
-import email.parser
 import json
 import os
 import re
 import shutil
 import sys
-import tarfile
-import urllib.parse
-import urllib.request
-import zipfile
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -54,6 +48,12 @@ class ResolverError(Exception):
     """The resolver itself could not be run (not found, timed out): no verdict on the set."""
 
 
+# One run's resolutions by their inputs (the caller keeps it for the length of the run): the
+# planner puts the same set to uv again as it tries other Pythons and option sets, and the
+# lockfile of the plan just checked is that same resolution. Each uv run costs seconds.
+Memo = Dict[tuple, Resolution]
+
+
 def find_uv(explicit: Optional[str] = None) -> str:
     """--uv, ENVDOCTOR_UV, the uv installed beside this interpreter (a required dependency of
     envdoctor), or the one on PATH."""
@@ -80,13 +80,25 @@ def find_uv(explicit: Optional[str] = None) -> str:
 
 def resolve(lines: Sequence[str], constraints: Sequence[str], target: Target, sources: Index,
             timeout: float, work: str, uv: Optional[str] = None, check_python: bool = True,
-            annotate: bool = False, hashes: bool = False, prefer: Sequence[str] = ()) -> Resolution:
+            annotate: bool = False, hashes: bool = False, prefer: Sequence[str] = (),
+            memo: Optional[Memo] = None) -> Resolution:
     """Resolve lines (requirements.in) for the target with uv, then hold every pin to its
     Requires-Python. Raises ResolverError only when uv itself could not give an answer.
     With ``annotate`` the text is a lockfile body in pip-compile's format (``# via`` lines).
     ``prefer``: pins uv keeps where it can and moves only where it must (as an existing
-    output file's pins are)."""
+    output file's pins are). ``memo``: the run's earlier answers, reused for the same inputs."""
     program = find_uv(uv)
+    key = (program, tuple(lines), tuple(constraints), target, sources, check_python, annotate, hashes, tuple(prefer))
+    if memo is not None and key in memo:
+        return memo[key]
+    done = _resolve(program, lines, constraints, target, sources, timeout, work, check_python, annotate, hashes, prefer)
+    if memo is not None:
+        memo[key] = done
+    return done
+
+
+def _resolve(program: str, lines: Sequence[str], constraints: Sequence[str], target: Target, sources: Index,
+             timeout: float, work: str, check_python: bool, annotate: bool, hashes: bool, prefer: Sequence[str]) -> Resolution:
     infile = os.path.join(work, "requirements.in")
     with open(infile, "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")
@@ -225,6 +237,10 @@ def _file_release(filename: str) -> Optional[Tuple[str, str]]:
 
 def _metadata_requires_python(path: str) -> Optional[str]:
     """Read (never run) the METADATA / PKG-INFO of a wheel or sdist."""
+    import email.parser
+    import tarfile
+    import zipfile
+
     try:
         if path.endswith(".whl"):
             with zipfile.ZipFile(path) as archive:
@@ -248,6 +264,8 @@ def index_requires_python(urls: Sequence[str], wanted: Dict[str, str], timeout: 
     of a real stack would otherwise fetch ~100 pages, torch's among them, on every run)."""
     if not urls or not wanted:
         return {}
+    import concurrent.futures
+
     cache = _RequiresPythonCache(urls)
     out: Dict[str, str] = {}
     ask = {}
@@ -312,6 +330,9 @@ class _RequiresPythonCache:
 
 
 def _page_requires_python(urls: Sequence[str], name: str, version: str, timeout: float) -> Optional[str]:
+    import urllib.parse
+    import urllib.request
+
     for base in urls:
         url = base.rstrip("/") + "/" + name + "/"
         request = urllib.request.Request(url, headers={

@@ -19,6 +19,7 @@ installed files of the examined environment). A module's summary says:
 """
 
 import ast
+import re
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException", "OSError", "RuntimeError",
@@ -419,6 +420,45 @@ class _Reader:
                 self.reexports.append((local, target, alias.name))
                 self.bind(local, None if guarded else (target, alias.name))
                 self.members.pop(local, None)  # the import replaces a dict defined above it
+
+
+# Tokens that may hide a line start: comments, string literals (a triple-quoted one can hold lines
+# written at column 0), a backslash continuation; and a newline before a column-0 character, the only
+# place a top-level statement can begin (not at a closing bracket: black's "):" ending a def's
+# parameters). Brackets are not tracked: a column-0 line inside one never
+# starts with def or class, and a cut there leaves an unmatched bracket, so the outline does not parse.
+_OUTLINE_TOKEN = re.compile(rb"""
+  \#[^\n]*
+| '''[^'\\]*(?:(?:\\[\s\S]|'(?!''))[^'\\]*)*'''
+| \"\"\"[^"\\]*(?:(?:\\[\s\S]|"(?!""))[^"\\]*)*\"\"\"
+| '[^'\\\n]*(?:\\[\s\S][^'\\\n]*)*'
+| "[^"\\\n]*(?:\\[\s\S][^"\\\n]*)*"
+| \\\r?\n
+| (\n)(?=[^\ \t\r\n\#)\]}])
+""", re.X)
+_OUTLINE_HEAD = re.compile(rb"(?:async[ \t]+)?def[ \t]+(\w+)(?=[ \t]*[(\[\\])|class[ \t]+(\w+)(?=[ \t]*[(:\[\\])")
+
+
+def outline(source: bytes) -> bytes:
+    """The source with each column-0 def and class reduced to a one-line stub of the same name,
+    keeping the line count (so every other statement keeps its line number). Parsing is most of
+    the import check's cold time and the bodies are most of the text; the check reads none of
+    them (``inner=False``). A cut in the wrong place cannot parse: callers parse the full source then."""
+    starts = [0]
+    for m in _OUTLINE_TOKEN.finditer(source):
+        if m.lastindex:
+            starts.append(m.end())
+    starts.append(len(source))
+    out = []
+    for a, b in zip(starts, starts[1:]):
+        head = _OUTLINE_HEAD.match(source, a, b)
+        if head is None:
+            out.append(source[a:b])
+            continue
+        lines = source.count(b"\n", a, b) + source.count(b"\r", a, b) - source.count(b"\r\n", a, b)
+        stub = b"def %s():pass" % head.group(1) if head.group(1) else b"class %s:pass" % head.group(2)
+        out.append(stub + b"\n" * lines)
+    return b"".join(out)
 
 
 def scan_source(source, module: str, is_package: bool, inner: bool = True) -> ModuleSummary:
