@@ -2,16 +2,17 @@
 returns a result object that cli renders."""
 
 from dataclasses import dataclass, field, replace
-from typing import FrozenSet, NamedTuple, Optional, Tuple, Union
+from typing import TYPE_CHECKING, FrozenSet, NamedTuple, Optional, Tuple, Union
 
 from envdoctor import check
 from envdoctor.facts import Problem
-from envdoctor.fix import curated, lock
-from envdoctor.fix.judge import ResolverJudge
 from envdoctor.fix.plan import NO_PLAN, PLAN, Plan, PlanOptions, make_plan
 from envdoctor.fix.locktypes import Index, LockError, LockRequest, LockResult, Progress, silent
 from envdoctor.kb.releases import release_table
 from envdoctor.options import CheckOptions
+
+if TYPE_CHECKING:  # each imported where it is used: a run needs one or two of them
+    from envdoctor.fix import curated
 
 
 class FixError(Exception):
@@ -66,10 +67,11 @@ def _config_uses(check_options: CheckOptions) -> dict:
     return {"config_uses": uses(check_options.config), "config": os.path.basename(check_options.config)}
 
 
-def run(check_options: CheckOptions, options: FixOptions) -> Union[FixResult, curated.OfflineChoice]:
+def run(check_options: CheckOptions, options: FixOptions) -> Union[FixResult, "curated.OfflineChoice"]:
     """Probe, plan, then lock (--write-lock) or pick a shipped lockfile (--offline).
     Raises FixError when the environment cannot be probed or no lockfile could be made."""
-    report = check.run(check_options)
+    # The plan is made from the facts; the report's findings are not read here.
+    report = check.run(check_options, history=False)
     fatal = [p for p in report.problems if p.fatal]
     if fatal:
         raise FixError(fatal[0].message)
@@ -77,8 +79,11 @@ def run(check_options: CheckOptions, options: FixOptions) -> Union[FixResult, cu
     # Every plan is put to a real resolver before it is shown, unless the user says not to
     # (--offline, --no-resolve): then the plan says it was not checked.
     memo: dict = {}  # uv's answers in this run, shared by the plan's check and the lockfile
-    accept = None if options.offline or not options.resolve else ResolverJudge(
-        report, options.index, options.timeout, options.uv, options.progress, memo)
+    accept = None
+    if options.resolve and not options.offline:
+        from envdoctor.fix.judge import ResolverJudge
+
+        accept = ResolverJudge(report, options.index, options.timeout, options.uv, options.progress, memo)
     made = make_plan(report.facts, report.kb, release_table(report.kb.tables), PlanOptions(
         options.latest, options.allow_change, whole_environment=report.static,
         loose=tuple(r.name + r.specifier for r in report.ranges), extras=tuple((p.name, p.extras) for p in pinned if p.extras),
@@ -86,12 +91,16 @@ def run(check_options: CheckOptions, options: FixOptions) -> Union[FixResult, cu
     if accept is None and made.status == PLAN:
         made = replace(made, checked="not checked with a resolver (%s)" % ("--offline" if options.offline else "--no-resolve"))
     if options.offline:
+        from envdoctor.fix import curated
+
         return curated.choose(report, made)
     if not options.write_lock or made.status == NO_PLAN:
         return FixResult(made, report.target, problems=report.problems)
     request = LockRequest(options.write_lock, options.force, options.index, options.timeout, options.pip_compile,
                           options.verify, options.verify_python, options.command, options.progress, resolver=options.resolver, uv=options.uv, verify_level=options.verify_level,
                           memo=memo)
+    from envdoctor.fix import lock
+
     try:
         return FixResult(made, report.target, lock.write(made, report, request), report.problems)
     except LockError as exc:

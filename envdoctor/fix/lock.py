@@ -14,7 +14,6 @@ from typing import Optional, Sequence
 from envdoctor import __version__, subproc
 from envdoctor.check import Report
 from envdoctor.facts import Facts
-from envdoctor.fix import verify
 from envdoctor.fix.locktypes import Index, Level, LockError, LockRequest, LockResult, Progress, silent, today
 from envdoctor.fix.pinned import check_pins
 from envdoctor.fix.plan import Plan
@@ -294,6 +293,8 @@ def write(plan: Plan, report: Report, request: LockRequest) -> LockResult:
         levels = [Level("resolved", "%s, %s" % (how, today()))]
         not_reached = ""
         if request.verify:
+            from envdoctor.fix import verify  # a venv and pip: only with --verify
+
             reached, not_reached = verify.verify(compiled.text, report, request, work)
             levels.extend(reached)
         result = LockResult(target, plan.python, cuda_words(pinned.facts), plan.records, pinned.pins, tuple(levels),

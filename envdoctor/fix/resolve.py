@@ -7,17 +7,11 @@ Requires-Python, while pip refuses a release whose upper bound excludes the targ
 Requires-Python here, read from the index's simple pages or from the --find-links files.
 """
 
-import concurrent.futures
-import email.parser
 import json
 import os
 import re
 import shutil
 import sys
-import tarfile
-import urllib.parse
-import urllib.request
-import zipfile
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -243,6 +237,10 @@ def _file_release(filename: str) -> Optional[Tuple[str, str]]:
 
 def _metadata_requires_python(path: str) -> Optional[str]:
     """Read (never run) the METADATA / PKG-INFO of a wheel or sdist."""
+    import email.parser
+    import tarfile
+    import zipfile
+
     try:
         if path.endswith(".whl"):
             with zipfile.ZipFile(path) as archive:
@@ -266,6 +264,8 @@ def index_requires_python(urls: Sequence[str], wanted: Dict[str, str], timeout: 
     of a real stack would otherwise fetch ~100 pages, torch's among them, on every run)."""
     if not urls or not wanted:
         return {}
+    import concurrent.futures
+
     cache = _RequiresPythonCache(urls)
     out: Dict[str, str] = {}
     ask = {}
@@ -330,6 +330,9 @@ class _RequiresPythonCache:
 
 
 def _page_requires_python(urls: Sequence[str], name: str, version: str, timeout: float) -> Optional[str]:
+    import urllib.parse
+    import urllib.request
+
     for base in urls:
         url = base.rstrip("/") + "/" + name + "/"
         request = urllib.request.Request(url, headers={
