@@ -46,8 +46,17 @@ def _install(venv_root, wheelhouse, lock):
 def test_lock_round_trip_installs_into_a_clean_environment(pins, wheelhouse, tmp_path):
     lock = str(tmp_path / "requirements.lock")
     path = pins("xtuner==0.1.17", "transformers==4.40.0")
-    done = fix("-r", path, "--write-lock", lock, "--no-index", "--find-links", wheelhouse, *INTERNLM2)
+    # The real uv behind a script that counts its runs.
+    from envdoctor.fix.resolve import find_uv
+
+    uv, runs = tmp_path / "uv", tmp_path / "uv-runs.log"
+    uv.write_text('#!/bin/sh\necho run >> "%s"\nexec "%s" "$@"\n' % (runs, find_uv()))
+    uv.chmod(0o755)
+    done = fix("-r", path, "--write-lock", lock, "--no-index", "--find-links", wheelhouse, "--uv", str(uv), *INTERNLM2)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "resolves with uv" in done.stdout
+    # The plan was put to uv before it was shown; the lockfile takes that answer, not a second run.
+    assert len(runs.read_text().splitlines()) == 1
     assert done.stderr == ""  # no progress when stderr is not a terminal
     text = open(lock).read()
     assert text.startswith(MAGIC + "\n")
