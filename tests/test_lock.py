@@ -287,19 +287,31 @@ def test_the_pip_compile_beside_the_target_interpreter_is_preferred(venvs, tmp_p
     assert done.returncode == 2 and "the venv pip-compile ran" in done.stderr
 
 
+def _pip_find_links():
+    """The local folders pip is configured to find release files in (its config files and PIP_FIND_LINKS):
+    where this machine keeps the CPU torch wheel, named by the machine, not by us."""
+    import re
+
+    listed = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True).stdout
+    values = re.findall(r"find-links='([^']*)'", listed) + [os.environ.get("PIP_FIND_LINKS", "")]
+    return sorted({f for value in values for f in value.split() if os.path.isdir(f)})
+
+
 def test_verify_reaches_the_smoke_level_with_the_real_cpu_stack(tmp_path, index_available):
     """torch (the CPU wheel on this machine's disk), transformers, peft and numpy from the index:
     the lockfile installs, imports and runs a forward and backward step of a tiny model."""
     import glob
 
-    if sys.version_info[:2] != (3, 11) or not glob.glob("/opt/wheels/torch-2.13.0*cp311*.whl"):
-        pytest.skip("the local torch 2.13.0 CPU wheel is for Python 3.11 (/opt/wheels); any other torch downloads gigabytes")
+    wheels = [w for f in _pip_find_links() for w in glob.glob(os.path.join(f, "torch-2.13.0*cp311*.whl"))]
+    if sys.version_info[:2] != (3, 11) or not wheels:
+        pytest.skip("the local torch 2.13.0 CPU wheel is for Python 3.11 (in a find-links folder of pip's "
+                    "configuration); any other torch downloads gigabytes")
     if not index_available:
         pytest.skip("transformers, peft and torch's own requirements come from the package index, which is not reachable")
     pins = tmp_path / "stack.txt"
     pins.write_text("torch==2.13.0+cpu\ntransformers\npeft\nnumpy\n")
     lock = tmp_path / "cpu.lock"
-    done = fix("-r", str(pins), "--write-lock", str(lock), "--verify", "--find-links", "/opt/wheels", "--format", "json")
+    done = fix("-r", str(pins), "--write-lock", str(lock), "--verify", "--find-links", os.path.dirname(wheels[0]), "--format", "json")
     assert done.returncode == 0, done.stdout + done.stderr
     assert json.loads(done.stdout)["lock"]["level"] == "smoke"
     text = lock.read_text()

@@ -433,3 +433,26 @@ def test_a_bound_comes_from_a_record_that_fires_not_from_one_that_only_may(pins)
     args = ("-r", pins("xtuner==0.2.0", "torch==2.4.1"), "--python-version", "3.11")
     assert "bitsandbytes>=0.45.3" not in fix_json(*args)["constraints"]
     assert "bitsandbytes>=0.45.3" in fix_json(*args, "--fact", "torch.cuda=12.8")["constraints"]
+
+
+def test_an_unpinned_package_that_would_trip_a_record_is_bounded_for_the_resolver(pins, wheelhouse, tmp_path):
+    # torch 2.1.2 is built against NumPy 1 (TORCH-NUMPY-2); numpy is not pinned, and datasets
+    # brings it in: uv would pick numpy 2.0.0 and every candidate would trip the record. The plan
+    # holds numpy below 2 instead, and the set resolves with numpy 1.26.4.
+    from builders import make_wheel
+
+    links = _folder_without(wheelhouse, tmp_path)
+    make_wheel(links, "datasets", "2.18.0", ["numpy>=1.17"], ">=3.8")
+    make_wheel(links, "numpy", "1.26.4", [], ">=3.9")
+    make_wheel(links, "numpy", "2.0.0", [], ">=3.9")
+    path = pins("xtuner==0.1.17", "transformers==4.36.2", "torch==2.1.2+cu121", "datasets==2.18.0")
+    args = ("fix", "--format", "json", "-r", path, "--python-version", "3.10", "--fact", "run.gpus=1") + INTERNLM2
+    done = envdoctor(*args, "--no-index", "--find-links", links)
+    assert done.returncode == 0, done.stdout + done.stderr
+    plan = json.loads(done.stdout)
+    assert plan["status"] == "plan" and _changes(plan)["xtuner"]["to"] == "0.1.18"
+    assert "numpy<2.0.0" in plan["constraints"] and plan["checked"].startswith("resolves with uv"), plan["checked"]
+    # Near miss: torch 2.4.1 runs with NumPy 2, so numpy is left to the resolver.
+    newer = fix_json("-r", pins("xtuner==0.1.17", "transformers==4.36.2", "torch==2.4.1+cu124", "datasets==2.18.0"),
+                     "--python-version", "3.10", "--fact", "run.gpus=1", *INTERNLM2)
+    assert not any(c.startswith("numpy") for c in newer["constraints"])

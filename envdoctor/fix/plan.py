@@ -734,6 +734,10 @@ def _bounds(planner: _Planner, facts: Facts) -> Tuple[str, ...]:
                 bound = "%s<%s" % (rng.package, rng.introduced)
             elif rng.fixed and (now is None or now >= Version(rng.fixed)):
                 bound = "%s>=%s" % (rng.package, rng.fixed)
+            elif now is None and not rng.fixed:
+                # Not pinned, and every release from `introduced` on trips the record here: the
+                # resolver would pick the newest (numpy 2 beside torch 2.1.2), so keep it below.
+                bound = "%s<%s" % (rng.package, rng.introduced)
             else:
                 continue
             if bound not in out:

@@ -129,6 +129,10 @@ def _literal_keys(value) -> Optional[List[str]]:
     return None
 
 
+# Nodes that hold no call, not walked into: most of a module-level table's nodes (its strings, names)
+_LEAVES = (ast.Constant, ast.Name, ast.expr_context)
+
+
 def _call_sites(node) -> List[CallSite]:
     """Calls with keywords in one module-level statement (lambda bodies do not run: left out)."""
     out: List[CallSite] = []
@@ -137,7 +141,13 @@ def _call_sites(node) -> List[CallSite]:
         n = todo.pop()
         if isinstance(n, ast.Lambda):
             continue
-        todo.extend(ast.iter_child_nodes(n))
+        # ast.iter_child_nodes' order, without its generators: half the walk's time on the import check's modules
+        for field in n._fields:
+            value = getattr(n, field, None)
+            if isinstance(value, list):
+                todo.extend([c for c in value if isinstance(c, ast.AST) and not isinstance(c, _LEAVES)])
+            elif isinstance(value, ast.AST) and not isinstance(value, _LEAVES):
+                todo.append(value)
         if not isinstance(n, ast.Call):
             continue
         keywords = tuple(k.arg for k in n.keywords if k.arg)
