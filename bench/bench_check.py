@@ -3,7 +3,7 @@
     python bench/bench_check.py [--venv DIR] [--runs N]
 
 Makes (once, in .bench/venv, needs the package index) a Python 3.11 venv with torch 2.13.0
-(CPU build from local disk), transformers, accelerate, peft, datasets, mmengine and pipdeptree,
+(a CPU build, from the wheel folder pip is configured with, e.g. PIP_FIND_LINKS), transformers, accelerate, peft, datasets, mmengine and pipdeptree,
 then times, in that venv:
 
   envdoctor check                       (installed in the venv, probing its own interpreter)
@@ -34,7 +34,7 @@ def ensure_venv(root: str) -> str:
     if not os.path.exists(python):
         print("making %s (once) ..." % root, flush=True)
         subprocess.run([sys.executable, "-m", "venv", root], check=True)
-        subprocess.run([python, "-m", "pip", "install", "-q", "--find-links", "/opt/wheels", *PACKAGES], check=True)
+        subprocess.run([python, "-m", "pip", "install", "-q", *PACKAGES], check=True)
     subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", REPO], check=True)
     return python
 

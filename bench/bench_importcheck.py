@@ -4,7 +4,7 @@
 
 Makes (once, in .bench/importcheck-venv, needs the package index) a Python 3.11 venv holding a real
 XTuner 0.1.23 stack (transformers 4.42.4, mmengine, peft, accelerate, datasets, deepspeed's stand-in
-is NOT made: the real install is what users have) with torch 2.13.0 (CPU build from local disk),
+is NOT made: the real install is what users have) with torch 2.13.0 (a CPU build, from the wheel folder pip is configured with, e.g. PIP_FIND_LINKS),
 then times, in that venv:
 
   check, import check off   ENVDOCTOR_IMPORT_CHECK=0 (today's check)
@@ -34,7 +34,7 @@ def ensure_venv(root: str) -> str:
         print("making %s (once) ..." % root, flush=True)
         subprocess.run([sys.executable, "-m", "venv", root], check=True)
         subprocess.run([python, "-m", "pip", "install", "-q", "--ignore-requires-python", "--prefer-binary",
-                        "--find-links", "/opt/wheels", *PACKAGES], check=True)
+                        *PACKAGES], check=True)
     subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", REPO], check=True)
     return python
 

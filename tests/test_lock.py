@@ -46,8 +46,17 @@ def _install(venv_root, wheelhouse, lock):
 def test_lock_round_trip_installs_into_a_clean_environment(pins, wheelhouse, tmp_path):
     lock = str(tmp_path / "requirements.lock")
     path = pins("xtuner==0.1.17", "transformers==4.40.0")
-    done = fix("-r", path, "--write-lock", lock, "--no-index", "--find-links", wheelhouse, *INTERNLM2)
+    # The real uv behind a script that counts its runs.
+    from envdoctor.fix.resolve import find_uv
+
+    uv, runs = tmp_path / "uv", tmp_path / "uv-runs.log"
+    uv.write_text('#!/bin/sh\necho run >> "%s"\nexec "%s" "$@"\n' % (runs, find_uv()))
+    uv.chmod(0o755)
+    done = fix("-r", path, "--write-lock", lock, "--no-index", "--find-links", wheelhouse, "--uv", str(uv), *INTERNLM2)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "resolves with uv" in done.stdout
+    # The plan was put to uv before it was shown; the lockfile takes that answer, not a second run.
+    assert len(runs.read_text().splitlines()) == 1
     assert done.stderr == ""  # no progress when stderr is not a terminal
     text = open(lock).read()
     assert text.startswith(MAGIC + "\n")
@@ -278,19 +287,31 @@ def test_the_pip_compile_beside_the_target_interpreter_is_preferred(venvs, tmp_p
     assert done.returncode == 2 and "the venv pip-compile ran" in done.stderr
 
 
+def _pip_find_links():
+    """The local folders pip is configured to find release files in (its config files and PIP_FIND_LINKS):
+    where this machine keeps the CPU torch wheel, named by the machine, not by us."""
+    import re
+
+    listed = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True).stdout
+    values = re.findall(r"find-links='([^']*)'", listed) + [os.environ.get("PIP_FIND_LINKS", "")]
+    return sorted({f for value in values for f in value.split() if os.path.isdir(f)})
+
+
 def test_verify_reaches_the_smoke_level_with_the_real_cpu_stack(tmp_path, index_available):
     """torch (the CPU wheel on this machine's disk), transformers, peft and numpy from the index:
     the lockfile installs, imports and runs a forward and backward step of a tiny model."""
     import glob
 
-    if sys.version_info[:2] != (3, 11) or not glob.glob("/opt/wheels/torch-2.13.0*cp311*.whl"):
-        pytest.skip("the local torch 2.13.0 CPU wheel is for Python 3.11 (/opt/wheels); any other torch downloads gigabytes")
+    wheels = [w for f in _pip_find_links() for w in glob.glob(os.path.join(f, "torch-2.13.0*cp311*.whl"))]
+    if sys.version_info[:2] != (3, 11) or not wheels:
+        pytest.skip("the local torch 2.13.0 CPU wheel is for Python 3.11 (in a find-links folder of pip's "
+                    "configuration); any other torch downloads gigabytes")
     if not index_available:
         pytest.skip("transformers, peft and torch's own requirements come from the package index, which is not reachable")
     pins = tmp_path / "stack.txt"
     pins.write_text("torch==2.13.0+cpu\ntransformers\npeft\nnumpy\n")
     lock = tmp_path / "cpu.lock"
-    done = fix("-r", str(pins), "--write-lock", str(lock), "--verify", "--find-links", "/opt/wheels", "--format", "json")
+    done = fix("-r", str(pins), "--write-lock", str(lock), "--verify", "--find-links", os.path.dirname(wheels[0]), "--format", "json")
     assert done.returncode == 0, done.stdout + done.stderr
     assert json.loads(done.stdout)["lock"]["level"] == "smoke"
     text = lock.read_text()

@@ -107,3 +107,40 @@ def test_requires_python_from_the_index_is_asked_once_per_release(tmp_path, monk
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _counting_uv(tmp_path):
+    """The real uv behind a script that logs each run's arguments, to count them."""
+    log = tmp_path / "uv-runs.log"
+    script = tmp_path / "uv"
+    script.write_text('#!/bin/sh\necho "$*" >> "%s"\nexec "%s" "$@"\n' % (log, resolver.find_uv()))
+    script.chmod(0o755)
+    return str(script), lambda: log.read_text().splitlines() if log.exists() else []
+
+
+def test_a_run_resolves_each_set_once_and_answers_from_the_cache_what_it_has_fetched(links, tmp_path):
+    uv, runs = _counting_uv(tmp_path)
+    memo = resolver.Memo()
+    sources = Index(find_links=(links,), no_index=True)
+
+    def ask(lines, python="3.10", cached=True):
+        return resolver.resolve(lines, [], resolver.Target(python), sources, 120, str(tmp_path), uv, annotate=True, memo=memo,
+                                cached=cached)
+
+    first = ask(["model-lib==4.40.0"])
+    assert first.ok and len(runs()) == 1 and "--offline" not in runs()[0]  # nothing fetched yet: the index is asked
+    assert ask(["model-lib==4.40.0"], cached=False) == first and len(runs()) == 1  # the lockfile's resolve of the same set
+    # trainer's page was not fetched in this run: the cache's answer is not taken, the index is asked.
+    plan = ask(["trainer==0.1.18"])
+    assert plan.ok and dict(plan.pins) == {"trainer": "0.1.18", "model-lib": "4.48.0"}
+    assert "--offline" not in runs()[-1]
+    # Both pages fetched now: another set of the same packages is answered from uv's cache alone,
+    # as the index would answer it, a failure included.
+    count = len(runs())
+    other = ask(["trainer==0.1.18", "model-lib==4.40.0"])
+    assert other.ok and dict(other.pins) == {"trainer": "0.1.18", "model-lib": "4.40.0"}
+    failed = ask(["trainer==0.2.0"], python="3.8")
+    assert not failed.ok and failed.reason == "model-lib 4.48.0 needs Python >=3.9"
+    assert len(runs()) == count + 2 and all("--offline" in r for r in runs()[count:])
+    # The lockfile's own resolve never takes an answer from the cache alone.
+    assert ask(["trainer==0.1.18", "model-lib==4.40.0"], cached=False) == other and "--offline" not in runs()[-1]

@@ -78,11 +78,12 @@ def run(check_options: CheckOptions, options: FixOptions) -> Union[FixResult, "c
     pinned = report.requirements.pins if report.requirements is not None else ()
     # Every plan is put to a real resolver before it is shown, unless the user says not to
     # (--offline, --no-resolve): then the plan says it was not checked.
-    memo: dict = {}  # uv's answers in this run, shared by the plan's check and the lockfile
-    accept = None
+    accept, memo = None, None  # memo: uv's answers in this run, shared by the plan's check and the lockfile
     if options.resolve and not options.offline:
         from envdoctor.fix.judge import ResolverJudge
+        from envdoctor.fix.resolve import Memo
 
+        memo = Memo()
         accept = ResolverJudge(report, options.index, options.timeout, options.uv, options.progress, memo)
     made = make_plan(report.facts, report.kb, release_table(report.kb.tables), PlanOptions(
         options.latest, options.allow_change, whole_environment=report.static,

@@ -37,7 +37,7 @@ class ResolverJudge:
         self.timeout = timeout
         self.uv = uv
         self.progress = progress
-        self.memo: resolve.Memo = {} if memo is None else memo
+        self.memo = resolve.Memo() if memo is None else memo
         # The planner asks again about a plan it judged before (each Python and option set it
         # tries plans anew): the verdict depends only on the set, the target and what moved.
         self.verdicts: Dict[tuple, Verdict] = {}
@@ -58,14 +58,14 @@ class ResolverJudge:
                 lines, kept = list(plan.requirements), []  # type: Tuple[List[str], List[str]]
                 # Annotated as the lockfile is: locking the plan taken then reuses this answer (memo).
                 done = resolve.resolve(lines, plan.constraints, target, self.sources, self.timeout, work, self.uv,
-                                       annotate=True, hashes=self.sources.generate_hashes, memo=self.memo)
+                                       annotate=True, hashes=self.sources.generate_hashes, memo=self.memo, cached=True)
                 if not done.ok:
                     # The pins the plan keeps may be what conflicts (torchvision built for the old
                     # torch, a kept fsspec): let uv move those, and only those that must move.
                     relaxed, keep = _relaxed(plan)
                     if keep:
                         again = resolve.resolve(relaxed, plan.constraints, target, self.sources, self.timeout, work, self.uv, prefer=keep,
-                                                annotate=True, hashes=self.sources.generate_hashes, memo=self.memo)
+                                                annotate=True, hashes=self.sources.generate_hashes, memo=self.memo, cached=True)
                         if again.ok:
                             done, lines, kept = again, relaxed, keep
                 bounds: Tuple[str, ...] = ()
@@ -105,7 +105,7 @@ class ResolverJudge:
                       if _name(b) not in exact and b not in plan.constraints)
         if extra:
             again = resolve.resolve(lines, tuple(plan.constraints) + extra, target, self.sources, self.timeout, work, self.uv,
-                                    prefer=kept, annotate=True, hashes=self.sources.generate_hashes, memo=self.memo)
+                                    prefer=kept, annotate=True, hashes=self.sources.generate_hashes, memo=self.memo, cached=True)
             if again.ok:
                 repinned = dict(again.pins)
                 left = apihistory.breaks(repinned, target.python, self.report.kb, {p for p, v in repinned.items() if before.get(p) != v})

@@ -58,7 +58,7 @@ class LockRequest:
     verify_level: str = "smoke"  # the level --verify asks for: consistent, imports or smoke
     uv: Optional[str] = None
     # The run's uv answers (resolve.Memo): the plan the resolver checked is locked without a second run.
-    memo: Optional[dict] = field(default=None, compare=False)
+    memo: Optional[object] = field(default=None, compare=False)
 
 
 LEVELS = ("resolved", "consistent", "imports", "smoke")  # each claims more than the one before

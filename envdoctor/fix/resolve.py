@@ -12,7 +12,7 @@ import os
 import re
 import shutil
 import sys
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, FrozenSet, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
@@ -42,16 +42,28 @@ class Resolution(NamedTuple):
     pins: Tuple[Tuple[str, str], ...] = ()  # (canonical name, version)
     reason: str = ""  # why it does not install, one line
     resolver: str = "uv"
+    # The packages uv's answer rests on: the pins, or those its failure names (memo: how fresh).
+    names: FrozenSet[str] = frozenset()
 
 
 class ResolverError(Exception):
     """The resolver itself could not be run (not found, timed out): no verdict on the set."""
 
 
-# One run's resolutions by their inputs (the caller keeps it for the length of the run): the
-# planner puts the same set to uv again as it tries other Pythons and option sets, and the
-# lockfile of the plan just checked is that same resolution. Each uv run costs seconds.
-Memo = Dict[tuple, Resolution]
+class Memo:
+    """One run's resolutions (the caller keeps it for the length of the run). The planner puts
+    the same set to uv again as it tries other Pythons and option sets, and the lockfile of the
+    plan just checked is that same resolution: an answer is reused for the same inputs.
+
+    And a candidate may be answered from uv's cache alone (``resolve(cached=True)``) once this
+    run has asked the index: taken only when every package the answer rests on (its pins, or
+    the ones its failure names) had its index page fetched by an earlier resolve of this run,
+    so it says what the index would; otherwise uv asks the index. Each online resolve costs
+    seconds where the index's pages carry no cache headers (uv then asks again each time)."""
+
+    def __init__(self) -> None:
+        self.answers: Dict[tuple, Tuple[Resolution, bool]] = {}  # inputs -> (answer, from the index)
+        self.fresh: Dict[Index, Set[str]] = {}  # per index: packages whose pages this run fetched
 
 
 def find_uv(explicit: Optional[str] = None) -> str:
@@ -81,24 +93,42 @@ def find_uv(explicit: Optional[str] = None) -> str:
 def resolve(lines: Sequence[str], constraints: Sequence[str], target: Target, sources: Index,
             timeout: float, work: str, uv: Optional[str] = None, check_python: bool = True,
             annotate: bool = False, hashes: bool = False, prefer: Sequence[str] = (),
-            memo: Optional[Memo] = None) -> Resolution:
+            memo: Optional[Memo] = None, cached: bool = False) -> Resolution:
     """Resolve lines (requirements.in) for the target with uv, then hold every pin to its
     Requires-Python. Raises ResolverError only when uv itself could not give an answer.
     With ``annotate`` the text is a lockfile body in pip-compile's format (``# via`` lines).
     ``prefer``: pins uv keeps where it can and moves only where it must (as an existing
-    output file's pins are). ``memo``: the run's earlier answers, reused for the same inputs."""
+    output file's pins are). ``memo``: the run's earlier answers, reused for the same inputs;
+    with ``cached``, an answer from uv's cache where the run's earlier resolves make it as
+    fresh as the index's (Memo); the lockfile's own resolve asks the index."""
     program = find_uv(uv)
     key = (program, tuple(lines), tuple(constraints), target, sources, check_python, annotate, hashes, tuple(prefer))
-    if memo is not None and key in memo:
-        return memo[key]
-    done = _resolve(program, lines, constraints, target, sources, timeout, work, check_python, annotate, hashes, prefer)
+    known = memo.answers.get(key) if memo is not None else None
+    if known is not None and (known[1] or cached):
+        return known[0]
+    args = (program, lines, constraints, target, sources, timeout, work, check_python, annotate, hashes, prefer)
+    fresh = memo.fresh.get(sources, set()) if memo is not None else set()
+    done = _resolve(*args, offline=True) if cached and fresh else None
+    if done is not None and not (done.names and done.names <= fresh):
+        done = None  # it rests on a page this run has not fetched: ask the index
+    online = done is None
+    if done is None:
+        done = _resolve(*args)
     if memo is not None:
-        memo[key] = done
+        memo.answers[key] = (done, online)
+        if online:
+            memo.fresh.setdefault(sources, set()).update(done.names, _names(lines), _names(constraints))
     return done
 
 
+def _names(lines: Sequence[str]) -> Set[str]:
+    return {canonicalize_name(found.group(0)) for found in (_NAME.match(line.strip()) for line in lines) if found}
+
+
 def _resolve(program: str, lines: Sequence[str], constraints: Sequence[str], target: Target, sources: Index,
-             timeout: float, work: str, check_python: bool, annotate: bool, hashes: bool, prefer: Sequence[str]) -> Resolution:
+             timeout: float, work: str, check_python: bool, annotate: bool, hashes: bool, prefer: Sequence[str],
+             offline: bool = False) -> Optional[Resolution]:
+    """uv's answer; ``offline``: from uv's cache alone, None when the cache cannot answer."""
     infile = os.path.join(work, "requirements.in")
     with open(infile, "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")
@@ -116,7 +146,7 @@ def _resolve(program: str, lines: Sequence[str], constraints: Sequence[str], tar
     outfile = os.path.join(work, "resolved.txt")
     with open(outfile, "w", encoding="utf-8") as handle:
         handle.write("".join(line + "\n" for line in prefer))
-    argv += ["--output-file", outfile] + sources.pip_args() + [infile]
+    argv += ["--output-file", outfile] + sources.pip_args() + [infile] + (["--offline"] if offline else [])
     # uv would otherwise try to download a Python it cannot find; the network may refuse it.
     env = dict(os.environ, UV_PYTHON_DOWNLOADS="never", NO_COLOR="1")
     ran = subproc.run(argv, timeout=timeout, env=env, cwd=work)
@@ -131,15 +161,34 @@ def _resolve(program: str, lines: Sequence[str], constraints: Sequence[str], tar
     if not ran.ok:
         output = ran.stderr + "\n" + ran.stdout
         unreachable = _UNREACHABLE.search(output)
+        if offline and (unreachable or _NOT_CACHED.search(output)):
+            return None
         if unreachable:  # no verdict on the set: the index could not be asked
             raise ResolverError("could not reach the index (%s)" % " ".join(unreachable.group(0).split())[:200])
-        return Resolution(False, reason=explain_failure(output))
+        return Resolution(False, reason=explain_failure(output), names=frozenset(_mentioned(output)))
     pins = tuple(parse_pins(ran.stdout))
+    names = frozenset(name for name, _ in pins)
     if check_python:
         bad = python_conflicts(pins, target, sources, timeout)
         if bad:
-            return Resolution(False, ran.stdout, pins, "; ".join(bad))
-    return Resolution(True, ran.stdout, pins)
+            return Resolution(False, ran.stdout, pins, "; ".join(bad), names=names)
+    return Resolution(True, ran.stdout, pins, names=names)
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_NOT_CACHED = re.compile(r"network (?:was|is) disabled|not found in the cache|Network connectivity is disabled", re.I)
+# Where uv's failure names a package: before a version operator, after "version(s) of" or
+# "depend(s) on", before "was not found".
+_MENTIONED = re.compile(r"\b([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?(?===|>=|<=|!=|~=|<|>)"
+                        r"|versions? of ([A-Za-z0-9][A-Za-z0-9._-]*)|depends? on ([A-Za-z0-9][A-Za-z0-9._-]*)"
+                        r"|\b([A-Za-z0-9][A-Za-z0-9._-]*) was not found")
+
+
+def _mentioned(output: str) -> Set[str]:
+    """The packages uv's failure names (Python itself is not a package)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", output)
+    names = {canonicalize_name(next(g for g in found.groups() if g)) for found in _MENTIONED.finditer(text)}
+    return names - {"python", "cpython"}
 
 
 def parse_pins(text: str) -> List[Tuple[str, str]]:
