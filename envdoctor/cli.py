@@ -330,7 +330,9 @@ def fix(latest, allow_change, allow_downgrade, fmt, print_requirements, write_lo
         raise _Failure("--verify and --force apply only with --write-lock PATH")
     if offline and write_lock:
         raise _Failure("--offline picks a shipped lockfile; it cannot be combined with --write-lock")
-    index = Index(index_url, tuple(extra_index_url), tuple(find_links), no_index, generate_hashes)
+    # The resolvers run in a scratch folder: a folder given relative to here must still be found.
+    links = tuple(os.path.abspath(f) if os.path.isdir(f) else f for f in find_links)
+    index = Index(index_url, tuple(extra_index_url), links, no_index, generate_hashes)
     if print_requirements and not offline:  # only the plan is asked for: no lockfile is made
         fmt, write_lock = "requirements", None
     try:

@@ -23,12 +23,12 @@ PIP_COMPILE = shutil.which("pip-compile") or (_BESIDE if os.access(_BESIDE, os.X
 pytestmark = pytest.mark.skipif(PIP_COMPILE is None, reason="pip-tools is not installed (neither on PATH nor beside %s)" % sys.executable)
 
 
-def fix(*args, env=None):
+def fix(*args, env=None, cwd=None):
     full = dict(OFFLINE)
     if PIP_COMPILE:
         full["PATH"] = os.path.dirname(PIP_COMPILE) + os.pathsep + os.environ.get("PATH", "")
     full.update(env or {})
-    return envdoctor("fix", *args, env=full, timeout=900)
+    return envdoctor("fix", *args, env=full, timeout=900, cwd=cwd)
 
 
 def _pins_of(path):
@@ -117,6 +117,15 @@ def test_pip_compile_on_the_wrong_python_is_explained(pins, wheelhouse, tmp_path
     assert done.returncode == 2
     assert "xtuner needs Python <3.11,>=3.8, but pip-compile runs on Python" in done.stderr
     assert "Traceback" not in done.stderr and not lock.exists()
+
+
+def test_a_find_links_folder_relative_to_the_working_folder(pins, wheelhouse, tmp_path):
+    # uv runs in a scratch folder: the folder the user named relative to where they are must be found.
+    lock = tmp_path / "relative.lock"
+    done = fix("-r", pins("transformers==4.40.0"), "--write-lock", str(lock), "--no-index", "--find-links",
+               os.path.basename(wheelhouse), cwd=os.path.dirname(wheelhouse))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "transformers==4.40.0" in _pins_of(lock)
 
 
 def test_an_existing_foreign_file_is_kept_without_force(pins, wheelhouse, tmp_path):
