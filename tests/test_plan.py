@@ -452,6 +452,12 @@ def test_an_unpinned_package_that_would_trip_a_record_is_bounded_for_the_resolve
     plan = json.loads(done.stdout)
     assert plan["status"] == "plan" and _changes(plan)["xtuner"]["to"] == "0.1.18"
     assert "numpy<2.0.0" in plan["constraints"] and plan["checked"].startswith("resolves with uv"), plan["checked"]
+    # The requirements.in it prints carries the bound for numpy, which the set holds (datasets
+    # brings it in), so compiling it never picks numpy 2; a bound on a package not in the set stays out.
+    printed = envdoctor(*args, "--print-requirements", "--no-index", "--find-links", links)
+    lines = [l for l in printed.stdout.splitlines() if l and not l.startswith("#")]
+    assert printed.returncode == 0 and "numpy<2.0.0" in lines, printed.stdout + printed.stderr
+    assert [l for l in lines if l.startswith("peft")] == [] and "peft<0.14.0" in plan["constraints"], plan["constraints"]
     # Near miss: torch 2.4.1 runs with NumPy 2, so numpy is left to the resolver.
     newer = fix_json("-r", pins("xtuner==0.1.17", "transformers==4.36.2", "torch==2.4.1+cu124", "datasets==2.18.0"),
                      "--python-version", "3.10", "--fact", "run.gpus=1", *INTERNLM2)

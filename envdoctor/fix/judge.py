@@ -87,7 +87,7 @@ class ResolverJudge:
         words = "resolves with uv for Python %s on %s (%d pins)" % (target.minor, target.platform, len(done.pins))
         if bounds:
             words += ", held to the API history's %s" % ", ".join(bounds)
-        return Verdict("", words, moved, bounds)
+        return Verdict("", words, moved, bounds, tuple(sorted(name for name, _ in done.pins)))
 
     def history(self, plan: Plan, lines: List[str], kept: List[str], target: resolve.Target, done: resolve.Resolution,
                 work: str) -> Tuple[resolve.Resolution, Tuple[str, ...], str]:

@@ -93,6 +93,7 @@ class Plan:
     records: int = 0  # records considered
     facts: Optional[Facts] = field(default=None, compare=False)  # the facts after the plan
     checked: str = ""  # what the resolver said of the planned set, in words ("" when not asked)
+    installs: Tuple[str, ...] = ()  # the packages the resolver put in the set (empty when not asked)
 
     @property
     def exit_code(self) -> int:
@@ -120,6 +121,7 @@ class Verdict(NamedTuple):
     checked: str = ""  # what was checked, in words, for the plan's report
     moved: Tuple[Moved, ...] = ()  # kept pins that conflict with the plan, and where they go
     bounds: Tuple[str, ...] = ()  # the API history's bounds the resolver was held to (constraints)
+    installs: Tuple[str, ...] = ()  # the packages of the resolved set (canonical names)
 
 
 class Dependency(NamedTuple):
@@ -638,11 +640,21 @@ def make_plan(facts: Facts, kb: KnowledgeBase, releases: Sequence[Release], opti
     plan = _from_trial(planner, trial, rejected, options)
     verdict = planner.verdicts.get(trial.assignment)
     if verdict is not None:
-        plan = _with_moves(replace(plan, checked=verdict.checked, constraints=plan.constraints + verdict.bounds), verdict.moved)
+        plan = _with_moves(replace(plan, checked=verdict.checked, constraints=plan.constraints + verdict.bounds,
+                                   installs=verdict.installs), verdict.moved)
     if unresolved:
         # The changes clear what packages can; the rest needs the host or the base image.
         return replace(plan, status=NO_PLAN, unresolved=unresolved, needs=tuple(_needs(facts, kb, releases, options, unresolved, accept)))
     return plan
+
+
+def requirements_in(plan: Plan) -> Tuple[str, ...]:
+    """The plan's lines for a requirements.in, with the bounds on packages the resolver put in
+    the set (numpy<2.0.0 beside torch 2.1.2): compiled without them, the open ones would go
+    to their newest. A bound on a package the set does not hold stays out (a line installs it)."""
+    named = {_bound_name(line) for line in plan.requirements}
+    extra = [b for b in plan.constraints if _bound_name(b) in plan.installs and _bound_name(b) not in named]
+    return tuple(plan.requirements) + tuple(extra)
 
 
 def _with_moves(plan: Plan, moved: Sequence[Moved]) -> Plan:

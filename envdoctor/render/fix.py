@@ -11,6 +11,7 @@ from envdoctor.fix.command import FixResult
 from envdoctor.fix.curated import OfflineChoice
 from envdoctor.fix.locktypes import LockResult
 from envdoctor.fix.plan import NO_PLAN, NOTHING_TO_DO, Plan
+from envdoctor.fix.plan import requirements_in as plan_requirements_in
 from envdoctor.render.json import finding_dict, problem_dicts
 from envdoctor.render.style import Style
 from envdoctor.render.text import problem_lines
@@ -22,7 +23,7 @@ def requirements_in(plan: Plan, header: str = "") -> str:
     lines = ["# requirements.in from envdoctor %s fix (target Python %s)" % (__version__, plan.python)]
     if header:
         lines.append("# " + header)
-    lines.extend(plan.requirements)
+    lines.extend(plan_requirements_in(plan))
     return "\n".join(lines) + "\n"
 
 
@@ -69,7 +70,7 @@ def render_text(result: FixResult, colour: bool = False) -> str:
     if plan.status != NO_PLAN and plan.requirements:
         out.append("")
         out.append("As requirements (envdoctor fix --print-requirements):")
-        out.extend("  " + line for line in plan.requirements)
+        out.extend("  " + line for line in plan_requirements_in(plan))
     if result.lock is not None:
         out.extend(_lock_lines(result.lock))
     out.extend(problem_lines(style, result.problems))
