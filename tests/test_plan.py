@@ -456,3 +456,28 @@ def test_an_unpinned_package_that_would_trip_a_record_is_bounded_for_the_resolve
     newer = fix_json("-r", pins("xtuner==0.1.17", "transformers==4.36.2", "torch==2.4.1+cu124", "datasets==2.18.0"),
                      "--python-version", "3.10", "--fact", "run.gpus=1", *INTERNLM2)
     assert not any(c.startswith("numpy") for c in newer["constraints"])
+
+
+def test_a_config_the_installed_release_cannot_load_is_an_error_fix_clears(pins, tmp_path):
+    # XTuner 0.1.9 has no PROMPT_TEMPLATE.internlm2_chat (the API history: 0.1.12 on), which the
+    # InternLM2 config reads: the config cannot load, so there is something to do, and the plan
+    # takes the nearest release that has it (the model's remote code is the old one: 0.1.12 runs it).
+    from model_builders import xtuner_config
+
+    config = tmp_path / "internlm2_chat_qlora.py"
+    config.write_text(xtuner_config())
+    args = ("-r", pins("xtuner==0.1.9", "transformers==4.34.0", "torch==2.1.2+cu121", "bitsandbytes==0.43.1"), "--python-version", "3.10",
+            "--fact", "run.gpus=1", "--fact", "model.remote_code=internlm2-tuple-cache", "--config", str(config))
+    plan = fix_json(*args)
+    assert plan["status"] == "plan" and "CONFIG-USES-MISSING" in plan["errors"], plan
+    xtuner = _changes(plan)["xtuner"]
+    assert xtuner["to"] == "0.1.12" and "CONFIG-USES-MISSING" in xtuner["clears"]
+    assert "0.1.11 (xtuner 0.1.11 lacks PROMPT_TEMPLATE.internlm2_chat" in xtuner["reason"]
+    # peft is not pinned: beside transformers 4.34 peft >= 0.14 fails to import (PEFT-ENCODER-DECODER-CACHE),
+    # so it is held below 0.14, not sent past 0.18.0 (a closed range of another record) to 0.18.1.
+    assert "peft<0.14.0" in plan["constraints"] and not any(c.startswith("peft>=") for c in plan["constraints"]), plan["constraints"]
+    text = envdoctor("fix", "--no-resolve", *args).stdout
+    assert "0.1.9 -> 0.1.12\n            clears: CONFIG-USES-MISSING\n" in text, text
+    # Near miss: a config reading a template 0.1.9 has leaves nothing to do.
+    config.write_text(xtuner_config().replace("PROMPT_TEMPLATE.internlm2_chat", "PROMPT_TEMPLATE.internlm_chat"))
+    assert fix_json(*args)["status"] == "nothing-to-do"

@@ -23,7 +23,7 @@ from envdoctor.specs import contains, marker_holds, parse_version
 from envdoctor.kb.derive import derive_all
 from envdoctor.kb.evaluate import CONFIRMED, Finding, evaluate_all
 from envdoctor.kb.load import KnowledgeBase
-from envdoctor.kb.record import Record
+from envdoctor.kb.record import Record, Remedy
 from envdoctor.kb.releases import Release, by_package, python_allowed
 from envdoctor.kb.versions import named_versions
 
@@ -170,6 +170,16 @@ def _errors(findings: Sequence[Finding]) -> List[Finding]:
     return [f for f in findings if (f.status == CONFIRMED or f.likely) and f.severity == "error"]
 
 
+CONFIG_LACKS = "CONFIG-USES-MISSING"  # the planner's own error, not a knowledge-base record
+
+
+def _config_finding(package: str, words: Sequence[str], config: str) -> Finding:
+    """The installed release lacks what the config uses: an error whose remedy is another release of it."""
+    record = Record(CONFIG_LACKS, "; ".join(words), "error", "%s uses what the installed %s lacks (API history)" % (config or "the config", package),
+                    (), (), (), (), Remedy("use a %s release that has what the config uses" % package, (package,)), (), "")
+    return Finding(record, CONFIRMED, tuple(words))
+
+
 def _requirement(text: str) -> Optional[Requirement]:
     try:
         return Requirement(text)
@@ -301,7 +311,10 @@ class _Planner:
         self.options = options
         self.python = str(facts.get("python"))
         self.before = evaluate_all(kb.records, facts)
-        self.errors = _errors(self.before)
+        # What the user's config uses that the installed releases lack (the API history): the
+        # config cannot load as it is, an error the plan clears like a record's.
+        self.config_broken = self.config_lacks_now()
+        self.errors = _errors(self.before) + [_config_finding(p, words, options.config) for p, words in self.config_broken.items()]
         self.baseline = {f.record.id for f in self.before if f.severity == "error"}
         # Errors no package change clears: they do not reject a candidate.
         self.unresolved = tuple(f for f in self.errors if not any(self.allowed(p) for p in _primary_packages(f.record)))
@@ -463,11 +476,25 @@ class _Planner:
         out: List[str] = []
         for package, version in sorted(trial.facts.packages().items()):
             if before.get(package) == version:
+                out.extend(self.config_broken.get(package, ()))  # kept: it still lacks what it lacked
                 continue
             if (package, version) not in self.lacks:
                 self.lacks[(package, version)] = apihistory.config_breaks(
                     self.options.config_uses, self.options.config, {package: version}, self.kb, {package})
             out.extend(self.lacks[(package, version)])
+        return out
+
+    def config_lacks_now(self) -> Dict[str, List[str]]:
+        """package -> what of the config its installed release lacks, for the packages the plan may move."""
+        if not self.options.config_uses:
+            return {}
+        pins = self.facts.packages()
+        out: Dict[str, List[str]] = {}
+        for package in sorted(pins):
+            if self.allowed(package):
+                words = apihistory.config_breaks(self.options.config_uses, self.options.config, pins, self.kb, {package})
+                if words:
+                    out[package] = words
         return out
 
     # -- the search: assignments best first, each tried and judged ------------------------------
@@ -718,6 +745,7 @@ def _bounds(planner: _Planner, facts: Facts) -> Tuple[str, ...]:
     build for an unlabelled torch pin) is no bound: it would overrule a release's own pin
     (bitsandbytes>=0.45.3 against xtuner 0.2.0's bitsandbytes==0.45.0) on a guess."""
     out: List[str] = []
+    unpinned: Dict[str, List[Tuple[Version, Optional[Version]]]] = {}  # package -> ranges to keep it out of
     for record in planner.kb.records:
         if record.severity != "error":
             continue
@@ -730,19 +758,37 @@ def _bounds(planner: _Planner, facts: Facts) -> Tuple[str, ...]:
                        for f in evaluate_all((record,), probe)):
                 continue
             now = parse_version(chosen) if isinstance(chosen, str) else None
-            if now is not None and now < Version(rng.introduced):
+            if now is None:
+                unpinned.setdefault(rng.package, []).append((Version(rng.introduced), Version(rng.fixed) if rng.fixed else None))
+                continue
+            if now < Version(rng.introduced):
                 bound = "%s<%s" % (rng.package, rng.introduced)
-            elif rng.fixed and (now is None or now >= Version(rng.fixed)):
+            elif rng.fixed and now >= Version(rng.fixed):
                 bound = "%s>=%s" % (rng.package, rng.fixed)
-            elif now is None and not rng.fixed:
-                # Not pinned, and every release from `introduced` on trips the record here: the
-                # resolver would pick the newest (numpy 2 beside torch 2.1.2), so keep it below.
-                bound = "%s<%s" % (rng.package, rng.introduced)
             else:
                 continue
             if bound not in out:
                 out.append(bound)
+    for package, ranges in unpinned.items():
+        out.extend(b for b in _unpinned_bounds(package, ranges) if b not in out)
     return tuple(out)
+
+
+def _unpinned_bounds(package: str, ranges: Sequence[Tuple[Version, Optional[Version]]]) -> List[str]:
+    """Bounds that keep a package nobody pinned out of ranges that trip records here; the
+    resolver would pick the newest. An open range (numpy 2 beside torch 2.1.2) is kept below;
+    a closed one is passed upwards unless that crosses an open one's bound (peft 0.18.0 beside
+    transformers 4.34, where peft >= 0.14 trips another record: peft<0.18.0, not peft>=0.18.1)."""
+    opens = [low for low, high in ranges if high is None]
+    upper = min(opens) if opens else None
+    out = ["%s<%s" % (package, upper)] if upper is not None else []
+    for low, high in ranges:
+        if high is None or (upper is not None and low >= upper):
+            continue  # an open range, or one the upper bound already keeps it out of
+        bound = "%s>=%s" % (package, high) if upper is None or high < upper else "%s<%s" % (package, low)
+        if bound not in out:
+            out.append(bound)
+    return out
 
 
 def _bound_name(bound: str) -> str:
