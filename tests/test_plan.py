@@ -487,3 +487,17 @@ def test_a_config_the_installed_release_cannot_load_is_an_error_fix_clears(pins,
     # Near miss: a config reading a template 0.1.9 has leaves nothing to do.
     config.write_text(xtuner_config().replace("PROMPT_TEMPLATE.internlm2_chat", "PROMPT_TEMPLATE.internlm_chat"))
     assert fix_json(*args)["status"] == "nothing-to-do"
+
+
+def test_nothing_to_do_prints_the_bounds_on_what_the_pins_bring_in(pins):
+    # Nothing to do for these pins, but transformers brings numpy in (its declared requirements,
+    # from the API history) and torch 2.1.2 cannot use NumPy 2: the printed requirements.in holds
+    # numpy below 2, so compiling it does not pick numpy 2. A bound on a package nothing brings in stays out.
+    args = ("fix", "--no-resolve", "--python-version", "3.10", "--print-requirements", "--fact", "run.gpus=1") + INTERNLM2
+    done = envdoctor(*args, "-r", pins("xtuner==0.1.20", "transformers==4.40.0", "torch==2.1.2+cu121", "deepspeed==0.14.4"))
+    lines = [l for l in done.stdout.splitlines() if l and not l.startswith("#")]
+    assert done.returncode == 0 and "numpy<2.0.0" in lines, done.stdout + done.stderr
+    assert not any(l.startswith("trl") for l in lines)
+    # Near miss: torch 2.4.1 runs with NumPy 2: no numpy line.
+    newer = envdoctor(*args, "-r", pins("xtuner==0.1.20", "transformers==4.40.0", "torch==2.4.1+cu124", "deepspeed==0.14.4"))
+    assert newer.returncode == 0 and not any(l.startswith("numpy") for l in newer.stdout.splitlines()), newer.stdout

@@ -70,6 +70,17 @@ def breaks(pins: Dict[str, str], python: str, kb: KnowledgeBase, moved: Abstract
     return out
 
 
+def brought_in(pins: Dict[str, str], python: str, kb: KnowledgeBase) -> List[str]:
+    """The packages these pins bring in, by the releases' declared requirements the history holds
+    (numpy with transformers); empty when the history's check is off."""
+    if not enabled():
+        return []
+    from envdoctor.history.load import load_history
+    from envdoctor.history.pins import brought_in as closure
+
+    return sorted(closure(load_history(_extra_dirs(kb)), pins, python))
+
+
 def bounds(pins: Dict[str, str], python: str, kb: KnowledgeBase) -> List[str]:
     """Requirements that clear the history's import breaks between these pins (constraints_for)."""
     if not enabled():

@@ -624,8 +624,11 @@ def make_plan(facts: Facts, kb: KnowledgeBase, releases: Sequence[Release], opti
     base = dict(records=len(kb.records), python=python)
     if not planner.errors:
         constraints = tuple(b for b in _bounds(planner, facts) if _bound_name(b) not in set(facts.packages()))
+        # No resolver is asked here: what the pins bring in comes from the history's declarations,
+        # so that the printed requirements carry the bounds on those (numpy<2.0.0 beside torch 2.1.2).
+        installs = tuple(apihistory.brought_in(facts.packages(), python, kb)) if constraints else ()
         return Plan(NOTHING_TO_DO, remaining=planner.before, requirements=_stack(planner, None, (), constraints),
-                    constraints=constraints, facts=facts, **base)
+                    constraints=constraints, facts=facts, installs=installs, **base)
     unresolved = planner.unresolved
     found = planner.search() if len(unresolved) < len(planner.errors) else _Search(None, {})
     trial = found.trial
