@@ -177,8 +177,9 @@ CONFIG_LACKS = "CONFIG-USES-MISSING"  # the planner's own error, not a knowledge
 
 def _config_finding(package: str, words: Sequence[str], config: str) -> Finding:
     """The installed release lacks what the config uses: an error whose remedy is another release of it."""
-    record = Record(CONFIG_LACKS, "; ".join(words), "error", "%s uses what the installed %s lacks (API history)" % (config or "the config", package),
-                    (), (), (), (), Remedy("use a %s release that has what the config uses" % package, (package,)), (), "")
+    details = "%s uses what the installed %s lacks (API history)" % (config or "the config", package)
+    remedy = Remedy("use a %s release that has what the config uses" % package, (package,))
+    record = Record(CONFIG_LACKS, "; ".join(words), "error", details, (), (), (), (), remedy, (), "")
     return Finding(record, CONFIRMED, tuple(words))
 
 
@@ -792,8 +793,9 @@ def _bounds(planner: _Planner, facts: Facts) -> Tuple[str, ...]:
 def _unpinned_bounds(package: str, ranges: Sequence[Tuple[Version, Optional[Version]]]) -> List[str]:
     """Bounds that keep a package nobody pinned out of ranges that trip records here; the
     resolver would pick the newest. An open range (numpy 2 beside torch 2.1.2) is kept below;
-    a closed one is passed upwards unless that crosses an open one's bound (peft 0.18.0 beside
-    transformers 4.34, where peft >= 0.14 trips another record: peft<0.18.0, not peft>=0.18.1)."""
+    a closed one is passed upwards unless that crosses an open one's bound, then kept below too
+    (beside transformers 4.34, peft >= 0.14 trips one record and peft 0.18.0 another: peft<0.14.0
+    alone, where each on its own would give peft<0.14.0 and peft>=0.18.1, which no peft meets)."""
     opens = [low for low, high in ranges if high is None]
     upper = min(opens) if opens else None
     out = ["%s<%s" % (package, upper)] if upper is not None else []
