@@ -1,24 +1,38 @@
 """What is kept of a running command's output for a diagnosis, in bounded memory however long
-it runs: every line that matches a symptom (through ``logscan.Scanner``, which keeps the first
-few of each and counts the rest) and the last ``ring`` bytes.
+it runs: the output itself, in an unnamed temporary file (the spool, at most ``spool`` bytes; the
+system removes it when we end), searched only when a diagnosis is asked for, that is when the
+command failed; and the last ``ring`` bytes in memory. A command that succeeds costs no search.
+Past the spool's limit (or where no temporary file can be written) the lines are searched as they
+come, through ``logscan.Scanner``, which keeps the first few matching lines of each symptom.
 
 stdout and stderr arrive in pieces of any size; each stream's unfinished line waits for its
-end, so the scanner sees whole lines of one stream at a time, in the order they were
-completed (as ``2>&1`` would interleave them). Lines are scanned in blocks of ``block`` bytes:
-the scanner is fastest on large blocks, and the scan may lag the live output a little.
+end, so the spool (and the scanner) get whole lines of one stream at a time, in the order they
+were completed (as ``2>&1`` would interleave them). Small pieces are joined into blocks of
+``block`` bytes: fewer writes, and the scanner is fastest on large blocks.
 """
 
+import os
 import re
+import tempfile
 from collections import deque
-from typing import Deque, Dict, List, Sequence, Tuple
+from typing import IO, Deque, Dict, List, Optional, Sequence, Tuple
 
-
-from envdoctor.logscan import MAX_LINE, Hit, Progress, Scanner
+from envdoctor.logscan import MAX_LINE, Hit, Progress, RangeResult, Scanner, _env_int, parallel_workers, scan_file
 
 BLOCK = 1 << 20  # small pieces are joined into blocks of this size to be scanned ...
 DIRECT = 1 << 18  # ... and a piece this large is scanned as it is
 RING = 4 << 20  # the output's end kept (for the report's tail and the rival causes' clues)
+# The spool's limit: a longer output's rest is searched as it comes (0: no spool, search it all so).
+SPOOL = _env_int("ENVDOCTOR_RUN_SPOOL", 2 << 30)
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b\n]{0,512}(?:\x07|\x1b\\)?|[@-Z\\-_])")
+
+
+def spool_folder() -> Optional[str]:
+    """Where the spool is made: $TMPDIR when set (tempfile's choice), else /var/tmp, which is on
+    disk where /tmp may be held in memory."""
+    if os.environ.get("TMPDIR") or not (os.path.isdir("/var/tmp") and os.access("/var/tmp", os.W_OK)):
+        return None
+    return "/var/tmp"
 
 
 def _first_break(data: bytes) -> int:
@@ -27,20 +41,34 @@ def _first_break(data: bytes) -> int:
 
 
 class Capture:
-    def __init__(self, patterns: Sequence[str], keep: int = 5, block: int = BLOCK, ring: int = RING) -> None:
-        self.scanner = Scanner(patterns, keep)
-        self.progress = Progress(self.scanner)
+    def __init__(self, patterns: Sequence[str], keep: int = 5, block: int = BLOCK, ring: int = RING,
+                 spool: int = SPOOL) -> None:
+        self.patterns = list(patterns)
+        self.keep = keep
+        self.live = Scanner(patterns, keep)  # the lines past the spool (all of them without one)
         self.block = block
         self.ring_size = ring
+        self.spool_limit = spool
+        self.spool: Optional[IO[bytes]] = None  # made at the first write
+        self.spooling = spool > 0
+        self.spooled = 0  # bytes in the spool
+        self.size = 0
+        self.ends_in_newline = True
         self.pending: Dict[int, List[bytes]] = {1: [], 2: []}
         self.pending_size: Dict[int, int] = {1: 0, 2: 0}
-        self.batch: List[object] = []  # bytes and memoryviews of whole lines, joined when scanned
+        self.batch: List[object] = []  # bytes and memoryviews of whole lines, joined when handed on
         self.batch_size = 0
-        self.ring: Deque[Tuple[int, object]] = deque()  # (number of its first line, bytes or a view of them)
+        self.ring: Deque[object] = deque()  # bytes or views of them, whole lines
         self.ring_held = 0
+        self._result: Optional[Tuple[Scanner, Progress]] = None
+
+    @property
+    def budget(self):
+        """The live scanner's time limit per search: held around the command's run."""
+        return self.live.budget
 
     def feed(self, stream: int, data: bytes) -> None:
-        self.progress.size += len(data)
+        self.size += len(data)
         last = max(data.rfind(b"\n"), data.rfind(b"\r"))
         if last == -1:
             self.pending[stream].append(data)
@@ -49,18 +77,18 @@ class Capture:
                 self._finish_line(stream)
         else:
             self._finish_line(stream)
-            if last + 1 >= DIRECT:  # a large read: scanned where it lies, after what came before it
+            if last + 1 >= DIRECT:  # a large read: handed on where it lies, after what came before it
                 first = _first_break(data)
                 self._add(memoryview(data)[: first + 1], first + 1)
-                self._scan()
-                self._scan_block(data, first + 1, last + 1)
+                self._flush()
+                self._hand_on(data, first + 1, last + 1)
             else:
                 self._add(memoryview(data)[: last + 1], last + 1)
             if last + 1 < len(data):
                 self.pending[stream].append(data[last + 1:])
                 self.pending_size[stream] = len(data) - last - 1
         if self.batch_size >= self.block:
-            self._scan()
+            self._flush()
 
     def _finish_line(self, stream: int) -> None:
         for part in self.pending[stream]:
@@ -72,33 +100,83 @@ class Capture:
         self.batch.append(part)
         self.batch_size += size
 
-    def _scan(self) -> None:
+    def _flush(self) -> None:
         if not self.batch:
             return
         block = b"".join(self.batch)  # type: ignore[arg-type]
         self.batch, self.batch_size = [], 0
-        self._scan_block(block, 0, len(block))
+        self._hand_on(block, 0, len(block))
 
-    def _scan_block(self, block: bytes, lo: int, hi: int) -> None:
-        """Scan ``block[lo:hi]`` (whole lines) and keep it in the ring, without copying it."""
+    def _hand_on(self, block: bytes, lo: int, hi: int) -> None:
+        """Keep ``block[lo:hi]`` (whole lines) in the ring, without copying it, and in the spool,
+        or search it now when the spool is full."""
         if hi <= lo:
             return
-        self.progress.ends_in_newline = block[hi - 1] == 0x0A
-        self.ring.append((self.scanner.line, memoryview(block)[lo:hi] if lo or hi < len(block) else block))
-        self.scanner.feed(block, lo, hi)
+        self.ends_in_newline = block[hi - 1] == 0x0A
+        view = memoryview(block)[lo:hi] if lo or hi < len(block) else block
+        self.ring.append(view)
         self.ring_held += hi - lo
-        while self.ring_held - len(self.ring[0][1]) >= self.ring_size:
-            self.ring_held -= len(self.ring.popleft()[1])
+        while self.ring_held - len(self.ring[0]) >= self.ring_size:  # type: ignore[arg-type]
+            self.ring_held -= len(self.ring.popleft())  # type: ignore[arg-type]
+        if not (self.spooling and self._spool(view)):
+            self.live.feed(block, lo, hi)
+
+    def _spool(self, data: object) -> bool:
+        """Write to the spool; False once it is full or cannot be written (then the rest is
+        searched as it comes: the spool keeps what it has)."""
+        size = len(data)  # type: ignore[arg-type]
+        if self.spooled + size > self.spool_limit:
+            self.spooling = False
+            return False
+        try:
+            if self.spool is None:
+                self.spool = tempfile.TemporaryFile(prefix="envdoctor-run-", dir=spool_folder())
+            view = memoryview(data)  # type: ignore[arg-type]
+            while view:
+                view = view[os.write(self.spool.fileno(), view):]
+        except OSError:  # a full disk, a read-only folder: what was written stays, up to spooled
+            self.spooling = False
+            return False
+        self.spooled += size
+        return True
 
     def finish(self) -> None:
-        """The command has ended: scan what is left, unfinished lines too."""
+        """The command has ended: hand on what is left, unfinished lines too."""
         for stream in (1, 2):
             self._finish_line(stream)
-        self._scan()
+        self._flush()
+
+    def result(self) -> Tuple[Scanner, Progress]:
+        """The search of the whole output (the spool's part now, in parallel where cores are
+        free, then the lines searched as they came), with line numbers of the whole output."""
+        if self._result is None:
+            scanner = self.live
+            if self.spooled:
+                scanner = Scanner(self.patterns, self.keep)
+                fd = self.spool.fileno()  # type: ignore[union-attr]
+                scan_file(fd, scanner, Progress(scanner), parallel_workers(fd), self.spooled)
+                scanner.absorb(self._live_part())
+            progress = Progress(scanner)
+            progress.size, progress.ends_in_newline = self.size, self.ends_in_newline
+            self._result = (scanner, progress)
+            self.close()
+        return self._result
+
+    def _live_part(self) -> RangeResult:
+        live = self.live
+        return RangeResult(tuple(live.counts), tuple(tuple(k) for k in live.kept), tuple(live.last_line),
+                           live.line - 1, self.size - self.spooled, self.ends_in_newline, tuple(live.slow.items()))
+
+    def close(self) -> None:
+        """Give the spool back (the system would at our exit)."""
+        if self.spool is not None:
+            self.spool.close()
+            self.spool = None
+            self.spooling = False
 
     def tail(self, lines: int) -> List[str]:
         """The last ``lines`` lines kept (colour codes removed, ``\\r`` redraws reduced to the last)."""
-        text = b"".join(block for _, block in self.ring)[-self.ring_size:].decode("utf-8", "replace")
+        text = b"".join(self.ring)[-self.ring_size:].decode("utf-8", "replace")  # type: ignore[arg-type]
         out = []
         for line in text.split("\n")[-lines - 1:]:
             shown = [part for part in line.split("\r") if part.strip()]  # a redrawn bar: its last state
@@ -112,8 +190,10 @@ class Capture:
         whole output: what a traceback just before the failure says."""
         if not self.ring or not patterns:
             return ()
+        whole, _ = self.result()
         scanner = Scanner(patterns, keep)
-        scanner.line = self.ring[0][0]
-        for _, block in self.ring:
-            scanner.feed(bytes(block))
+        # The ring holds the output's last lines: it starts after all "\n" but its own.
+        scanner.line = whole.line - sum(bytes(block).count(b"\n") for block in self.ring)  # type: ignore[arg-type]
+        for block in self.ring:
+            scanner.feed(bytes(block))  # type: ignore[arg-type]
         return scanner.hits()

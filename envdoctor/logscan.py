@@ -641,10 +641,11 @@ def _worker_signals() -> None:
         signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
-def scan_file(fd: int, scanner: Scanner, progress: Progress, workers: int) -> None:
-    """Scan the regular file ``fd`` from its start: the first range here, the others in forked
-    workers at the same time, each reading its own range in CHUNK pieces (constant memory each)."""
-    size = os.fstat(fd).st_size
+def scan_file(fd: int, scanner: Scanner, progress: Progress, workers: int, size: Optional[int] = None) -> None:
+    """Scan the regular file ``fd`` from its start (to ``size``, or its end): the first range here,
+    the others in forked workers at the same time, each reading its own range in CHUNK pieces
+    (constant memory each)."""
+    size = os.fstat(fd).st_size if size is None else size
     ranges = split_at_lines(fd, size, workers) if workers > 1 else [(0, size)]
     if len(ranges) == 1:
         scan_into(_FileRange(fd, 0, size), scanner, progress)

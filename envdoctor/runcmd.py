@@ -127,8 +127,8 @@ def execute(argv: Sequence[str], kb: KnowledgeBase) -> Tuple[supervise.Outcome, 
     capture = Capture(symptom_patterns(kb))
     started = time.monotonic()
     # Each pattern search is bounded in time (logscan's budget): a pattern that backtracks must
-    # not stall the output, and with it the command.
-    with capture.scanner.budget:
+    # not stall the output, and with it the command (past the spool, lines are searched as they come).
+    with capture.budget:
         outcome = supervise.run(argv, capture.feed)
         capture.finish()
     return outcome, capture, time.monotonic() - started
@@ -137,7 +137,8 @@ def execute(argv: Sequence[str], kb: KnowledgeBase) -> Tuple[supervise.Outcome, 
 def postmortem(pre: Preflight, capture: Capture, kb: KnowledgeBase) -> Explanation:
     """The explanation of the output, judged with the pre-flight's facts (or, after --no-check,
     with a check made now, only when a symptom matched)."""
-    hits = capture.scanner.hits()
+    scanner, progress = capture.result()  # the output is searched now, the command having failed
+    hits = scanner.hits()
     report = pre.report
     if hits and report is None:
         from envdoctor.check import run
@@ -146,15 +147,15 @@ def postmortem(pre: Preflight, capture: Capture, kb: KnowledgeBase) -> Explanati
     from envdoctor.logscan import PATTERN_BUDGET
 
     problems: List[Problem] = []
-    for index, line in sorted(capture.scanner.slow.items(), key=lambda item: item[1]):
+    for index, line in sorted(scanner.slow.items(), key=lambda item: item[1]):
         problems.append(Problem("log", "the symptom pattern %r ran out of time (%gs) on one line, at or after line %d, and was "
-                                       "not looked for from there on" % (capture.scanner.patterns[index].text, PATTERN_BUDGET, line)))
+                                       "not looked for from there on" % (scanner.patterns[index].text, PATTERN_BUDGET, line)))
     if report is not None:
         problems.extend(p for p in report.problems if p.source != "knowledge")  # type: ignore[attr-defined]
     diagnoses = diagnose(hits, kb, report)
     if any(len(d.candidates) > 1 for d in diagnoses):
         diagnoses = _rank_by_tail(diagnoses, capture)
-    return Explanation(LOG_NAME, diagnoses, capture.progress.lines, capture.progress.size,  # type: ignore[arg-type]
+    return Explanation(LOG_NAME, diagnoses, progress.lines, progress.size,  # type: ignore[arg-type]
                        True, len([r for r in kb.records if r.symptoms]), report, tuple(problems))  # type: ignore[arg-type]
 
 
@@ -192,6 +193,7 @@ def run(argv: Sequence[str], options: CheckOptions, run_options: RunOptions, say
         explanation = postmortem(pre, capture, kb)
         say(out.postmortem_text(explanation, outcome, run_options.colour))
     tail = tuple(capture.tail(TAIL)) if outcome.exit_code != 0 else ()
+    capture.close()
     return _finish(Result(tuple(argv), pre, True, outcome, explanation, tail, seconds), run_options, say)
 
 

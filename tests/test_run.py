@@ -181,10 +181,10 @@ def test_signal_ends_the_command_and_what_it_started(tmp_path, sig, code):
 # -- bounded memory ------------------------------------------------------------------------------
 
 
-def _printing_run(tmp_path, megabytes):
+def _printing_run(tmp_path, megabytes, **env):
     """envdoctor run over a command printing that many MiB of log lines (a driver error early on):
     (exit code, stderr, peak RSS of envdoctor in KiB, the --report)."""
-    report = tmp_path / ("run-%d.json" % megabytes)
+    report = tmp_path / ("run-%d-%d.json" % (megabytes, len(list(tmp_path.iterdir()))))
     printer = ("import sys\n"
                "line = b'2024/05/06 12:00:00 - mmengine - INFO - Iter(train) [  10/60000]  lr: 2.0e-05  loss: 1.2345\\n'\n"
                "block = line * ((1 << 20) // len(line))\n"
@@ -195,7 +195,7 @@ def _printing_run(tmp_path, megabytes):
                "        out.write(%r + b'\\n')\n"
                "sys.exit(1)\n" % (megabytes, DRIVER_ERROR.encode()))
     proc = subprocess.Popen([sys.executable, "-m", "envdoctor", "run", "--no-check", "--report", str(report), "--", *py(printer)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env_with_repo())
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env_with_repo(**env))
     err = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)
     return os.WEXITSTATUS(status), err, usage.ru_maxrss, json.loads(report.read_text())  # ru_maxrss: KiB on Linux
@@ -214,6 +214,20 @@ def test_a_gigabyte_of_output_in_bounded_memory(tmp_path):
     match = [m for m in result["diagnosis"]["matches"] if any(r["id"] == "CUDA-DRIVER-TOO-OLD" for r in m["records"])]
     assert len(match) == 1 and match[0]["lines"][0]["text"] == DRIVER_ERROR
     assert b"CUDA-DRIVER-TOO-OLD" in err
+
+
+def test_the_diagnosis_is_the_same_searched_later_or_as_it_comes(tmp_path):
+    """The output waits in the spool and is searched once the command has failed; past the
+    spool's limit (here 4 MiB, the driver error coming after it) or with none (0), lines are
+    searched as they come. The three give the same diagnosis, line numbers and counts."""
+    reports = []
+    for spool in (None, 4 << 20, 0):
+        code, err, _, result = _printing_run(tmp_path, 12, **({} if spool is None else {"ENVDOCTOR_RUN_SPOOL": str(spool)}))
+        assert code == 1 and b"CUDA-DRIVER-TOO-OLD" in err, err
+        reports.append((result["diagnosis"], result["tail"]))
+    assert reports[0] == reports[1] == reports[2]
+    (match,) = [m for m in reports[0][0]["matches"] if any(r["id"] == "CUDA-DRIVER-TOO-OLD" for r in m["records"])]
+    assert match["lines"][0]["line"] == 6 * ((1 << 20) // 92) + 1  # after six blocks of whole 92-byte lines
 
 
 # -- pre-flight and post-mortem ---------------------------------------------------------------------
