@@ -17,7 +17,7 @@ import tempfile
 from collections import deque
 from typing import IO, Deque, Dict, List, Optional, Sequence, Tuple
 
-from envdoctor.logscan import MAX_LINE, Hit, Progress, RangeResult, Scanner, _env_int, parallel_workers, scan_file
+from envdoctor.logscan import MAX_LINE, Hit, Progress, Scanner, _env_int, parallel_workers, scan_file
 
 BLOCK = 1 << 20  # small pieces are joined into blocks of this size to be scanned ...
 DIRECT = 1 << 18  # ... and a piece this large is scanned as it is
@@ -155,17 +155,12 @@ class Capture:
                 scanner = Scanner(self.patterns, self.keep)
                 fd = self.spool.fileno()  # type: ignore[union-attr]
                 scan_file(fd, scanner, Progress(scanner), parallel_workers(fd), self.spooled)
-                scanner.absorb(self._live_part())
+                scanner.absorb(self.live.part(self.size - self.spooled, self.ends_in_newline))
             progress = Progress(scanner)
             progress.size, progress.ends_in_newline = self.size, self.ends_in_newline
             self._result = (scanner, progress)
             self.close()
         return self._result
-
-    def _live_part(self) -> RangeResult:
-        live = self.live
-        return RangeResult(tuple(live.counts), tuple(tuple(k) for k in live.kept), tuple(live.last_line),
-                           live.line - 1, self.size - self.spooled, self.ends_in_newline, tuple(live.slow.items()))
 
     def close(self) -> None:
         """Give the spool back (the system would at our exit)."""

@@ -476,6 +476,11 @@ class Scanner:
             self.slow.setdefault(i, line + offset)
         self.line += part.newlines
 
+    def part(self, size: int, ends_in_newline: bool) -> "RangeResult":
+        """What this scanner found, as the part of a longer log that another scanner absorbs."""
+        return RangeResult(tuple(self.counts), tuple(tuple(k) for k in self.kept), tuple(self.last_line),
+                           self.line - 1, size, ends_in_newline, tuple(self.slow.items()))
+
     def hits(self) -> Tuple[Hit, ...]:
         return tuple(Hit(p.text, tuple(self.kept[p.index]), self.counts[p.index]) for p in self.patterns if self.counts[p.index])
 
@@ -629,8 +634,7 @@ def scan_range(fd: int, start: int, end: int, patterns: Sequence[str], keep: int
     scanner = Scanner(patterns, keep, count_all)
     progress = Progress(scanner)
     scan_into(_FileRange(fd, start, end), scanner, progress)
-    return RangeResult(tuple(scanner.counts), tuple(tuple(k) for k in scanner.kept), tuple(scanner.last_line),
-                       scanner.line - 1, progress.size, progress.ends_in_newline, tuple(scanner.slow.items()))
+    return scanner.part(progress.size, progress.ends_in_newline)
 
 
 def _worker_signals() -> None:

@@ -15,6 +15,7 @@ from envdoctor.fix import apihistory, resolve
 from envdoctor.fix.locktypes import Index, Progress, silent
 from envdoctor.fix.pinned import check_pins
 from envdoctor.fix.plan import Moved, Plan, Verdict
+from envdoctor.names import requirement_name
 
 MACHINES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
 
@@ -100,9 +101,9 @@ class ResolverJudge:
         found = apihistory.breaks(pins, target.python, self.report.kb, changed)
         if not found:
             return done, (), ""
-        exact = {_name(line) for line in lines if "==" in line}
+        exact = {requirement_name(line) for line in lines if "==" in line}
         extra = tuple(b for b in apihistory.bounds(pins, target.python, self.report.kb)
-                      if _name(b) not in exact and b not in plan.constraints)
+                      if requirement_name(b) not in exact and b not in plan.constraints)
         if extra:
             again = resolve.resolve(lines, tuple(plan.constraints) + extra, target, self.sources, self.timeout, work, self.uv,
                                     prefer=kept, annotate=True, hashes=self.sources.generate_hashes, memo=self.memo, cached=True)
@@ -151,16 +152,6 @@ def _moves(kept: List[str], pins: Tuple[Tuple[str, str], ...]) -> Tuple[Moved, .
         if resolved.get(name) not in (None, version):
             out.append(Moved(name, version, resolved[name]))
     return tuple(out)
-
-
-def _name(line: str) -> str:
-    from packaging.requirements import InvalidRequirement, Requirement
-    from packaging.utils import canonicalize_name
-
-    try:
-        return canonicalize_name(Requirement(line).name)
-    except InvalidRequirement:
-        return line
 
 
 def _open_names(plan: Plan):

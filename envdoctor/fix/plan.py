@@ -18,7 +18,7 @@ from packaging.version import Version
 
 from envdoctor.facts import Facts, Unknown
 from envdoctor.fix import apihistory
-from envdoctor.names import canonical_name
+from envdoctor.names import canonical_name, requirement_name
 from envdoctor.specs import contains, marker_holds, parse_version
 from envdoctor.kb.derive import derive_all
 from envdoctor.kb.evaluate import CONFIRMED, Finding, evaluate_all
@@ -624,7 +624,7 @@ def make_plan(facts: Facts, kb: KnowledgeBase, releases: Sequence[Release], opti
     python = planner.python
     base = dict(records=len(kb.records), python=python)
     if not planner.errors:
-        constraints = tuple(b for b in _bounds(planner, facts) if _bound_name(b) not in set(facts.packages()))
+        constraints = tuple(b for b in _bounds(planner, facts) if requirement_name(b) not in set(facts.packages()))
         # No resolver is asked here: what the pins bring in comes from the history's declarations,
         # so that the printed requirements carry the bounds on those (numpy<2.0.0 beside torch 2.1.2).
         installs = tuple(apihistory.brought_in(facts.packages(), python, kb)) if constraints else ()
@@ -656,8 +656,8 @@ def requirements_in(plan: Plan) -> Tuple[str, ...]:
     """The plan's lines for a requirements.in, with the bounds on packages the resolver put in
     the set (numpy<2.0.0 beside torch 2.1.2): compiled without them, the open ones would go
     to their newest. A bound on a package the set does not hold stays out (a line installs it)."""
-    named = {_bound_name(line) for line in plan.requirements}
-    extra = [b for b in plan.constraints if _bound_name(b) in plan.installs and _bound_name(b) not in named]
+    named = {requirement_name(line) for line in plan.requirements}
+    extra = [b for b in plan.constraints if requirement_name(b) in plan.installs and requirement_name(b) not in named]
     return tuple(plan.requirements) + tuple(extra)
 
 
@@ -724,7 +724,7 @@ def _from_trial(planner: "_Planner", trial: _Trial, rejected: Tuple[Rejected, ..
     pinned = {p for p, v in trial.assignment} | {c.package for c in plan_changes if "==" in c.requirement}
     if not options.allow_change >= {"torch"}:
         pinned.add("torch")
-    constraints = tuple(b for b in _bounds(planner, trial.facts) if _bound_name(b) not in pinned)
+    constraints = tuple(b for b in _bounds(planner, trial.facts) if requirement_name(b) not in pinned)
     return Plan(PLAN, changes=plan_changes, requirements=_stack(planner, trial, plan_changes, constraints), constraints=constraints,
                 errors=tuple(planner.errors), remaining=after, rejected=rejected, facts=trial.facts,
                 records=len(kb.records), python=trial.python)
@@ -806,11 +806,6 @@ def _unpinned_bounds(package: str, ranges: Sequence[Tuple[Version, Optional[Vers
         if bound not in out:
             out.append(bound)
     return out
-
-
-def _bound_name(bound: str) -> str:
-    req = _requirement(bound)
-    return canonical_name(req.name) if req else bound
 
 
 def _stack_names(planner: _Planner) -> List[str]:

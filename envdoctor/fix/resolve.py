@@ -19,6 +19,7 @@ from packaging.utils import canonicalize_name
 
 from envdoctor import subproc
 from envdoctor.fix.locktypes import Index
+from envdoctor.names import requirement_name
 
 PYPI_SIMPLE = "https://pypi.org/simple/"
 DEFAULT_PLATFORM = "x86_64-manylinux_2_28"
@@ -117,12 +118,8 @@ def resolve(lines: Sequence[str], constraints: Sequence[str], target: Target, so
     if memo is not None:
         memo.answers[key] = (done, online)
         if online:
-            memo.fresh.setdefault(sources, set()).update(done.names, _names(lines), _names(constraints))
+            memo.fresh.setdefault(sources, set()).update(done.names, map(requirement_name, lines), map(requirement_name, constraints))
     return done
-
-
-def _names(lines: Sequence[str]) -> Set[str]:
-    return {canonicalize_name(found.group(0)) for found in (_NAME.match(line.strip()) for line in lines) if found}
 
 
 def _resolve(program: str, lines: Sequence[str], constraints: Sequence[str], target: Target, sources: Index,
@@ -175,7 +172,6 @@ def _resolve(program: str, lines: Sequence[str], constraints: Sequence[str], tar
     return Resolution(True, ran.stdout, pins, names=names)
 
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _NOT_CACHED = re.compile(r"network (?:was|is) disabled|not found in the cache|Network connectivity is disabled", re.I)
 # Where uv's failure names a package: before a version operator, after "version(s) of" or
 # "depend(s) on", before "was not found".
